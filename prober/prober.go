@@ -1,0 +1,69 @@
+// Package prober measures how long a kept-alive connection may sit idle on a
+// network path before the path kills it, and how it dies. Measure drives a
+// search planner (package plan) with real connections opened by a Transport
+// (one file per protocol: tcp.go, http.go).
+package prober
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/idleprobe/idleprobe/prober/plan"
+)
+
+// Re-exported so that callers rarely need to import plan.
+type (
+	// Result is what a measurement learned; see plan.Result.
+	Result = plan.Result
+	// Outcome is what one trial told; see plan.Outcome.
+	Outcome = plan.Outcome
+	// Settings are the search settings; see plan.Settings.
+	Settings = plan.Settings
+)
+
+// ErrUnusable wraps every error that means the target could not be measured
+// at all: refused, DNS failure, TLS failure, a malformed or non-keepalive
+// response. It is not an idle result.
+var ErrUnusable = errors.New("target unusable")
+
+// Limiter caps connections across measurements (a global budget). Acquire
+// blocks until a connection may be opened or ctx ends; Release gives one back.
+type Limiter interface {
+	Acquire(ctx context.Context) error
+	Release()
+}
+
+// Progress is a snapshot sent to Options.Progress while a measurement runs.
+type Progress struct {
+	// Now is when the snapshot was taken; Started when the measurement began.
+	Now, Started time.Time
+	// Partial is the result so far (Complete false until the end).
+	Partial Result
+	// Live is the number of connections open now.
+	Live int
+	// Remaining estimates the time left: until the limit is bracketed if a
+	// failure has been seen, else until Max is proven survivable.
+	Remaining time.Duration
+	// Trial is the observation that caused this snapshot, or nil for a
+	// periodic one.
+	Trial *plan.Trial
+}
+
+// Options configure one measurement.
+type Options struct {
+	// Plan are the search settings (plan.Defaults() when zero).
+	Plan Settings
+	// Transport shapes connections and requests.
+	Transport TransportOptions
+	// Limiter, when set, is asked before every connection is opened.
+	Limiter Limiter
+	// Progress, when set, is called (from the measuring goroutine) after
+	// every trial and at least once a second. It must not block for long.
+	Progress func(Progress)
+	// Logger receives debug logs of every trial; nil discards them.
+	Logger *slog.Logger
+	// NewTransport overrides how the transport is built (tests, simulation).
+	NewTransport func(Target, TransportOptions) (Transport, error)
+}

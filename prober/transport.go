@@ -1,0 +1,132 @@
+package prober
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/idleprobe/idleprobe/prober/plan"
+)
+
+// Conn is one kept-alive connection under test. While idle it sends
+// nothing (no TCP keepalive, no pings) and keeps one pending read that
+// notices a FIN or RST the moment it arrives.
+// Methods other than Closed and IdleSince must not be called concurrently.
+type Conn interface {
+	// IdleSince is when the last exchange on the connection ended.
+	IdleSince() time.Time
+	// Closed is closed when the peer or a hop ended the connection while it
+	// was idle. CloseInfo then tells when and how.
+	Closed() <-chan struct{}
+	// CloseInfo returns the moment the idle close was seen and a short
+	// description ("EOF", "connection reset by peer"). Valid once Closed is closed.
+	CloseInfo() (at time.Time, detail string)
+	// Reuse sends the reuse payload (request) and classifies what the path
+	// answers. It returns within the trial timeout (or when ctx ends). After
+	// an OK reply the connection is idle again and watched; after any other
+	// outcome the caller must Close it. A close that was seen while idle
+	// yields ClosedIdle without sending anything.
+	Reuse(ctx context.Context) Reply
+	// Close releases the connection and stops its watcher. It is safe to call
+	// more than once.
+	Close() error
+}
+
+// Reply is the outcome of one reuse.
+type Reply struct {
+	Outcome plan.Outcome
+	// Start is when the first byte of the reuse was written; End is when the
+	// outcome was known.
+	Start, End time.Time
+	// Detail is a short reason: the error text, or the status line.
+	Detail string
+}
+
+// Transport opens connections to one target.
+type Transport interface {
+	// Open dials the target, completes any handshake and first exchange (an
+	// HTTP request, for http/https), and returns the connection idle and
+	// watched. An error wraps ErrUnusable (refused, DNS, TLS, bad response).
+	Open(ctx context.Context) (Conn, error)
+}
+
+// Target is a parsed measurement target.
+type Target struct {
+	// Scheme is tcp, http or https.
+	Scheme string
+	// Address is host:port to dial.
+	Address string
+	// URL is the full target (path and query used by http/https).
+	URL *url.URL
+}
+
+// String returns the target in URL form.
+func (t Target) String() string { return t.URL.String() }
+
+// Schemes lists the supported target schemes.
+var Schemes = []string{"tcp", "http", "https"}
+
+// ParseTarget parses tcp://host:port, http://host[:port]/path or
+// https://host[:port]/path.
+func ParseTarget(s string) (Target, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return Target{}, fmt.Errorf("target %q is not a URL (examples: tcp://10.0.0.1:6379, http://svc:8080/healthz, https://example.com/)", s)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	switch scheme {
+	case "tcp":
+		if port == "" {
+			return Target{}, fmt.Errorf("target %q: tcp targets need a port (example: tcp://%s:6379)", s, u.Hostname())
+		}
+	case "http":
+		if port == "" {
+			port = "80"
+		}
+	case "https":
+		if port == "" {
+			port = "443"
+		}
+	default:
+		return Target{}, fmt.Errorf("target %q: unknown scheme %q (valid: %s)", s, u.Scheme, strings.Join(Schemes, ", "))
+	}
+	if u.Hostname() == "" {
+		return Target{}, fmt.Errorf("target %q has no host", s)
+	}
+	u.Scheme = scheme
+	return Target{Scheme: scheme, Address: net.JoinHostPort(u.Hostname(), port), URL: u}, nil
+}
+
+// TransportOptions configure how connections are opened and reused.
+type TransportOptions struct {
+	// Timeout bounds dialing, the handshake, the first exchange and every
+	// reuse. It is also the TCP_USER_TIMEOUT, so a black hole cannot hold a
+	// trial for the minutes of kernel retransmissions. Default 5s.
+	Timeout time.Duration
+
+	// Send is the tcp reuse payload (default "\r\n"). Expect, when set, is
+	// a string the answer must contain (e.g. "+PONG" for Redis "PING\r\n");
+	// without it, tcp reuse succeeds once the payload is acknowledged.
+	Send   []byte
+	Expect []byte
+
+	// Method, Header, Host and Body shape the HTTP request (default GET,
+	// no body, Host from the URL).
+	Method string
+	Header http.Header
+	Host   string
+	Body   []byte
+
+	// InsecureSkipVerify, CAFile and ServerName configure TLS for https.
+	InsecureSkipVerify bool
+	CAFile             string
+	ServerName         string
+}
+
+// DefaultTimeout is the trial timeout used when none is given.
+const DefaultTimeout = 5 * time.Second
