@@ -1,0 +1,238 @@
+// Package responder is the companion server of idleprobe: it answers
+// HTTP/1.1 and raw TCP (echo) and holds every connection for as long as the
+// client wants. Deployed behind the same Service or load balancer as the
+// real application, it lets idleprobe measure the path itself instead of the
+// application's own idle timeout.
+package responder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Config says where the responder listens. An empty address disables that
+// listener; at least one must be set.
+type Config struct {
+	// HTTPAddr is the HTTP/1.1 listen address, e.g. ":8080" or "127.0.0.1:0".
+	HTTPAddr string
+	// TCPAddr is the TCP echo listen address, e.g. ":9090".
+	TCPAddr string
+	// Logger receives connection logs at debug level; nil discards them.
+	Logger *slog.Logger
+}
+
+// Body is what every HTTP request is answered with.
+const Body = "idleprobe responder: ok\n"
+
+// Server is a running responder. Create it with Start and stop it with
+// Shutdown.
+type Server struct {
+	log    *slog.Logger
+	httpLn net.Listener
+	tcpLn  net.Listener
+	srv    *http.Server
+
+	wg       sync.WaitGroup // accept loops and echo connections
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{} // live echo connections
+	stopping bool
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// listenConfig turns off TCP keepalive on accepted connections: the
+// responder must never refresh an idle path by itself.
+var listenConfig = net.ListenConfig{KeepAlive: -1}
+
+// Start opens the configured listeners and serves them in the background.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.HTTPAddr == "" && cfg.TCPAddr == "" {
+		return nil, errors.New("responder: no listen address (set the HTTP or TCP address)")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{log: log, conns: make(map[net.Conn]struct{})}
+	if cfg.HTTPAddr != "" {
+		ln, err := listenConfig.Listen(ctx, "tcp", cfg.HTTPAddr)
+		if err != nil {
+			return nil, fmt.Errorf("responder: HTTP listen address %q: %w", cfg.HTTPAddr, err)
+		}
+		s.httpLn = ln
+	}
+	if cfg.TCPAddr != "" {
+		ln, err := listenConfig.Listen(ctx, "tcp", cfg.TCPAddr)
+		if err != nil {
+			if s.httpLn != nil {
+				s.httpLn.Close()
+			}
+			return nil, fmt.Errorf("responder: TCP listen address %q: %w", cfg.TCPAddr, err)
+		}
+		s.tcpLn = ln
+	}
+	if s.httpLn != nil {
+		s.srv = &http.Server{
+			Handler: http.HandlerFunc(s.serveHTTP),
+			// No timeouts at all: an idle keep-alive connection is held
+			// until the client (or the path) ends it. IdleTimeout 0 falls
+			// back to ReadTimeout, which is 0 too: never.
+			IdleTimeout:       0,
+			ReadTimeout:       0,
+			ReadHeaderTimeout: 0,
+			WriteTimeout:      0,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+			ConnState: func(c net.Conn, st http.ConnState) {
+				if st == http.StateNew || st == http.StateClosed {
+					log.Debug("http connection", "remote", c.RemoteAddr().String(), "state", st.String())
+				}
+			},
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.srv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("http server stopped", "err", err)
+			}
+		}()
+	}
+	if s.tcpLn != nil {
+		s.wg.Add(1)
+		go s.acceptEcho()
+	}
+	return s, nil
+}
+
+// HTTPAddr is the address the HTTP listener is bound to, or nil.
+func (s *Server) HTTPAddr() net.Addr {
+	if s.httpLn == nil {
+		return nil
+	}
+	return s.httpLn.Addr()
+}
+
+// TCPAddr is the address the echo listener is bound to, or nil.
+func (s *Server) TCPAddr() net.Addr {
+	if s.tcpLn == nil {
+		return nil
+	}
+	return s.tcpLn.Addr()
+}
+
+// maxDrain bounds how much of a request body is read to keep the
+// connection reusable.
+const maxDrain = 1 << 20
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	// Read the whole request body so that the connection stays usable.
+	n, _ := io.Copy(io.Discard, io.LimitReader(r.Body, maxDrain))
+	s.log.Debug("http request", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "body_bytes", n)
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	if r.ProtoAtLeast(1, 1) || r.Header.Get("Connection") == "keep-alive" {
+		h.Set("Connection", "keep-alive")
+	}
+	if r.Method == http.MethodHead {
+		h.Set("Content-Length", fmt.Sprint(len(Body)))
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	io.WriteString(w, Body)
+}
+
+func (s *Server) acceptEcho() {
+	defer s.wg.Done()
+	for {
+		c, err := s.tcpLn.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				s.log.Error("tcp echo accept failed", "err", err)
+			}
+			return
+		}
+		s.mu.Lock()
+		if s.stopping {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.echo(c)
+	}
+}
+
+func (s *Server) echo(c net.Conn) {
+	defer s.wg.Done()
+	remote := c.RemoteAddr().String()
+	s.log.Debug("tcp connection", "remote", remote, "state", "new")
+	n, err := io.Copy(c, c)
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		s.log.Debug("tcp connection ended", "remote", remote, "bytes", n, "err", err)
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.CloseWrite() // pass the client's FIN on, then close
+	}
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	c.Close()
+	s.log.Debug("tcp connection", "remote", remote, "state", "closed", "bytes", n)
+}
+
+// Shutdown stops the listeners and closes every connection. Requests in
+// flight may finish until ctx ends; then their connections are closed too.
+// It waits for all of the responder's goroutines and is safe to call more
+// than once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	var errs []error
+	if s.srv != nil {
+		if err := s.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+			s.srv.Close()
+		}
+	}
+	s.mu.Lock()
+	s.stopping = true
+	if s.tcpLn != nil {
+		s.tcpLn.Close()
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Run starts a responder and serves until ctx ends, then shuts it down,
+// giving requests in flight up to grace to finish. ready, when not nil, is
+// called with the running server once it listens.
+func Run(ctx context.Context, cfg Config, grace time.Duration, ready func(*Server)) error {
+	s, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready(s)
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	return s.Shutdown(sctx)
+}
