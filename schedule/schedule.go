@@ -374,3 +374,24 @@ func (s *Scheduler) run(e *entry, trigger string) {
 	e.job.Run(e.ctx)
 	log.Debug("run finished", "trigger", trigger, "duration", time.Since(start))
 }
+
+// Period returns the time between the next two activations of spec after
+// now: the interval of "@every 6h", the typical gap of a cron expression
+// ("0 */15 * * * *": 15m). It is what a staleness alert should compare the
+// age of the last result against. It returns 0 for a schedule that never
+// fires twice.
+func Period(spec string, now time.Time) (time.Duration, error) {
+	s, err := Parse(spec)
+	if err != nil {
+		return 0, err
+	}
+	first := s.Next(now)
+	if first.IsZero() {
+		return 0, nil
+	}
+	second := s.Next(first)
+	if second.IsZero() {
+		return 0, nil
+	}
+	return second.Sub(first), nil
+}

@@ -702,3 +702,29 @@ func TestNoLeaksAcrossUpdates(t *testing.T) {
 	}
 	goleak.VerifyNone(t)
 }
+
+func TestPeriod(t *testing.T) {
+	now := time.Date(2025, 3, 10, 12, 34, 56, 789, time.UTC)
+	tests := []struct {
+		spec string
+		want time.Duration
+	}{
+		{"@every 6h", 6 * time.Hour},
+		{"@every 90s", 90 * time.Second},
+		{"*/15 * * * *", 15 * time.Minute},
+		{"0 */5 * * * *", 5 * time.Minute},
+		{"@daily", 24 * time.Hour},
+		{"30 3 * * *", 24 * time.Hour},
+	}
+	for _, tc := range tests {
+		t.Run(tc.spec, func(t *testing.T) {
+			got, err := Period(tc.spec, now)
+			if err != nil || got != tc.want {
+				t.Errorf("Period(%q) = %s, %v; want %s", tc.spec, got, err, tc.want)
+			}
+		})
+	}
+	if _, err := Period("bad", now); err == nil {
+		t.Error("Period(bad) gave no error")
+	}
+}
