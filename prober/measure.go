@@ -3,9 +3,338 @@ package prober
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
-// Measure runs one idle-limit measurement of target. (stub, being written)
+// progressEvery is how often Options.Progress is called when nothing happens.
+const progressEvery = time.Second
+
+// event is what a connection's goroutine reports back to the measuring loop.
+type event struct {
+	id    plan.ConnID
+	kind  eventKind
+	conn  Conn  // opened
+	err   error // opened (failure)
+	reply Reply // reused
+}
+
+type eventKind int
+
+const (
+	evOpened eventKind = iota
+	evReused
+	evClosedIdle
+)
+
+// live is the loop's record of one open connection.
+type live struct {
+	conn Conn
+	// stop ends the goroutine that waits for an idle close.
+	stop chan struct{}
+	// reusing is true while a Reuse runs.
+	reusing bool
+}
+
+// measurement is the state of one Measure call.
+type measurement struct {
+	target Target
+	opts   Options
+	tr     Transport
+	pl     plan.Planner
+	log    *slog.Logger
+	start  time.Time
+
+	events chan event
+	quit   chan struct{} // closed when the loop ends: goroutines stop sending
+	wg     sync.WaitGroup
+
+	conns     map[plan.ConnID]*live
+	abandoned map[plan.ConnID]bool // closed by the planner while still opening
+	everOpen  bool
+	lastErr   error
+}
+
+// Measure runs one idle-limit measurement of target and returns what it
+// learned. On cancellation it returns the partial result (Complete false)
+// with ctx's error. When the target cannot be measured at all the error
+// wraps ErrUnusable. Every connection is closed and every goroutine it
+// started has ended when Measure returns.
 func Measure(ctx context.Context, target Target, opts Options) (Result, error) {
-	return Result{}, errors.New("not implemented yet")
+	if opts.Plan == (Settings{}) {
+		opts.Plan = plan.Defaults()
+	}
+	if err := opts.Plan.Validate(); err != nil {
+		return Result{}, err
+	}
+	newTransport := opts.NewTransport
+	if newTransport == nil {
+		newTransport = NewTransport
+	}
+	tr, err := newTransport(target, opts.Transport)
+	if err != nil {
+		return Result{}, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	start := time.Now()
+	pl, err := plan.New(opts.Plan, start)
+	if err != nil {
+		return Result{}, err
+	}
+	m := &measurement{
+		target: target, opts: opts, tr: tr, pl: pl, start: start,
+		log:       log.With("target", target.String(), "strategy", string(opts.Plan.Strategy)),
+		events:    make(chan event),
+		quit:      make(chan struct{}),
+		conns:     make(map[plan.ConnID]*live),
+		abandoned: make(map[plan.ConnID]bool),
+	}
+	return m.run(ctx)
+}
+
+func (m *measurement) run(ctx context.Context) (Result, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		close(m.quit)
+		for _, l := range m.conns {
+			if !l.reusing { // a running Reuse closes its own connection
+				m.drop(l)
+			}
+		}
+		m.wg.Wait()
+	}()
+	m.log.Debug("measurement started", "min", m.opts.Plan.Min, "max", m.opts.Plan.Max, "budget", m.opts.Plan.Budget)
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	tick := time.NewTicker(progressEvery)
+	defer tick.Stop()
+
+	for {
+		now := time.Now()
+		acts, wake := m.pl.Next(now)
+		for _, a := range acts {
+			m.act(ctx, a)
+		}
+		if m.pl.Done() {
+			break
+		}
+		if !m.everOpen && m.lastErr != nil && errors.Is(m.lastErr, ErrUnusable) {
+			// The very first connections fail: nothing to measure.
+			return m.result(time.Now()), m.lastErr
+		}
+		if !wake.IsZero() {
+			timer.Reset(max(time.Until(wake), 0))
+		} else {
+			timer.Reset(time.Hour)
+		}
+		select {
+		case <-ctx.Done():
+			r := m.result(time.Now())
+			m.log.Info("measurement interrupted", "lower", r.Lower, "upper", r.Upper, "found", r.Found)
+			return r, ctx.Err()
+		case ev := <-m.events:
+			m.handle(ev)
+		case <-timer.C:
+		case <-tick.C:
+			m.progress(time.Now(), nil)
+		}
+	}
+	r := m.result(time.Now())
+	if !r.Complete {
+		err := fmt.Errorf("%w: gave up after repeated failures to open or use connections", ErrUnusable)
+		if m.lastErr != nil {
+			err = fmt.Errorf("%w (last: %v)", err, m.lastErr)
+		}
+		return r, err
+	}
+	m.log.Debug("measurement done", "lower", r.Lower, "upper", r.Upper, "found", r.Found, "mode", r.Mode, "duration", r.Duration())
+	return r, nil
+}
+
+func (m *measurement) result(now time.Time) Result {
+	r := m.pl.Result()
+	r.Target = m.target.String()
+	r.Started, r.Finished = m.start, now
+	return r
+}
+
+// act carries out one planner action.
+func (m *measurement) act(ctx context.Context, a plan.Action) {
+	switch a.Kind {
+	case plan.Open:
+		m.wg.Add(1)
+		go m.open(ctx, a.Conn)
+	case plan.Reuse:
+		l, ok := m.conns[a.Conn]
+		if !ok || l.reusing {
+			return
+		}
+		l.reusing = true
+		close(l.stop)
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			rep := l.conn.Reuse(ctx)
+			if !m.send(event{id: a.Conn, kind: evReused, reply: rep}) {
+				l.conn.Close()
+				m.release()
+			}
+		}()
+	case plan.Close:
+		if l, ok := m.conns[a.Conn]; ok {
+			m.drop(l)
+			delete(m.conns, a.Conn)
+		} else {
+			m.abandoned[a.Conn] = true
+		}
+	}
+}
+
+// open dials one connection (after the limiter allows it) and reports.
+func (m *measurement) open(ctx context.Context, id plan.ConnID) {
+	defer m.wg.Done()
+	if m.opts.Limiter != nil {
+		if err := m.opts.Limiter.Acquire(ctx); err != nil {
+			m.send(event{id: id, kind: evOpened, err: err})
+			return
+		}
+	}
+	c, err := m.tr.Open(ctx)
+	if err != nil {
+		m.release()
+	}
+	if !m.send(event{id: id, kind: evOpened, conn: c, err: err}) && c != nil {
+		c.Close()
+		m.release()
+	}
+}
+
+// send delivers ev to the loop, or reports false once the loop has ended.
+func (m *measurement) send(ev event) bool {
+	select {
+	case m.events <- ev:
+		return true
+	case <-m.quit:
+		return false
+	}
+}
+
+func (m *measurement) release() {
+	if m.opts.Limiter != nil {
+		m.opts.Limiter.Release()
+	}
+}
+
+// drop closes a connection and gives its slot back.
+func (m *measurement) drop(l *live) {
+	if !l.reusing {
+		close(l.stop)
+		l.reusing = true // the watcher is gone either way
+	}
+	l.conn.Close()
+	m.release()
+}
+
+// watch waits for an idle close on l and reports it.
+func (m *measurement) watch(id plan.ConnID, l *live) {
+	l.stop = make(chan struct{})
+	l.reusing = false
+	stop := l.stop
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		select {
+		case <-l.conn.Closed():
+			m.send(event{id: id, kind: evClosedIdle})
+		case <-stop:
+		}
+	}()
+}
+
+func (m *measurement) handle(ev event) {
+	now := time.Now()
+	switch ev.kind {
+	case evOpened:
+		if ev.err != nil {
+			m.lastErr = ev.err
+			m.log.Debug("open failed", "conn", ev.id, "err", ev.err)
+			m.pl.OpenFailed(ev.id, now, ev.err.Error())
+			delete(m.abandoned, ev.id)
+			m.progress(now, nil)
+			return
+		}
+		m.everOpen = true
+		if m.abandoned[ev.id] {
+			delete(m.abandoned, ev.id)
+			ev.conn.Close()
+			m.release()
+			return
+		}
+		l := &live{conn: ev.conn}
+		m.conns[ev.id] = l
+		m.watch(ev.id, l)
+		m.pl.Opened(ev.id, ev.conn.IdleSince())
+	case evClosedIdle:
+		l, ok := m.conns[ev.id]
+		if !ok || l.reusing {
+			return // already being reused: Reuse reports the close itself
+		}
+		at, detail := l.conn.CloseInfo()
+		t := plan.Trial{Conn: ev.id, IdleSince: l.conn.IdleSince(), Start: at, End: at,
+			Outcome: plan.ClosedIdle, Detail: detail}
+		t.Age = at.Sub(t.IdleSince)
+		m.drop(l)
+		delete(m.conns, ev.id)
+		m.observe(now, t)
+	case evReused:
+		l, ok := m.conns[ev.id]
+		if !ok {
+			return
+		}
+		idleSince := l.conn.IdleSince()
+		rep := ev.reply
+		t := plan.Trial{Conn: ev.id, IdleSince: idleSince, Start: rep.Start, End: rep.End,
+			Outcome: rep.Outcome, Detail: rep.Detail}
+		if rep.Outcome.Survived() {
+			// The connection is idle again from the end of the exchange.
+			t.IdleSince = idleSince
+			m.watch(ev.id, l)
+		} else {
+			m.drop(l)
+			delete(m.conns, ev.id)
+		}
+		t.Age = t.Start.Sub(t.IdleSince)
+		if rep.Outcome.Survived() {
+			t.End = l.conn.IdleSince()
+		}
+		if rep.Outcome == plan.Error || rep.Outcome == plan.Slow {
+			m.lastErr = fmt.Errorf("%s: %s", rep.Outcome, rep.Detail)
+		}
+		m.observe(now, t)
+	}
+}
+
+func (m *measurement) observe(now time.Time, t plan.Trial) {
+	m.log.Debug("trial", "conn", t.Conn, "age", t.Age, "outcome", string(t.Outcome), "detail", t.Detail)
+	m.pl.Observe(t)
+	m.progress(now, &t)
+}
+
+func (m *measurement) progress(now time.Time, t *plan.Trial) {
+	if m.opts.Progress == nil {
+		return
+	}
+	m.opts.Progress(Progress{
+		Now: now, Started: m.start, Partial: m.result(now), Live: m.pl.Live(),
+		Remaining: m.pl.Remaining(now), Trial: t,
+	})
 }

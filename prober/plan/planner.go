@@ -60,6 +60,8 @@ type Planner interface {
 	Done() bool
 	// Live is the number of connections open or being opened.
 	Live() int
+	// Remaining estimates the time left until the search ends.
+	Remaining(now time.Time) time.Duration
 	// Result returns what is known so far. Before Done it is partial
 	// (Complete false). Target, Started and Finished are left to the driver.
 	Result() Result

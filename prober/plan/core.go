@@ -1,0 +1,385 @@
+package plan
+
+import (
+	"math"
+	"sort"
+	"time"
+)
+
+// connState is where a connection is in its life.
+type connState int
+
+const (
+	opening connState = iota
+	idle
+	reusing
+)
+
+// pconn is the planner's view of one connection.
+type pconn struct {
+	id        ConnID
+	state     connState
+	idleSince time.Time
+	// testAt is when the connection is due for reuse (zero: not scheduled).
+	testAt  time.Time
+	confirm bool
+	// rung is the ladder rung the connection serves (parallel), or -1.
+	rung int
+	// target is the idle age the connection is meant to be reused at, for
+	// connections still opening.
+	target time.Duration
+}
+
+func (c *pconn) age(now time.Time) time.Duration { return now.Sub(c.idleSince) }
+
+// maxInconclusive is how many slow or error trials in a row end a search:
+// the target answers, but not in a way that says anything about idle limits.
+const maxInconclusive = 5
+
+// maxConfirmRounds bounds how often a disagreeing confirmation may reopen
+// the search before the result is published as it stands.
+const maxConfirmRounds = 3
+
+// core holds the bookkeeping both strategies share: connections, the trial
+// record, the robust bracket, confirmation and the result.
+type core struct {
+	s     Settings
+	start time.Time
+
+	conns  map[ConnID]*pconn
+	nextID ConnID
+	opened int
+	peak   int
+
+	trials []Trial
+	// closeAge is the idle age of the first close seen while idle.
+	closeAge time.Duration
+
+	// Cached bracket, recomputed after every observation.
+	b       bracket
+	version int // bumps when the bracket moves
+
+	inconclusive  int
+	confirmRounds int
+	done          bool
+	aborted       bool
+}
+
+// bracket is the robust reading of the trial record.
+type bracket struct {
+	lower, upper    time.Duration
+	found           bool
+	mode            Outcome
+	agree, disagree int
+	// implied is true when lower comes from a close seen while idle (the
+	// connection lived until then) rather than from a successful reuse.
+	implied bool
+}
+
+func newCore(s Settings, start time.Time) core {
+	return core{s: s, start: start, conns: make(map[ConnID]*pconn)}
+}
+
+func (c *core) Live() int  { return len(c.conns) }
+func (c *core) Done() bool { return c.done }
+func (c *core) full() bool { return len(c.conns) >= c.s.Budget }
+
+// width is the bracket width wanted around the current bracket. It is
+// taken at the lower edge, so that it never exceeds the share of the limit
+// itself that Precision asks for.
+func (c *core) width() time.Duration { return c.s.Width(c.b.lower) }
+
+func (c *core) newConn(rung int, target time.Duration) *pconn {
+	c.nextID++
+	pc := &pconn{id: c.nextID, state: opening, rung: rung, target: target}
+	c.conns[pc.id] = pc
+	c.opened++
+	if len(c.conns) > c.peak {
+		c.peak = len(c.conns)
+	}
+	return pc
+}
+
+// Opened implements Planner.
+func (c *core) Opened(id ConnID, idleSince time.Time) {
+	if pc, ok := c.conns[id]; ok {
+		pc.state = idle
+		pc.idleSince = idleSince
+	}
+}
+
+// OpenFailed implements Planner.
+func (c *core) OpenFailed(id ConnID, at time.Time, detail string) {
+	delete(c.conns, id)
+	c.inconclusive++
+	if c.inconclusive >= maxInconclusive {
+		c.done, c.aborted = true, true
+	}
+}
+
+// record stores t, forgets a dead connection and refreshes the bracket. It
+// returns the connection if it is still alive.
+func (c *core) record(t Trial) *pconn {
+	c.trials = append(c.trials, t)
+	if t.Outcome == ClosedIdle && c.closeAge == 0 {
+		c.closeAge = t.Age
+	}
+	if t.Outcome.Survived() || t.Outcome.Failed() {
+		c.inconclusive = 0
+	} else {
+		c.inconclusive++
+		if c.inconclusive >= maxInconclusive {
+			c.done, c.aborted = true, true
+		}
+	}
+	old := c.b
+	c.b = c.computeBracket()
+	if c.b.lower != old.lower || c.b.upper != old.upper || c.b.found != old.found {
+		c.version++
+	}
+	pc, ok := c.conns[t.Conn]
+	if !ok {
+		return nil
+	}
+	if t.Outcome.Survived() {
+		pc.state = idle
+		pc.idleSince = t.End
+		pc.testAt = time.Time{}
+		pc.confirm = false
+		return pc
+	}
+	delete(c.conns, t.Conn)
+	return nil
+}
+
+// point is one conclusive observation for the bracket.
+type point struct {
+	age  time.Duration
+	fail bool
+	out  Outcome
+}
+
+// computeBracket finds the threshold that best separates survivals from
+// failures: the one that contradicts the fewest trials. A lone reset among
+// many survivals (a pod restart) therefore does not become the limit, and a
+// survival above a real limit (a flaky hop) does not hide it.
+func (c *core) computeBracket() bracket {
+	pts := make([]point, 0, len(c.trials))
+	var totalOK, totalFail int
+	for _, t := range c.trials {
+		switch {
+		case t.Outcome.Survived():
+			pts = append(pts, point{age: t.Age, out: t.Outcome})
+			totalOK++
+		case t.Outcome.Failed():
+			pts = append(pts, point{age: t.Age, fail: true, out: t.Outcome})
+			totalFail++
+		}
+	}
+	sort.SliceStable(pts, func(i, j int) bool { return pts[i].age < pts[j].age })
+
+	// Threshold at +inf: every failure is a contradiction.
+	bestErr, bestIdx := totalFail, -1
+	okBelow, failBelow := 0, 0
+	for i := 0; i < len(pts); {
+		j := i
+		okHere, failHere := 0, 0
+		for j < len(pts) && pts[j].age == pts[i].age {
+			if pts[j].fail {
+				failHere++
+			} else {
+				okHere++
+			}
+			j++
+		}
+		if failHere > 0 {
+			errs := (totalOK - okBelow) + failBelow
+			// On a tie prefer the shortest threshold, and a limit over
+			// "none": the confirmation step tests it again.
+			if errs < bestErr || (errs == bestErr && bestIdx < 0) {
+				bestErr, bestIdx = errs, i
+			}
+		}
+		okBelow += okHere
+		failBelow += failHere
+		i = j
+	}
+	b := bracket{agree: len(pts) - bestErr, disagree: bestErr}
+	var theta time.Duration = math.MaxInt64
+	if bestIdx >= 0 {
+		theta = pts[bestIdx].age
+		b.found = true
+		b.upper = theta
+		b.mode = c.modeAt(pts, bestIdx)
+	}
+	for _, p := range pts {
+		if !p.fail && p.age < theta && p.age > b.lower {
+			b.lower = p.age
+		}
+	}
+	// A close seen while idle at age K proves the connection lived until
+	// just before K: without a confirmation that is as good as a survival.
+	if b.found && b.mode == ClosedIdle {
+		if implied := b.upper - c.s.Width(b.upper)/2; implied > b.lower {
+			b.lower, b.implied = implied, true
+		}
+	}
+	return b
+}
+
+// modeAt names the failure mode at the threshold: the outcome of the
+// failure there, preferring a close seen while idle (exact) when the
+// shortest failures include one.
+func (c *core) modeAt(pts []point, idx int) Outcome {
+	mode := pts[idx].out
+	w := c.s.Width(pts[idx].age)
+	for _, p := range pts[idx:] {
+		if p.age > pts[idx].age+w {
+			break
+		}
+		if p.fail && p.out == ClosedIdle {
+			return ClosedIdle
+		}
+	}
+	return mode
+}
+
+// settled reports whether the bracket is as narrow as wanted, or there is
+// nothing more to learn within [Min, Max].
+func (c *core) settled() bool {
+	if !c.b.found {
+		return c.b.lower >= c.s.Max
+	}
+	if c.b.upper <= c.s.Min {
+		return true
+	}
+	return c.b.upper-c.b.lower <= c.s.Width(c.b.lower)
+}
+
+// support counts confirming observations at the bracket edges: failures
+// aged [upper, upper+w] besides the one that set upper, and survivals aged
+// [lower-w, lower] besides the one that set lower.
+func (c *core) support() (up, low int) {
+	w := c.width()
+	for _, t := range c.trials {
+		switch {
+		case t.Outcome.Failed() && t.Age >= c.b.upper && t.Age <= c.b.upper+w:
+			up++
+		case t.Outcome.Survived() && t.Age <= c.b.lower && t.Age >= c.b.lower-w:
+			low++
+		}
+	}
+	if up > 0 {
+		up-- // the trial that defines upper
+	}
+	if low > 0 && !c.b.implied {
+		low--
+	}
+	return up, low
+}
+
+// needConfirm says which edges still want a confirming trial.
+func (c *core) needConfirm() (upper, lower bool) {
+	if !c.b.found || c.s.Confirm == 0 || c.confirmRounds >= maxConfirmRounds {
+		return false, false
+	}
+	up, low := c.support()
+	upper = up < c.s.Confirm
+	lower = c.b.lower > 0 && c.b.lower >= c.s.Min && low < c.s.Confirm
+	return upper, lower
+}
+
+// inFlight reports whether a reuse is under way.
+func (c *core) inFlight() bool {
+	for _, pc := range c.conns {
+		if pc.state == reusing {
+			return true
+		}
+	}
+	return false
+}
+
+// closeAll returns Close actions for every connection and forgets them.
+func (c *core) closeAll(acts []Action) []Action {
+	for _, id := range c.sortedIDs() {
+		if c.conns[id].state == reusing {
+			continue // the driver reports it, then it is closed
+		}
+		acts = append(acts, Action{Kind: Close, Conn: id})
+		delete(c.conns, id)
+	}
+	return acts
+}
+
+func (c *core) sortedIDs() []ConnID {
+	ids := make([]ConnID, 0, len(c.conns))
+	for id := range c.conns {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+// dueReuses starts every scheduled reuse whose time has come.
+func (c *core) dueReuses(now time.Time, acts []Action) []Action {
+	for _, id := range c.sortedIDs() {
+		pc := c.conns[id]
+		if pc.state == idle && !pc.testAt.IsZero() && !now.Before(pc.testAt) {
+			pc.state = reusing
+			acts = append(acts, Action{Kind: Reuse, Conn: id, Confirm: pc.confirm})
+		}
+	}
+	return acts
+}
+
+// earliest returns the earliest scheduled reuse, or the zero time.
+func (c *core) earliest() time.Time {
+	var w time.Time
+	for _, pc := range c.conns {
+		if pc.state == idle && !pc.testAt.IsZero() && (w.IsZero() || pc.testAt.Before(w)) {
+			w = pc.testAt
+		}
+	}
+	return w
+}
+
+func minTime(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero():
+		return a
+	case b.Before(a):
+		return b
+	}
+	return a
+}
+
+// Result implements Planner.
+func (c *core) Result() Result {
+	r := Result{
+		Settings:          c.s,
+		Lower:             c.b.lower,
+		Upper:             c.b.upper,
+		Found:             c.b.found,
+		Mode:              c.b.mode,
+		CloseAge:          c.closeAge,
+		Agree:             c.b.agree,
+		Disagree:          c.b.disagree,
+		Complete:          c.done && !c.aborted,
+		ConnectionsOpened: c.opened,
+		PeakConnections:   c.peak,
+		Trials:            append([]Trial(nil), c.trials...),
+	}
+	if !r.Found {
+		r.Upper, r.Mode = 0, ""
+	}
+	if r.Found && r.Mode != ClosedIdle {
+		r.CloseAge = 0
+	}
+	return r
+}
+
+// Aborted reports whether the search stopped because too many trials in a
+// row were inconclusive (slow or error) or connections could not be opened.
+func (c *core) Aborted() bool { return c.aborted }

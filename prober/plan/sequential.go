@@ -1,0 +1,120 @@
+package plan
+
+import "time"
+
+// The sequential strategy: the textbook baseline every operator would try
+// first. One connection is idled for Min, 2*Min, 4*Min... and reused each
+// time until a reuse fails; then the bracket is bisected, one fresh
+// connection per step. It needs no budget to speak of, and costs roughly
+// 8-10 times the limit in wall time. It exists so that the parallel
+// strategy has something honest to be measured against.
+type sequential struct {
+	core
+}
+
+func newSequential(s Settings, start time.Time) *sequential {
+	return &sequential{core: newCore(s, start)}
+}
+
+// Opened implements Planner.
+func (q *sequential) Opened(id ConnID, idleSince time.Time) {
+	q.core.Opened(id, idleSince)
+	if pc, ok := q.conns[id]; ok && pc.target > 0 {
+		pc.testAt = idleSince.Add(pc.target)
+	}
+}
+
+// Observe implements Planner.
+func (q *sequential) Observe(t Trial) {
+	if pc := q.record(t); pc != nil {
+		pc.target = 0
+	}
+}
+
+// Next implements Planner.
+func (q *sequential) Next(now time.Time) ([]Action, time.Time) {
+	var acts []Action
+	if q.done {
+		return q.closeAll(acts), time.Time{}
+	}
+	busy := q.inFlight() || !q.earliest().IsZero()
+	for _, pc := range q.conns {
+		if pc.state == opening {
+			busy = true
+		}
+	}
+	if !busy {
+		switch {
+		case q.settled():
+			up, low := q.needConfirm()
+			switch {
+			case up:
+				q.confirmRounds++
+				acts = q.single(now, q.b.upper+q.width()/4, true, acts)
+			case low:
+				q.confirmRounds++
+				acts = q.single(now, q.b.lower, true, acts)
+			default:
+				q.done = true
+				return q.closeAll(acts), time.Time{}
+			}
+		case q.b.found:
+			acts = q.single(now, (q.b.lower+q.b.upper)/2, false, acts)
+		default:
+			next := 2 * q.b.lower
+			if next < q.s.Min {
+				next = q.s.Min
+			}
+			if next > q.s.Max {
+				next = q.s.Max
+			}
+			acts = q.single(now, next, false, acts)
+		}
+	}
+	acts = q.dueReuses(now, acts)
+	return acts, q.earliest()
+}
+
+// single schedules one trial at idle age target on the idle connection if
+// there is one (it is fresh after surviving), else on a new connection.
+func (q *sequential) single(now time.Time, target time.Duration, confirm bool, acts []Action) []Action {
+	for _, id := range q.sortedIDs() {
+		pc := q.conns[id]
+		if pc.state == idle {
+			if pc.age(now) > target {
+				// Too old for this trial: start over on a fresh one.
+				acts = append(acts, Action{Kind: Close, Conn: id})
+				delete(q.conns, id)
+				continue
+			}
+			pc.testAt, pc.confirm = pc.idleSince.Add(target), confirm
+			return acts
+		}
+	}
+	pc := q.newConn(-1, target)
+	pc.confirm = confirm
+	return append(acts, Action{Kind: Open, Conn: pc.id})
+}
+
+// Remaining implements Planner.
+func (q *sequential) Remaining(now time.Time) time.Duration {
+	if q.done {
+		return 0
+	}
+	var left time.Duration
+	if w := q.earliest(); !w.IsZero() && w.After(now) {
+		left = w.Sub(now)
+	}
+	if !q.b.found {
+		// The doublings still to come up to Max.
+		for a := 4 * q.b.lower; a > 0 && a < 2*q.s.Max; a *= 2 {
+			left += min(a, q.s.Max)
+		}
+		return left
+	}
+	// Bisection steps still to come, each about as long as the limit.
+	for span := q.b.upper - q.b.lower; span > q.s.Width(q.b.upper); span /= 2 {
+		left += (q.b.lower + q.b.upper) / 2
+	}
+	return left
+}

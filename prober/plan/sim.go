@@ -1,0 +1,236 @@
+package plan
+
+import (
+	"container/heap"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// SimPath is a simulated network path: it kills connections idle for Limit
+// or longer in the given Mode. It drives planners under a fake clock for
+// tests, benchmarks and `idleprobe simulate`.
+type SimPath struct {
+	// Limit is the idle limit; 0 means the path never kills idle connections.
+	Limit time.Duration
+	// Mode is how the path kills: Reset (default), ClosedIdle, Dropped or
+	// ClosedOnReuse.
+	Mode Outcome
+	// Latency is one round trip (default 1ms).
+	Latency time.Duration
+	// Timeout is the trial timeout a Dropped trial takes (default 5s).
+	Timeout time.Duration
+	// Jitter makes each idle period's limit uniform in Limit±Jitter.
+	Jitter time.Duration
+	// Flaky is the probability that a reuse which should work is reset
+	// anyway (a pod restart, a coincidence).
+	Flaky float64
+	// Seed seeds the jitter and flakiness.
+	Seed int64
+}
+
+// SimModes lists the failure modes a SimPath can play.
+var SimModes = []Outcome{Reset, ClosedIdle, Dropped, ClosedOnReuse}
+
+// ErrStalled is returned when a planner stops asking for anything before it
+// is done: a bug in the planner, never a property of the path.
+var ErrStalled = errors.New("planner stalled")
+
+// simEpoch is the fake clock's start.
+var simEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// maxSimSteps bounds a simulation.
+const maxSimSteps = 2_000_000
+
+type simConn struct {
+	idleSince time.Time
+	limit     time.Duration // this idle period's limit (0: none)
+	testing   bool
+}
+
+type simEvent struct {
+	at     time.Time
+	seq    int
+	id     ConnID
+	opened bool
+	trial  Trial
+}
+
+type eventQueue []simEvent
+
+func (q eventQueue) Len() int { return len(q) }
+func (q eventQueue) Less(i, j int) bool {
+	if !q[i].at.Equal(q[j].at) {
+		return q[i].at.Before(q[j].at)
+	}
+	return q[i].seq < q[j].seq
+}
+func (q eventQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *eventQueue) Push(x any)   { *q = append(*q, x.(simEvent)) }
+func (q *eventQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return e
+}
+
+// Simulate runs one measurement with settings s against path p under a fake
+// clock. The result's Started and Finished are fake-clock times, so
+// Result.Duration is the predicted wall time.
+func Simulate(s Settings, p SimPath) (Result, error) {
+	if p.Mode == "" {
+		p.Mode = Reset
+	}
+	valid := false
+	for _, m := range SimModes {
+		valid = valid || m == p.Mode
+	}
+	if !valid {
+		return Result{}, fmt.Errorf("mode %q cannot be simulated (valid: reset, closed_idle, dropped, closed_on_reuse)", p.Mode)
+	}
+	if p.Latency <= 0 {
+		p.Latency = time.Millisecond
+	}
+	if p.Timeout <= 0 {
+		p.Timeout = 5 * time.Second
+	}
+	if p.Flaky < 0 || p.Flaky >= 1 {
+		return Result{}, fmt.Errorf("flaky: %g must be a probability in [0, 1)", p.Flaky)
+	}
+	pl, err := New(s, simEpoch)
+	if err != nil {
+		return Result{}, err
+	}
+	rng := rand.New(rand.NewPCG(uint64(p.Seed), 0x1d1e))
+	limit := func() time.Duration {
+		if p.Limit <= 0 {
+			return 0
+		}
+		l := p.Limit
+		if p.Jitter > 0 {
+			l += time.Duration((rng.Float64()*2 - 1) * float64(p.Jitter))
+		}
+		return max(l, time.Millisecond)
+	}
+	conns := make(map[ConnID]*simConn)
+	var q eventQueue
+	seq := 0
+	push := func(e simEvent) {
+		seq++
+		e.seq = seq
+		heap.Push(&q, e)
+	}
+	now := simEpoch
+	finish := func() Result {
+		r := pl.Result()
+		r.Target = fmt.Sprintf("sim://%s/%s", p.Limit, p.Mode)
+		r.Started, r.Finished = simEpoch, now
+		return r
+	}
+	for step := 0; step < maxSimSteps; step++ {
+		acts, wake := pl.Next(now)
+		for _, a := range acts {
+			switch a.Kind {
+			case Open:
+				push(simEvent{at: now.Add(p.Latency), id: a.Conn, opened: true})
+			case Close:
+				delete(conns, a.Conn)
+			case Reuse:
+				c, ok := conns[a.Conn]
+				if !ok {
+					return finish(), fmt.Errorf("planner reused unknown connection %d", a.Conn)
+				}
+				c.testing = true
+				push(simEvent{at: now, id: a.Conn, trial: simReuse(p, c, now, a, rng)})
+			}
+		}
+		if pl.Done() {
+			return finish(), nil
+		}
+		next := wake
+		if len(q) > 0 {
+			next = minTime(next, q[0].at)
+		}
+		if p.Mode == ClosedIdle {
+			for _, c := range conns {
+				if !c.testing && c.limit > 0 {
+					next = minTime(next, c.idleSince.Add(c.limit))
+				}
+			}
+		}
+		if next.IsZero() {
+			return finish(), fmt.Errorf("%w at %s with %d connections open", ErrStalled, now.Sub(simEpoch), pl.Live())
+		}
+		if next.After(now) {
+			now = next
+		}
+		// Closes seen while idle happen first: they race nothing.
+		if p.Mode == ClosedIdle {
+			for _, id := range sortedSimIDs(conns) {
+				c := conns[id]
+				if c.testing || c.limit <= 0 || now.Before(c.idleSince.Add(c.limit)) {
+					continue
+				}
+				at := c.idleSince.Add(c.limit)
+				delete(conns, id)
+				pl.Observe(Trial{Conn: id, Age: c.limit, IdleSince: c.idleSince, Start: at, End: at, Outcome: ClosedIdle})
+			}
+		}
+		for len(q) > 0 && !q[0].at.After(now) {
+			e := heap.Pop(&q).(simEvent)
+			if e.opened {
+				conns[e.id] = &simConn{idleSince: e.at, limit: limit()}
+				pl.Opened(e.id, e.at)
+				continue
+			}
+			if e.trial.End.After(now) {
+				// A reuse that was just started: deliver it when it ends.
+				e.at = e.trial.End
+				push(e)
+				continue
+			}
+			c := conns[e.id]
+			if e.trial.Outcome.Survived() && c != nil {
+				c.testing = false
+				c.idleSince = e.trial.End
+				c.limit = limit()
+			} else {
+				delete(conns, e.id)
+			}
+			pl.Observe(e.trial)
+		}
+	}
+	return finish(), fmt.Errorf("%w: no result after %d steps", ErrStalled, maxSimSteps)
+}
+
+// simReuse decides what a reuse of c at now will tell.
+func simReuse(p SimPath, c *simConn, now time.Time, a Action, rng *rand.Rand) Trial {
+	age := now.Sub(c.idleSince)
+	t := Trial{Conn: a.Conn, Age: age, IdleSince: c.idleSince, Start: now, Confirm: a.Confirm}
+	alive := c.limit <= 0 || age < c.limit
+	switch {
+	case alive && p.Flaky > 0 && rng.Float64() < p.Flaky:
+		t.Outcome, t.End, t.Detail = Reset, now.Add(p.Latency/2), "flaky"
+	case alive:
+		t.Outcome, t.End = OK, now.Add(p.Latency)
+	case p.Mode == ClosedIdle:
+		at := c.idleSince.Add(c.limit)
+		t.Age, t.Start, t.End, t.Outcome = c.limit, at, at, ClosedIdle
+	case p.Mode == Dropped:
+		t.Outcome, t.End = Dropped, now.Add(p.Timeout)
+	default:
+		t.Outcome, t.End = p.Mode, now.Add(p.Latency/2)
+	}
+	return t
+}
+
+func sortedSimIDs(m map[ConnID]*simConn) []ConnID {
+	ids := make([]ConnID, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
