@@ -1,0 +1,149 @@
+package prober
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+	"time"
+)
+
+// NewTransport returns the transport for t's scheme (tcp, http or https),
+// with o's defaults filled in. It fails on options that can never work
+// (an unreadable CA file, an invalid header), naming the field.
+func NewTransport(t Target, o TransportOptions) (Transport, error) {
+	if t.URL == nil || t.Address == "" {
+		return nil, errors.New("target has no address (parse it with ParseTarget)")
+	}
+	if o.Timeout < 0 {
+		return nil, fmt.Errorf("timeout %s is negative (use a positive duration such as 5s)", o.Timeout)
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	d := &dialer{address: t.Address, timeout: o.Timeout}
+	switch t.Scheme {
+	case "tcp":
+		return newTCPTransport(d, o), nil
+	case "http":
+		return newHTTPTransport(t, d, o, nil)
+	case "https":
+		cfg, err := newTLSConfig(t, o)
+		if err != nil {
+			return nil, err
+		}
+		return newHTTPTransport(t, d, o, cfg)
+	}
+	return nil, fmt.Errorf("unknown scheme %q (valid: tcp, http, https)", t.Scheme)
+}
+
+// dialer opens raw TCP connections that stay silent while idle.
+type dialer struct {
+	address string
+	timeout time.Duration
+	// resolver overrides name resolution (tests); nil uses the default.
+	resolver *net.Resolver
+}
+
+// dial connects with TCP keepalive off (nothing is sent while idle) and
+// TCP_USER_TIMEOUT set to the trial timeout. The error wraps ErrUnusable
+// unless ctx itself was canceled.
+func (d *dialer) dial(ctx context.Context) (*net.TCPConn, syscall.RawConn, error) {
+	nd := net.Dialer{
+		Timeout:         d.timeout,
+		KeepAlive:       -1,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: false},
+		Resolver:        d.resolver,
+		ControlContext: func(_ context.Context, _, _ string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) { serr = setUserTimeout(fd, d.timeout) }); err != nil {
+				return err
+			}
+			if serr != nil {
+				return fmt.Errorf("set TCP_USER_TIMEOUT: %w", serr)
+			}
+			return nil
+		},
+	}
+	nc, err := nd.DialContext(ctx, "tcp", d.address)
+	if err != nil {
+		return nil, nil, d.dialError(ctx, err)
+	}
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		nc.Close()
+		return nil, nil, unusable(fmt.Sprintf("connect %s: not a TCP connection", d.address), nil)
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		tc.Close()
+		return nil, nil, unusable(fmt.Sprintf("connect %s: %v", d.address, err), err)
+	}
+	return tc, rc, nil
+}
+
+// dialError turns a dial error into one line saying what failed.
+func (d *dialer) dialError(ctx context.Context, err error) error {
+	if ctx.Err() == context.Canceled {
+		return fmt.Errorf("connect %s: %w", d.address, ctx.Err())
+	}
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &dnsErr):
+		reason := dnsErr.Err
+		if dnsErr.IsNotFound {
+			reason = "no such host"
+		}
+		return unusable(fmt.Sprintf("DNS lookup of %q failed: %s", dnsErr.Name, reason), err)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return unusable(fmt.Sprintf("connect %s: connection refused (is anything listening on that port?)", d.address), err)
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return unusable(fmt.Sprintf("connect %s: no route to host", d.address), err)
+	case isTimeout(err), errors.Is(err, syscall.ETIMEDOUT):
+		return unusable(fmt.Sprintf("connect %s: timeout: no answer within %s", d.address, d.timeout), err)
+	}
+	return unusable(fmt.Sprintf("connect %s: %s", d.address, oneLine(err.Error())), err)
+}
+
+// openError is an Open failure: one line for people, ErrUnusable and the
+// cause for errors.Is.
+type openError struct {
+	msg   string
+	cause error
+}
+
+func (e *openError) Error() string { return e.msg }
+
+func (e *openError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrUnusable}
+	}
+	return []error{ErrUnusable, e.cause}
+}
+
+// unusable wraps cause in an error that is ErrUnusable and reads msg.
+func unusable(msg string, cause error) error { return &openError{msg: msg, cause: cause} }
+
+// openDeadline bounds the whole of Open (dial, handshake, first exchange)
+// by the timeout and ctx.
+func openDeadline(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, timeout)
+}
+
+// handshakeError describes a failed TLS handshake.
+func handshakeError(ctx context.Context, parent context.Context, address string, timeout time.Duration, err error) error {
+	if parent.Err() == context.Canceled {
+		return fmt.Errorf("TLS handshake with %s: %w", address, parent.Err())
+	}
+	if ctx.Err() != nil || isTimeout(err) {
+		return unusable(fmt.Sprintf("TLS handshake with %s failed: timeout: no answer within %s", address, timeout), err)
+	}
+	var ve *tls.CertificateVerificationError
+	reason := oneLine(err.Error())
+	if errors.As(err, &ve) {
+		reason += " (trust its CA with a CA file, or skip verification)"
+	}
+	return unusable(fmt.Sprintf("TLS handshake with %s failed: %s", address, reason), err)
+}

@@ -1,0 +1,353 @@
+package prober
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/idleprobe/idleprobe/prober/plan"
+)
+
+const (
+	// maxResponseBytes caps the bytes read for one response (headers and
+	// body); a bigger response is an Error.
+	maxResponseBytes = 1 << 20
+	// maxInterim caps the 1xx responses skipped before the final one.
+	maxInterim = 8
+	// userAgent identifies idleprobe's requests.
+	userAgent = "idleprobe/1"
+)
+
+// httpTransport speaks HTTP/1.1 with keep-alive over plain TCP or TLS,
+// on connections it owns (no http.Transport pooling or retries).
+type httpTransport struct {
+	target  Target
+	d       *dialer
+	method  string
+	request []byte      // the complete request, built once
+	tls     *tls.Config // nil for plain http; never modified
+}
+
+// headersFixed are set by idleprobe and may not be overridden.
+var headersFixed = []string{"Connection", "Content-Length", "Transfer-Encoding", "Upgrade", "Te", "Trailer", "Keep-Alive"}
+
+func newHTTPTransport(t Target, d *dialer, o TransportOptions, cfg *tls.Config) (*httpTransport, error) {
+	req, method, err := buildRequest(t, o)
+	if err != nil {
+		return nil, err
+	}
+	return &httpTransport{target: t, d: d, method: method, request: req, tls: cfg}, nil
+}
+
+// buildRequest renders the request idleprobe sends on every exchange.
+func buildRequest(t Target, o TransportOptions) ([]byte, string, error) {
+	method := o.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	if !validToken(method) { // a token, like a field name
+		return nil, "", fmt.Errorf("method %q is not a valid HTTP method (examples: GET, HEAD, POST)", method)
+	}
+	host := o.Host
+	if host == "" {
+		host = o.Header.Get("Host")
+	}
+	if host == "" {
+		host = t.URL.Host
+	}
+	if !validFieldValue(host) || strings.ContainsAny(host, " \t/") {
+		return nil, "", fmt.Errorf("host %q is not a valid Host header", host)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, t.URL.RequestURI(), host)
+	names := make([]string, 0, len(o.Header))
+	for k := range o.Header {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	hasUA := false
+	for _, k := range names {
+		ck := http.CanonicalHeaderKey(k)
+		if ck == "Host" {
+			continue
+		}
+		if slices.Contains(headersFixed, ck) {
+			return nil, "", fmt.Errorf("header %s is set by idleprobe and cannot be configured", ck)
+		}
+		if !validToken(k) {
+			return nil, "", fmt.Errorf("header name %q is not valid (letters, digits and !#$%%&'*+-.^_`|~ only)", k)
+		}
+		for _, v := range o.Header[k] {
+			if !validFieldValue(v) {
+				return nil, "", fmt.Errorf("header %s: value %q contains control characters", ck, v)
+			}
+			fmt.Fprintf(&b, "%s: %s\r\n", ck, v)
+		}
+		hasUA = hasUA || ck == "User-Agent"
+	}
+	if !hasUA {
+		fmt.Fprintf(&b, "User-Agent: %s\r\n", userAgent)
+	}
+	if len(o.Body) > 0 || method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
+		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(o.Body))
+	}
+	b.WriteString("Connection: keep-alive\r\n\r\n")
+	b.Write(o.Body)
+	return b.Bytes(), method, nil
+}
+
+// Open connects, completes the TLS handshake for https, and makes one
+// request. A server that does not keep the connection alive after it
+// cannot be measured.
+func (t *httpTransport) Open(ctx context.Context) (Conn, error) {
+	octx, cancel := openDeadline(ctx, t.d.timeout)
+	defer cancel()
+	raw, rc, err := t.d.dial(octx)
+	if err != nil {
+		return nil, err
+	}
+	wc := newWatchedConn(raw, rc, true)
+	c := &httpConn{watchedConn: wc, t: t, rw: replayConn{wc}}
+	if t.tls != nil {
+		tc := tls.Client(c.rw, t.tls.Clone())
+		if err := tc.HandshakeContext(octx); err != nil {
+			raw.Close()
+			return nil, handshakeError(octx, ctx, t.d.address, t.d.timeout, err)
+		}
+		if p := tc.ConnectionState().NegotiatedProtocol; p != "" && p != "http/1.1" {
+			raw.Close()
+			return nil, unusable(fmt.Sprintf("TLS handshake with %s: server chose protocol %q, want http/1.1", t.d.address, p), nil)
+		}
+		c.rw = tc
+	}
+	c.budget = &budgetReader{r: c.rw}
+	c.br = bufio.NewReader(c.budget)
+
+	ex := c.exchange(octx)
+	if ex.err != nil {
+		raw.Close()
+		if ctx.Err() == context.Canceled {
+			return nil, fmt.Errorf("first request to %s: %w", t.target, ctx.Err())
+		}
+		_, detail := classify(ex.err, c.acked)
+		return nil, unusable(fmt.Sprintf("first request to %s failed: %s", t.target, detail), ex.err)
+	}
+	if ex.close {
+		raw.Close()
+		return nil, unusable(fmt.Sprintf("%s does not keep connections alive: it answered %q with Connection: close (or HTTP/1.0 without keep-alive); nothing to measure", t.target, ex.status), nil)
+	}
+	c.setIdleSince(ex.end)
+	c.watch()
+	return c, nil
+}
+
+// httpConn is one kept-alive HTTP/1.1 connection under test.
+type httpConn struct {
+	*watchedConn
+	t      *httpTransport
+	rw     net.Conn // replayConn or *tls.Conn over it
+	budget *budgetReader
+	br     *bufio.Reader
+	spent  bool // the server closed it after the last response
+}
+
+// Reuse stops the watcher, sends the request and reads the full response.
+func (c *httpConn) Reuse(ctx context.Context) Reply {
+	if c.spent {
+		now := time.Now()
+		return Reply{Outcome: plan.Error, Start: now, End: now, Detail: errSpent.Error()}
+	}
+	if r, ok := c.beginReuse(true); !ok {
+		return r
+	}
+	ex := c.exchange(ctx)
+	if ex.err != nil {
+		out, detail := classify(ex.err, c.acked)
+		if ex.start.IsZero() {
+			ex.start = ex.end
+		}
+		c.endReuse(false, time.Time{})
+		return Reply{Outcome: out, Start: ex.start, End: ex.end, Detail: detail}
+	}
+	if ex.close {
+		// The path survived (a full response), but the server ends the
+		// connection now: it cannot be watched or reused again.
+		c.spent = true
+		c.endReuse(false, time.Time{})
+		return Reply{Outcome: plan.OK, Start: ex.start, End: ex.end, Detail: ex.status + "; server closed the connection after the response"}
+	}
+	c.endReuse(true, ex.end)
+	return Reply{Outcome: plan.OK, Start: ex.start, End: ex.end, Detail: ex.status}
+}
+
+// exchangeResult is what one request/response exchange gave.
+type exchangeResult struct {
+	start, end time.Time
+	status     string // "200 OK"
+	close      bool   // the server will close the connection
+	err        error
+}
+
+// exchange writes the request and reads the whole response, bounded by the
+// timeout and ctx. The watcher must not be running.
+func (c *httpConn) exchange(ctx context.Context) (ex exchangeResult) {
+	deadline := time.Now().Add(c.t.d.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = c.raw.SetDeadline(deadline)
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = c.raw.SetDeadline(aLongTimeAgo)
+		close(fired)
+	})
+	defer func() {
+		if !stop() {
+			<-fired
+		}
+		_ = c.raw.SetDeadline(time.Time{})
+		if ex.err != nil && ctx.Err() != nil && isTimeout(ex.err) {
+			ex.err = ctx.Err() // canceled, or the caller's deadline
+			if ctx.Err() == context.DeadlineExceeded {
+				ex.err = os.ErrDeadlineExceeded
+			}
+		}
+	}()
+
+	ex.start = time.Now()
+	if _, err := c.rw.Write(c.t.request); err != nil {
+		ex.end, ex.err = time.Now(), err
+		return ex
+	}
+	c.budget.n = maxResponseBytes
+	// Tell "closed before any answer" (EOF) from "closed mid-response".
+	if _, err := c.br.Peek(1); err != nil {
+		ex.end, ex.err = time.Now(), err
+		return ex
+	}
+	sum, err := readResponse(c.br, c.t.method)
+	ex.end = time.Now()
+	ex.status, ex.close, ex.err = sum.status, sum.close, err
+	return ex
+}
+
+// responseSummary is what idleprobe keeps of a response.
+type responseSummary struct {
+	status    string // "200 OK"
+	close     bool   // Connection: close, or HTTP/1.0 without keep-alive
+	bodyBytes int64
+}
+
+// readResponse reads one final response (skipping 1xx) and its whole body
+// from br. A response that asks to close is not read further: the
+// connection is finished anyway.
+func readResponse(br *bufio.Reader, method string) (responseSummary, error) {
+	req := &http.Request{Method: method}
+	for range maxInterim {
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			return responseSummary{}, responseError(err)
+		}
+		sum := responseSummary{status: resp.Status, close: resp.Close}
+		if sum.status == "" {
+			sum.status = strconv.Itoa(resp.StatusCode)
+		}
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			resp.Body.Close()
+			return sum, errors.New("malformed response: unexpected 101 Switching Protocols")
+		}
+		if resp.StatusCode >= 100 && resp.StatusCode < 200 {
+			resp.Body.Close()
+			continue
+		}
+		if sum.close {
+			resp.Body.Close()
+			return sum, nil
+		}
+		n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes+1))
+		resp.Body.Close()
+		sum.bodyBytes = n
+		if err != nil {
+			return sum, responseError(err)
+		}
+		if n > maxResponseBytes {
+			return sum, errBodyTooLarge
+		}
+		return sum, nil
+	}
+	return responseSummary{}, fmt.Errorf("malformed response: more than %d interim (1xx) responses", maxInterim)
+}
+
+// responseError keeps I/O errors as they are (classify knows them) and
+// marks everything else as a malformed response.
+func responseError(err error) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, errBodyTooLarge),
+		errors.As(err, &ne), errors.Is(err, os.ErrDeadlineExceeded):
+		return err
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return err
+	}
+	return fmt.Errorf("malformed response: %s", strings.TrimPrefix(err.Error(), "net/http: "))
+}
+
+// budgetReader fails with errBodyTooLarge once more than n bytes were read.
+type budgetReader struct {
+	r io.Reader
+	n int64
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		return 0, errBodyTooLarge
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	n, err := b.r.Read(p)
+	b.n -= int64(n)
+	return n, err
+}
+
+// validToken reports whether s is an HTTP token (RFC 9110 section 5.6.2),
+// as method and header names must be.
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validFieldValue reports whether s may be sent as a header value: no
+// control characters other than tab.
+func validFieldValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,52 @@
+//go:build linux
+
+package prober
+
+import (
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// setUserTimeout sets TCP_USER_TIMEOUT on a socket: the kernel aborts the
+// connection with ETIMEDOUT when sent data stays unacknowledged that long,
+// instead of retransmitting for ~15 minutes.
+func setUserTimeout(fd uintptr, d time.Duration) error {
+	ms := d.Milliseconds()
+	if ms < 1 {
+		ms = 1
+	}
+	return unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(ms))
+}
+
+// tcpState is the part of TCP_INFO the transports use.
+type tcpState struct {
+	// Unacked is the number of segments sent but not yet acknowledged.
+	Unacked uint32
+	// RTT is the smoothed round-trip time.
+	RTT time.Duration
+	// SegsIn counts segments received (tests use it to prove idle silence).
+	SegsIn uint32
+}
+
+// readTCPInfo reads TCP_INFO from the socket behind rc.
+func readTCPInfo(rc syscall.RawConn) (tcpState, error) {
+	var (
+		info *unix.TCPInfo
+		gerr error
+	)
+	if err := rc.Control(func(fd uintptr) {
+		info, gerr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	}); err != nil {
+		return tcpState{}, err
+	}
+	if gerr != nil {
+		return tcpState{}, gerr
+	}
+	return tcpState{
+		Unacked: info.Unacked,
+		RTT:     time.Duration(info.Rtt) * time.Microsecond,
+		SegsIn:  info.Segs_in,
+	}, nil
+}
