@@ -34,8 +34,14 @@ var parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron
 // ("@hourly", "@every 6h"). A "CRON_TZ=Area/City " prefix sets the time zone.
 // Config validation should use it so that what it accepts is exactly what
 // the scheduler runs.
-func Parse(spec string) (cron.Schedule, error) {
-	s, err := parser.Parse(spec)
+func Parse(spec string) (s cron.Schedule, err error) {
+	defer func() {
+		// cron v3.0.1 panics on some malformed input ("CRON_TZ=UTC").
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("schedule %q: cannot parse: %v (examples: \"@every 6h\", \"CRON_TZ=Europe/Berlin 30 3 * * *\")", spec, r)
+		}
+	}()
+	s, err = parser.Parse(spec)
 	if err != nil {
 		return nil, fmt.Errorf("schedule %q: %w (examples: \"@every 6h\", \"0 */15 * * * *\", \"30 3 * * *\")", spec, err)
 	}

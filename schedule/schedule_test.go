@@ -82,6 +82,7 @@ func TestParse(t *testing.T) {
 		{"bad duration", "@every 6x", false},
 		{"too many fields", "0 0 0 * * * *", false},
 		{"out of range", "61 * * * *", false},
+		{"time zone without schedule", "CRON_TZ=UTC", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
