@@ -1,0 +1,521 @@
+// Package exporters publishes idle-limit measurements: a Prometheus
+// collector holding the latest completed result per path, the text and
+// Pushgateway outputs of one-shot runs, the state file that lets a restarted
+// service export its last results again, and the landing page.
+package exporters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/idleprobe/idleprobe/prober/plan"
+)
+
+// PathInfo describes one configured path as the metrics and the landing page
+// show it.
+type PathInfo struct {
+	// Name is the path's unique name: the value of the "path" label.
+	Name string
+	// Target is the measured address in URL form. Userinfo passwords are
+	// redacted wherever it is shown.
+	Target string
+	// ClientIdleTimeout is how long the real client keeps an idle connection
+	// pooled (nginx upstream keepalive_timeout, Go IdleConnTimeout...), or 0
+	// when not configured.
+	ClientIdleTimeout time.Duration
+	// Interval is the expected time between two measurements of the path
+	// (the schedule's period), or 0 when unknown. It feeds the staleness
+	// alert through idleprobe_measurement_interval_seconds.
+	Interval time.Duration
+	// Labels are extra labels copied onto every per-path series. Names must
+	// pass ValidateLabels.
+	Labels map[string]string
+}
+
+// Measurement results, the values of the "result" label of
+// idleprobe_measurements_total.
+const (
+	ResultSuccess   = "success"
+	ResultFailure   = "failure"
+	ResultCancelled = "cancelled"
+)
+
+// measurementResults lists the "result" label values in exposition order.
+var measurementResults = []string{ResultCancelled, ResultFailure, ResultSuccess}
+
+// ModeNone is the "mode" label of idleprobe_idle_limit_info when no limit
+// was found up to the largest idle age tested.
+const ModeNone = "none"
+
+// reservedLabels are label names the collector uses itself, plus job and
+// instance, which Prometheus and the Pushgateway attach.
+var reservedLabels = []string{"bound", "instance", "job", "mode", "outcome", "path", "result", "target"}
+
+var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// ValidateLabels reports every extra label that cannot be copied onto the
+// metrics: a name that is not a Prometheus label name, that starts with
+// "__", or that the metrics already use.
+func ValidateLabels(labels map[string]string) error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(labels)) {
+		switch {
+		case !labelNameRE.MatchString(name):
+			errs = append(errs, fmt.Errorf("label %q is not a valid label name (letters, digits and _, not starting with a digit)", name))
+		case strings.HasPrefix(name, "__"):
+			errs = append(errs, fmt.Errorf("label %q: names starting with __ are reserved for Prometheus", name))
+		case slices.Contains(reservedLabels, name):
+			errs = append(errs, fmt.Errorf("label %q is used by idleprobe itself (reserved: %s)", name, strings.Join(reservedLabels, ", ")))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validLabel reports whether an extra label name may be exported.
+func validLabel(name string) bool {
+	return labelNameRE.MatchString(name) && !strings.HasPrefix(name, "__") && !slices.Contains(reservedLabels, name)
+}
+
+// pathState is what the collector knows about one path.
+type pathState struct {
+	info PathInfo
+	// result is the latest completed result, nil before the first one.
+	result *plan.Result
+	// lastAttempt is when the latest measurement (success or failure)
+	// ended; lastError is the failure reason of the latest attempt, or "".
+	lastAttempt time.Time
+	lastError   string
+	inProgress  bool
+	keepalive   *bool
+	trials      map[plan.Outcome]float64
+	runs        map[string]float64
+}
+
+// Collector is a prometheus.Collector that publishes, per path, the latest
+// completed measurement result and the bookkeeping of the measurements
+// (in progress, counts by result and trial outcome), plus the state of the
+// configuration reloads. It is safe for concurrent use.
+//
+// A measurement that is running, failed or was cancelled never removes or
+// zeroes the previous result: only a completed result replaces it.
+//
+// Every per-path series carries the "path" label and the path's extra
+// labels. Because paths may configure different extra label names, each
+// series carries the union of all paths' extra label names, with "" for the
+// names a path does not set (Prometheus treats an empty label as absent),
+// so that every metric name has a single label set. The collector is
+// "unchecked" (Describe sends nothing) since that label set changes with
+// the configuration.
+type Collector struct {
+	mu    sync.Mutex
+	paths map[string]*pathState
+
+	reloadKnown   bool
+	reloadOK      bool
+	reloadSuccess time.Time
+
+	// oneShot limits the output to the result itself (WriteText, Push):
+	// no counters, no in-progress, no reload state. omitPath leaves the path
+	// label off (the Pushgateway grouping key carries it).
+	oneShot  bool
+	omitPath bool
+	now      func() time.Time
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// NewCollector returns an empty collector.
+func NewCollector() *Collector {
+	return &Collector{paths: make(map[string]*pathState), now: time.Now}
+}
+
+func newState(info PathInfo) *pathState {
+	st := &pathState{
+		trials: make(map[plan.Outcome]float64, len(plan.Outcomes)),
+		runs:   make(map[string]float64, len(measurementResults)),
+	}
+	st.setInfo(info)
+	for _, o := range plan.Outcomes {
+		st.trials[o] = 0
+	}
+	for _, r := range measurementResults {
+		st.runs[r] = 0
+	}
+	return st
+}
+
+func (st *pathState) setInfo(info PathInfo) {
+	info.Labels = maps.Clone(info.Labels)
+	st.info = info
+}
+
+// SetPath registers a configured path, or updates its description (target,
+// client idle timeout, labels) after a reload. Its result and counters are
+// kept.
+func (c *Collector) SetPath(info PathInfo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.paths[info.Name]; ok {
+		st.setInfo(info)
+		return
+	}
+	c.paths[info.Name] = newState(info)
+}
+
+// Remove forgets a path (deleted from the configuration): all its series
+// disappear. Later calls naming it are ignored until it is registered again.
+func (c *Collector) Remove(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.paths, name)
+}
+
+// Set publishes r as the latest result of path, registering the path (or
+// updating its description) if needed. It does not count a measurement:
+// use it to seed results restored from the state file and for one-shot
+// output; the scheduler reports runs with Record. An incomplete result is
+// ignored: a partial bracket is never published.
+func (c *Collector) Set(path PathInfo, r plan.Result) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.paths[path.Name]
+	if ok {
+		st.setInfo(path)
+	} else {
+		st = newState(path)
+		c.paths[path.Name] = st
+	}
+	if !r.Complete {
+		return
+	}
+	st.publish(r)
+}
+
+func (st *pathState) publish(r plan.Result) {
+	r.Trials = nil // not exported; do not keep them alive
+	st.result = &r
+	if r.Finished.After(st.lastAttempt) {
+		st.lastAttempt = r.Finished
+		st.lastError = ""
+	}
+}
+
+// Classify names the "result" of a measurement that returned r and err:
+// success for a complete result without error, cancelled when the context
+// was cancelled (shutdown, reload) or the result was cut short without an
+// error, failure otherwise (including a deadline that ran out).
+func Classify(r plan.Result, err error) string {
+	switch {
+	case err == nil && r.Complete:
+		return ResultSuccess
+	case errors.Is(err, context.Canceled), err == nil:
+		return ResultCancelled
+	default:
+		return ResultFailure
+	}
+}
+
+// Record does the bookkeeping of one finished measurement of the registered
+// path name, as returned by prober.Measure: it counts it by Classify, and a
+// success replaces the published result. A failure records when it
+// happened (r.Finished, or now) and why; a cancellation only counts. Calls
+// for unregistered paths are ignored, so a measurement that ends after its
+// path was removed cannot bring it back. Record returns the classification.
+func (c *Collector) Record(name string, r plan.Result, err error) string {
+	class := Classify(r, err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.paths[name]
+	if !ok {
+		return class
+	}
+	st.runs[class]++
+	switch class {
+	case ResultSuccess:
+		st.publish(r)
+	case ResultFailure:
+		at := r.Finished
+		if at.IsZero() {
+			at = c.now()
+		}
+		st.lastAttempt = at
+		st.lastError = err.Error()
+	}
+	return class
+}
+
+// SetInProgress marks whether a measurement of the registered path name is
+// running. The published result is untouched.
+func (c *Collector) SetInProgress(name string, running bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.paths[name]; ok {
+		st.inProgress = running
+	}
+}
+
+// ObserveTrial counts one trial outcome of the registered path name (called
+// as trials complete, from the measurement's progress callback). Unknown
+// outcomes are ignored.
+func (c *Collector) ObserveTrial(name string, o plan.Outcome) {
+	if !o.Valid() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.paths[name]; ok {
+		st.trials[o]++
+	}
+}
+
+// SetKeepaliveRescues records whether TCP keepalive at the client's
+// settings keeps the registered path name alive past its idle limit. The
+// measurement engine does not answer that question yet; until something
+// calls this, idleprobe_keepalive_rescues is not exported for the path.
+func (c *Collector) SetKeepaliveRescues(name string, rescues bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.paths[name]; ok {
+		st.keepalive = &rescues
+	}
+}
+
+// SetReload records the outcome of loading the configuration (at start-up
+// and on every reload); at is when a successful load happened.
+func (c *Collector) SetReload(success bool, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reloadKnown = true
+	c.reloadOK = success
+	if success {
+		c.reloadSuccess = at
+	}
+}
+
+// PathStatus is a snapshot of one path for status pages.
+type PathStatus struct {
+	Info PathInfo
+	// Result is the latest completed result (Trials not kept), or nil.
+	Result *plan.Result
+	// LastAttempt is when the latest measurement ended; LastError is why
+	// it failed, or "" when it succeeded.
+	LastAttempt time.Time
+	LastError   string
+	InProgress  bool
+}
+
+// Paths returns a snapshot of every registered path, sorted by name.
+func (c *Collector) Paths() []PathStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]PathStatus, 0, len(c.paths))
+	for _, st := range c.paths {
+		ps := PathStatus{
+			Info:        st.info,
+			LastAttempt: st.lastAttempt,
+			LastError:   st.lastError,
+			InProgress:  st.inProgress,
+		}
+		ps.Info.Labels = maps.Clone(st.info.Labels)
+		if st.result != nil {
+			r := *st.result
+			ps.Result = &r
+		}
+		out = append(out, ps)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Info.Name < out[j].Info.Name })
+	return out
+}
+
+// family is one metric name with its help, type and the label it adds to
+// path and the extra labels ("" for none).
+type family struct {
+	name, help string
+	typ        prometheus.ValueType
+	label      string
+}
+
+var (
+	famPathInfo = family{"idleprobe_path_info", "Configured path: target in URL form (passwords redacted); always 1.", prometheus.GaugeValue, "target"}
+	famLimit    = family{"idleprobe_idle_limit_seconds", "Bracket (lower, upper] holding the idle time after which the path kills a kept-alive connection, from the latest completed measurement; upper is absent when no limit was found.", prometheus.GaugeValue, "bound"}
+	famFound    = family{"idleprobe_idle_limit_found", "1 if the latest completed measurement found an idle limit, 0 if the path survived every idle time tested.", prometheus.GaugeValue, ""}
+	famMode     = family{"idleprobe_idle_limit_info", "How the path kills idle connections at the upper bound (reset, closed_idle, closed_on_reuse, dropped, or none when no limit was found); always 1.", prometheus.GaugeValue, "mode"}
+	famClose    = family{"idleprobe_idle_limit_close_age_seconds", "Exact idle time at which the path or server actively closed an idle connection (FIN or RST seen while idle); absent when no active close was seen.", prometheus.GaugeValue, ""}
+	famMax      = family{"idleprobe_idle_limit_max_tested_seconds", "Largest idle time the latest completed measurement was allowed to test (its max setting).", prometheus.GaugeValue, ""}
+	famAgree    = family{"idleprobe_idle_limit_agreeing_trials", "Trials of the latest completed measurement consistent with its bracket.", prometheus.GaugeValue, ""}
+	famDisagree = family{"idleprobe_idle_limit_disagreeing_trials", "Trials of the latest completed measurement that contradict its bracket (a failure below the lower bound or a success above the upper): a flaky path.", prometheus.GaugeValue, ""}
+	famClient   = family{"idleprobe_client_idle_timeout_seconds", "Configured idle time the real client keeps a pooled connection (client_idle_timeout).", prometheus.GaugeValue, ""}
+	famMargin   = family{"idleprobe_client_idle_margin_seconds", "Lower bound of the measured idle limit minus the configured client idle timeout; at or below 0 the client may reuse connections the path has already killed (502s).", prometheus.GaugeValue, ""}
+	famKeep     = family{"idleprobe_keepalive_rescues", "1 if TCP keepalive at the client's settings keeps the path alive past its idle limit, 0 if it does not.", prometheus.GaugeValue, ""}
+	famLast     = family{"idleprobe_last_measurement_timestamp_seconds", "Unix time at which the latest measurement ended, successful or failed.", prometheus.GaugeValue, ""}
+	famLastOK   = family{"idleprobe_last_measurement_success_timestamp_seconds", "Unix time at which the latest completed (published) measurement ended.", prometheus.GaugeValue, ""}
+	famDuration = family{"idleprobe_measurement_duration_seconds", "Wall time the latest completed measurement took.", prometheus.GaugeValue, ""}
+	famConns    = family{"idleprobe_measurement_connections", "Connections the latest completed measurement opened.", prometheus.GaugeValue, ""}
+	famPeak     = family{"idleprobe_measurement_peak_connections", "Most connections the latest completed measurement held open at once.", prometheus.GaugeValue, ""}
+	famInterval = family{"idleprobe_measurement_interval_seconds", "Expected time between two measurements of the path (its schedule's period).", prometheus.GaugeValue, ""}
+	famRunning  = family{"idleprobe_measurement_in_progress", "1 while a measurement of the path is running.", prometheus.GaugeValue, ""}
+	famTrials   = family{"idleprobe_trials_total", "Trials (one idle connection reused once) run against the path, by outcome.", prometheus.CounterValue, "outcome"}
+	famRuns     = family{"idleprobe_measurements_total", "Measurements of the path that ended, by result (success, failure, cancelled).", prometheus.CounterValue, "result"}
+	famReloadOK = family{"idleprobe_config_last_reload_successful", "1 if the latest attempt to load the configuration succeeded, 0 if it failed (the previous configuration keeps running).", prometheus.GaugeValue, ""}
+	famReloadTS = family{"idleprobe_config_last_reload_success_timestamp_seconds", "Unix time of the latest successful configuration load.", prometheus.GaugeValue, ""}
+)
+
+// Families lists every metric family the collector may export, for
+// documentation tests.
+func Families() []string {
+	fams := []family{famPathInfo, famLimit, famFound, famMode, famClose, famMax, famAgree, famDisagree,
+		famClient, famMargin, famKeep, famLast, famLastOK, famDuration, famConns, famPeak, famInterval,
+		famRunning, famTrials, famRuns, famReloadOK, famReloadTS}
+	out := make([]string, len(fams))
+	for i, f := range fams {
+		out[i] = f.name
+	}
+	return out
+}
+
+// Describe sends nothing: the collector is unchecked because its label set
+// follows the configured extra labels.
+func (c *Collector) Describe(chan<- *prometheus.Desc) {}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	extra := map[string]bool{}
+	for _, st := range c.paths {
+		for name := range st.info.Labels {
+			if validLabel(name) {
+				extra[name] = true
+			}
+		}
+	}
+	e := emitter{ch: ch, extra: slices.Sorted(maps.Keys(extra)), omitPath: c.omitPath}
+	for _, name := range slices.Sorted(maps.Keys(c.paths)) {
+		c.collectPath(&e, c.paths[name])
+	}
+	if c.reloadKnown && !c.oneShot {
+		e.global(famReloadOK, b2f(c.reloadOK))
+		if !c.reloadSuccess.IsZero() {
+			e.global(famReloadTS, unix(c.reloadSuccess))
+		}
+	}
+}
+
+func (c *Collector) collectPath(e *emitter, st *pathState) {
+	e.path(famPathInfo, st, 1, redact(st.info.Target))
+	if !c.oneShot {
+		e.path(famRunning, st, b2f(st.inProgress), "")
+		for _, o := range plan.Outcomes {
+			e.path(famTrials, st, st.trials[o], string(o))
+		}
+		for _, r := range measurementResults {
+			e.path(famRuns, st, st.runs[r], r)
+		}
+		if st.info.Interval > 0 {
+			e.path(famInterval, st, st.info.Interval.Seconds(), "")
+		}
+	}
+	if !st.lastAttempt.IsZero() {
+		e.path(famLast, st, unix(st.lastAttempt), "")
+	}
+	client := st.info.ClientIdleTimeout
+	if client > 0 {
+		e.path(famClient, st, client.Seconds(), "")
+	}
+	if st.keepalive != nil {
+		e.path(famKeep, st, b2f(*st.keepalive), "")
+	}
+	r := st.result
+	if r == nil {
+		return
+	}
+	e.path(famLimit, st, r.Lower.Seconds(), "lower")
+	mode := ModeNone
+	if r.Found {
+		e.path(famLimit, st, r.Upper.Seconds(), "upper")
+		mode = string(r.Mode)
+	}
+	e.path(famFound, st, b2f(r.Found), "")
+	e.path(famMode, st, 1, mode)
+	if r.CloseAge > 0 {
+		e.path(famClose, st, r.CloseAge.Seconds(), "")
+	}
+	e.path(famMax, st, r.Settings.Max.Seconds(), "")
+	e.path(famAgree, st, float64(r.Agree), "")
+	e.path(famDisagree, st, float64(r.Disagree), "")
+	if client > 0 {
+		e.path(famMargin, st, (r.Lower - client).Seconds(), "")
+	}
+	e.path(famLastOK, st, unix(r.Finished), "")
+	e.path(famDuration, st, r.Duration().Seconds(), "")
+	e.path(famConns, st, float64(r.ConnectionsOpened), "")
+	e.path(famPeak, st, float64(r.PeakConnections), "")
+}
+
+// emitter builds const metrics with the path label, the family's own label
+// and the union of extra labels.
+type emitter struct {
+	ch       chan<- prometheus.Metric
+	extra    []string
+	omitPath bool
+}
+
+func (e *emitter) path(f family, st *pathState, v float64, lv string) {
+	names := make([]string, 0, 2+len(e.extra))
+	values := make([]string, 0, cap(names))
+	if !e.omitPath {
+		names = append(names, "path")
+		values = append(values, st.info.Name)
+	}
+	if f.label != "" {
+		names = append(names, f.label)
+		values = append(values, lv)
+	}
+	for _, n := range e.extra {
+		names = append(names, n)
+		values = append(values, st.info.Labels[n])
+	}
+	e.send(prometheus.NewDesc(f.name, f.help, names, nil), f.typ, v, values)
+}
+
+func (e *emitter) global(f family, v float64) {
+	e.send(prometheus.NewDesc(f.name, f.help, nil, nil), f.typ, v, nil)
+}
+
+func (e *emitter) send(d *prometheus.Desc, t prometheus.ValueType, v float64, values []string) {
+	m, err := prometheus.NewConstMetric(d, t, v, values...)
+	if err != nil {
+		// Only reachable with label values that are not valid UTF-8.
+		m = prometheus.NewInvalidMetric(d, err)
+	}
+	e.ch <- m
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+// redact hides a password in the userinfo of a URL-form target.
+func redact(target string) string {
+	u, err := url.Parse(target)
+	if err != nil || u.User == nil {
+		return target
+	}
+	return u.Redacted()
+}

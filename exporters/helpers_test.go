@@ -1,0 +1,89 @@
+package exporters
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/idleprobe/idleprobe/prober/plan"
+)
+
+// t0 is a fixed wall-clock time for fixtures: 2026-03-01T12:00:00Z.
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// foundResult is a completed measurement that bracketed a 60 s reset limit.
+func foundResult() plan.Result {
+	s := plan.Defaults()
+	s.Max = 10 * time.Minute
+	return plan.Result{
+		Target:            "http://192.0.2.10:8080/healthz",
+		Settings:          s,
+		Lower:             59500 * time.Millisecond,
+		Upper:             60500 * time.Millisecond,
+		Found:             true,
+		Mode:              plan.Reset,
+		Agree:             3,
+		Disagree:          1,
+		Complete:          true,
+		Started:           t0,
+		Finished:          t0.Add(75 * time.Second),
+		ConnectionsOpened: 12,
+		PeakConnections:   7,
+		Trials: []plan.Trial{
+			{Conn: 1, Age: 30 * time.Second, Outcome: plan.OK},
+			{Conn: 2, Age: 61 * time.Second, Outcome: plan.Reset},
+		},
+	}
+}
+
+// noLimitResult is a completed measurement that found no limit up to 10 min.
+func noLimitResult() plan.Result {
+	s := plan.Defaults()
+	s.Max = 10 * time.Minute
+	return plan.Result{
+		Target:            "tcp://198.51.100.7:6379",
+		Settings:          s,
+		Lower:             10 * time.Minute,
+		Complete:          true,
+		Started:           t0.Add(time.Hour),
+		Finished:          t0.Add(time.Hour + 10*time.Minute + 2*time.Second),
+		ConnectionsOpened: 9,
+		PeakConnections:   9,
+	}
+}
+
+// promtool returns the promtool binary, failing the test under CI=true when
+// it is missing and skipping it otherwise.
+func promtool(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("promtool is required in CI (Debian package prometheus): %v", err)
+		}
+		t.Skipf("promtool not installed (Debian package prometheus): %v", err)
+	}
+	return p
+}
+
+// gatherText returns the text exposition of everything g gathers.
+func gatherText(t *testing.T, g prometheus.Gatherer) string {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	var b strings.Builder
+	enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatalf("encode %s: %v", mf.GetName(), err)
+		}
+	}
+	return b.String()
+}

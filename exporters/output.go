@@ -1,0 +1,155 @@
+package exporters
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/push"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/idleprobe/idleprobe/prober/plan"
+)
+
+// NewRegistry returns the registry `idleprobe serve` exposes on its
+// telemetry path: c plus the Go runtime and process collectors.
+func NewRegistry(c *Collector) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		c,
+	)
+	return reg
+}
+
+// ErrIncomplete is returned when asked to write or push a result that was
+// cut short: its bracket is partial and must not replace a previous one.
+var ErrIncomplete = errors.New("result is incomplete (the measurement was cut short); nothing written")
+
+// oneShotRegistry holds only the gauges describing r, for one-shot output.
+func oneShotRegistry(path PathInfo, r plan.Result, omitPath bool) (*prometheus.Registry, error) {
+	if !r.Complete {
+		return nil, ErrIncomplete
+	}
+	if err := ValidateLabels(path.Labels); err != nil {
+		return nil, err
+	}
+	c := NewCollector()
+	c.oneShot = true
+	c.omitPath = omitPath
+	c.Set(path, r)
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(c); err != nil {
+		return nil, err
+	}
+	return reg, nil
+}
+
+// WriteText writes the Prometheus text exposition of one completed result:
+// the same gauges `idleprobe serve` exports for the path, without the
+// counters, which mean nothing for a single run. It is what
+// `measure --output prom` prints and what node_exporter's textfile
+// collector reads. An incomplete result yields ErrIncomplete.
+func WriteText(w io.Writer, path PathInfo, r plan.Result) error {
+	reg, err := oneShotRegistry(path, r, false)
+	if err != nil {
+		return err
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		return fmt.Errorf("gather metrics: %w", err)
+	}
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return fmt.Errorf("write metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// WriteTextfile replaces filename atomically with WriteText's output, for
+// node_exporter's textfile collector (use a name ending in .prom in its
+// directory). The text goes to a temporary file in the same directory that
+// is renamed over filename, so a reader sees the old file or the new one,
+// never a partial one. On any error (including an incomplete result) the
+// old file is left as it was.
+func WriteTextfile(filename string, path PathInfo, r plan.Result) error {
+	var buf bytes.Buffer
+	if err := WriteText(&buf, path, r); err != nil {
+		return err
+	}
+	return writeAtomic(filename, buf.Bytes(), 0o644)
+}
+
+// writeAtomic writes data to a temporary file beside filename, syncs it,
+// renames it over filename and syncs the directory.
+func writeAtomic(filename string, data []byte, perm os.FileMode) (err error) {
+	dir, base := filepath.Split(filename)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", filename, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+			err = fmt.Errorf("write %s: %w", filename, err)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Chmod(perm); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, filename); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Push sends one completed result to the Pushgateway at gatewayURL under
+// job, grouped by path (the grouping key carries the path label), replacing
+// what was pushed for that path before. An incomplete result yields
+// ErrIncomplete and pushes nothing.
+func Push(ctx context.Context, gatewayURL, job string, path PathInfo, r plan.Result) error {
+	if path.Name == "" {
+		return errors.New("push: the path needs a name (it is the grouping key)")
+	}
+	reg, err := oneShotRegistry(path, r, true)
+	if err != nil {
+		return err
+	}
+	err = push.New(gatewayURL, job).
+		Gatherer(reg).
+		Grouping("path", path.Name).
+		Format(expfmt.NewFormat(expfmt.TypeTextPlain)).
+		PushContext(ctx)
+	if err != nil {
+		return fmt.Errorf("push to %s: %w", gatewayURL, err)
+	}
+	return nil
+}
