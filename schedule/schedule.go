@@ -54,7 +54,8 @@ type Job struct {
 	Name string
 	// Spec is the schedule, in the syntax Parse accepts.
 	Spec string
-	// Jitter: each run first waits a random delay in [0, Jitter).
+	// Jitter: each scheduled run first waits a random delay in [0, Jitter)
+	// (RunNow does not).
 	Jitter time.Duration
 	// Key must change whenever anything Run depends on changes (the path's
 	// measurement settings). A job whose Name, Spec, Jitter and Key are all
@@ -242,9 +243,11 @@ func sameJob(a, b Job) bool {
 	return a.Name == b.Name && a.Spec == b.Spec && a.Jitter == b.Jitter && a.Key == b.Key
 }
 
-// RunNow starts a run of the named job at once (after its jitter), outside
-// its schedule: the start-up measurement of a path that has no stored
-// result. It works before Start too. It returns ErrUnknownJob, ErrStopped, or
+// RunNow starts a run of the named job at once, outside its schedule and
+// without its jitter: the start-up measurement of a path that has no stored
+// result, which the operator is waiting for (the global Limiter, not the
+// jitter, keeps many such runs from overloading anything). It works before
+// Start too. It returns ErrUnknownJob, ErrStopped, or
 // ErrRunning when a run of the job is in progress (the new one is skipped).
 func (s *Scheduler) RunNow(name string) error {
 	s.mu.Lock()
@@ -256,7 +259,7 @@ func (s *Scheduler) RunNow(name string) error {
 	if e == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownJob, name)
 	}
-	return s.fire(e, "now")
+	return s.fire(e, "now", false)
 }
 
 // Jobs returns the status of every job, sorted by name.
@@ -330,14 +333,15 @@ func (s *Scheduler) loop(e *entry) {
 		if e.ctx.Err() != nil {
 			return
 		}
-		_ = s.fire(e, "schedule") // skips are logged by fire
+		_ = s.fire(e, "schedule", true) // skips are logged by fire
 	}
 }
 
-// fire starts one run of e unless one is in progress. The caller holds a
+// fire starts one run of e unless one is in progress; jitter says whether
+// it first waits the job's jitter. The caller holds a
 // count in s.wg (a loop) or s.mu with s.stopped false (RunNow), so the Add
 // below never races with Stop's Wait.
-func (s *Scheduler) fire(e *entry, trigger string) error {
+func (s *Scheduler) fire(e *entry, trigger string, jitter bool) error {
 	if e.ctx.Err() != nil {
 		return ErrStopped
 	}
@@ -348,16 +352,17 @@ func (s *Scheduler) fire(e *entry, trigger string) error {
 		return ErrRunning
 	}
 	s.wg.Add(1)
-	go s.run(e, trigger)
+	go s.run(e, trigger, jitter)
 	return nil
 }
 
-// run waits the jitter and runs the job once, holding e's gate throughout.
-func (s *Scheduler) run(e *entry, trigger string) {
+// run waits the jitter (if asked) and runs the job once, holding e's gate
+// throughout.
+func (s *Scheduler) run(e *entry, trigger string, jitter bool) {
 	defer s.wg.Done()
 	defer func() { <-e.gate }()
 	log := s.log.With("job", e.job.Name)
-	if e.job.Jitter > 0 {
+	if jitter && e.job.Jitter > 0 {
 		t := time.NewTimer(rand.N(e.job.Jitter))
 		select {
 		case <-e.ctx.Done():

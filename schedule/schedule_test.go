@@ -196,14 +196,16 @@ func TestJitterCancelled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var ran atomic.Bool
 		s := New(Options{})
-		if err := s.Update([]Job{{Name: "j", Spec: "@every 1h", Jitter: time.Hour, Key: "k",
+		if err := s.Update([]Job{{Name: "j", Spec: "@every 1s", Jitter: time.Hour, Key: "k",
 			Run: func(context.Context) { ran.Store(true) }}}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.RunNow("j"); err != nil {
-			t.Fatalf("RunNow: %v", err)
-		}
+		s.Start()
+		time.Sleep(1500 * time.Millisecond) // fired at 1s, now in its jitter wait
 		synctest.Wait()
+		if st := s.Jobs(); !st[0].Running {
+			t.Fatalf("job not running during its jitter wait: %+v", st)
+		}
 		start := time.Now()
 		if err := s.Stop(t.Context()); err != nil {
 			t.Fatalf("Stop: %v", err)
@@ -345,16 +347,17 @@ func TestRunNow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := &blocker{}
 		s := New(Options{})
-		if err := s.Update([]Job{{Name: "a", Spec: "@every 1h", Key: "k", Run: b.run}}); err != nil {
+		if err := s.Update([]Job{{Name: "a", Spec: "@every 1h", Jitter: time.Hour, Key: "k", Run: b.run}}); err != nil {
 			t.Fatal(err)
 		}
-		// Before Start: runs at once all the same.
+		// Before Start, and without waiting the jitter: runs at once.
+		start := time.Now()
 		if err := s.RunNow("a"); err != nil {
 			t.Fatalf("RunNow: %v", err)
 		}
 		synctest.Wait()
-		if n := len(b.contexts()); n != 1 {
-			t.Fatalf("%d runs after RunNow, want 1", n)
+		if n := len(b.contexts()); n != 1 || time.Since(start) != 0 {
+			t.Fatalf("%d runs %s after RunNow, want 1 at once", n, time.Since(start))
 		}
 		if err := s.RunNow("a"); !errors.Is(err, ErrRunning) {
 			t.Errorf("RunNow while running = %v, want ErrRunning", err)
