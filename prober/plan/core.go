@@ -36,9 +36,14 @@ func (c *pconn) age(now time.Time) time.Duration { return now.Sub(c.idleSince) }
 // the target answers, but not in a way that says anything about idle limits.
 const maxInconclusive = 5
 
-// maxConfirmRounds bounds how often a disagreeing confirmation may reopen
-// the search before the result is published as it stands.
-const maxConfirmRounds = 3
+
+// maxConfirmRounds bounds how many confirmation rounds one bracket gets
+// before the result is published as it stands.
+func (c *core) maxConfirmRounds() int { return 3 + 2*c.s.Confirm }
+
+// maxTrials bounds a whole search, so that a path that contradicts itself
+// forever still ends; its result then shows the disagreements.
+func (c *core) maxTrials() int { return 1000 + 20*c.s.Budget }
 
 // core holds the bookkeeping both strategies share: connections, the trial
 // record, the robust bracket, confirmation and the result.
@@ -136,6 +141,11 @@ func (c *core) record(t Trial) *pconn {
 	c.b = c.computeBracket()
 	if c.b.lower != old.lower || c.b.upper != old.upper || c.b.found != old.found {
 		c.version++
+		c.confirmRounds = 0 // a new bracket earns its own re-tests
+	}
+	if len(c.trials) >= c.maxTrials() {
+		// A path this inconsistent will not settle: publish what it says.
+		c.done = true
 	}
 	pc, ok := c.conns[t.Conn]
 	if !ok {
@@ -194,9 +204,10 @@ func (c *core) computeBracket() bracket {
 		}
 		if failHere > 0 {
 			errs := (totalOK - okBelow) + failBelow
-			// On a tie prefer the shortest threshold, and a limit over
-			// "none": the confirmation step tests it again.
-			if errs < bestErr || (errs == bestErr && bestIdx < 0) {
+			// Strictly fewer contradictions: on a tie the shorter
+			// threshold stays, and "no limit" beats them all, so a lone
+			// reset that a re-test contradicts does not become a limit.
+			if errs < bestErr {
 				bestErr, bestIdx = errs, i
 			}
 		}
@@ -256,23 +267,29 @@ func (c *core) settled() bool {
 	return c.b.upper-c.b.lower <= c.s.Width(c.b.lower)
 }
 
-// support counts confirming observations at the bracket edges: failures
-// aged [upper, upper+w] besides the one that set upper, and survivals aged
-// [lower-w, lower] besides the one that set lower.
+// support is the net evidence at the bracket edges: failures aged
+// [upper, upper+w] besides the one that set upper, less survivals at or
+// above upper; and survivals aged [lower-w, lower] besides the one that set
+// lower, less failures at or below lower. A re-test that contradicts an
+// edge therefore has to be outvoted by further re-tests.
 func (c *core) support() (up, low int) {
 	w := c.width()
 	for _, t := range c.trials {
 		switch {
 		case t.Outcome.Failed() && t.Age >= c.b.upper && t.Age <= c.b.upper+w:
 			up++
+		case t.Outcome.Survived() && t.Age >= c.b.upper:
+			up--
+		}
+		switch {
 		case t.Outcome.Survived() && t.Age <= c.b.lower && t.Age >= c.b.lower-w:
 			low++
+		case t.Outcome.Failed() && t.Age <= c.b.lower:
+			low--
 		}
 	}
-	if up > 0 {
-		up-- // the trial that defines upper
-	}
-	if low > 0 && !c.b.implied {
+	up-- // the trial that defines upper
+	if !c.b.implied {
 		low--
 	}
 	return up, low
@@ -280,7 +297,7 @@ func (c *core) support() (up, low int) {
 
 // needConfirm says which edges still want a confirming trial.
 func (c *core) needConfirm() (upper, lower bool) {
-	if !c.b.found || c.s.Confirm == 0 || c.confirmRounds >= maxConfirmRounds {
+	if !c.b.found || c.s.Confirm == 0 || c.confirmRounds >= c.maxConfirmRounds() {
 		return false, false
 	}
 	up, low := c.support()

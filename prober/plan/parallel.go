@@ -128,12 +128,10 @@ func (p *parallel) Observe(t Trial) {
 		r := &p.rungs[pc.rung]
 		if r.conn == t.Conn {
 			r.conn = 0
-			if t.Outcome.Survived() || t.Outcome.Failed() {
-				// A close while idle answers the connection's own rung
-				// only if it came at that rung's age or later.
-				if t.Outcome != ClosedIdle || t.Age >= r.age {
-					r.done = true
-				}
+			// Only a conclusive trial at the rung's own age (or older)
+			// answers it; a reuse at another age frees it.
+			if (t.Outcome.Survived() || t.Outcome.Failed()) && t.Age >= r.age {
+				r.done = true
 			}
 		}
 		pc.rung = -1
@@ -178,7 +176,14 @@ func (p *parallel) coarse(now time.Time, acts []Action) ([]Action, time.Time) {
 	// or close.
 	for _, id := range p.sortedIDs() {
 		pc := p.conns[id]
-		if pc.state != idle || pc.rung >= 0 || !pc.testAt.IsZero() {
+		if pc.state != idle || !pc.testAt.IsZero() {
+			continue
+		}
+		if pc.rung >= 0 {
+			// Back from a fine step that a re-test undid: resume the rung.
+			if r := p.rungs[pc.rung]; !r.filler && !r.done {
+				pc.testAt = pc.idleSince.Add(r.age)
+			}
 			continue
 		}
 		if k := p.nextOpen(now, true); k >= 0 {
@@ -256,34 +261,19 @@ func (p *parallel) fine(now time.Time, acts []Action) []Action {
 	lo, up := p.b.lower, p.b.upper
 	if p.planned != p.version {
 		p.planned = p.version
-		var doomed []*pconn
+		// Unschedule the ladder, but keep its connections: if a re-test
+		// shows the failure was a fluke, the ladder goes on from them.
 		for _, id := range p.sortedIDs() {
 			pc := p.conns[id]
-			if pc.state == opening && pc.rung < 0 {
-				continue // opened by an earlier fine step, for its target
+			switch {
+			case pc.state == opening && pc.rung >= 0:
+				pc.target = 0
+			case pc.state == idle:
+				pc.testAt, pc.confirm = time.Time{}, false
+				if a := pc.age(now); a > lo && a < up && a >= p.s.Min {
+					pc.testAt = now
+				}
 			}
-			p.release(id)
-			pc.rung, pc.target = -1, 0
-			if pc.state != idle {
-				continue
-			}
-			pc.testAt, pc.confirm = time.Time{}, false
-			switch a := pc.age(now); {
-			case a >= up:
-				doomed = append(doomed, pc)
-			case a > lo && a >= p.s.Min:
-				pc.testAt = now
-			}
-		}
-		// Keep the youngest doomed connection: it can confirm the upper
-		// edge without waiting.
-		sort.Slice(doomed, func(i, j int) bool { return doomed[i].idleSince.After(doomed[j].idleSince) })
-		for i, pc := range doomed {
-			if i == 0 && p.s.Confirm > 0 {
-				continue
-			}
-			acts = append(acts, Action{Kind: Close, Conn: pc.id})
-			delete(p.conns, pc.id)
 		}
 	}
 	if p.inFlight() || !p.earliest().IsZero() || p.opening() {
@@ -335,7 +325,7 @@ func (p *parallel) schedule(now time.Time, targets []time.Duration, edge int, ac
 			pc.confirm = edge != edgeNone
 			continue
 		}
-		if p.full() {
+		if p.full() && !p.makeRoom(&acts) {
 			continue
 		}
 		pc := p.newConn(-1, t)
@@ -343,6 +333,24 @@ func (p *parallel) schedule(now time.Time, targets []time.Duration, edge int, ac
 		acts = append(acts, Action{Kind: Open, Conn: pc.id})
 	}
 	return acts
+}
+
+// makeRoom closes the idle, unscheduled connection that has been idle
+// longest, to free a slot of the budget.
+func (p *parallel) makeRoom(acts *[]Action) bool {
+	var victim *pconn
+	for _, pc := range p.conns {
+		if pc.state == idle && pc.testAt.IsZero() && (victim == nil || pc.idleSince.Before(victim.idleSince)) {
+			victim = pc
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	p.release(victim.id)
+	*acts = append(*acts, Action{Kind: Close, Conn: victim.id})
+	delete(p.conns, victim.id)
+	return true
 }
 
 // dropSchedule cancels every scheduled reuse that is not a confirmation:
@@ -415,14 +423,6 @@ func (p *parallel) confirm(now time.Time, up, low bool, acts []Action) []Action 
 			best.testAt, best.confirm = now, true
 		} else {
 			acts = p.schedule(now, []time.Duration{lo}, edgeLower, acts)
-		}
-	}
-	// Everything else is no longer needed.
-	for _, id := range p.sortedIDs() {
-		pc := p.conns[id]
-		if pc.state == idle && pc.testAt.IsZero() {
-			acts = append(acts, Action{Kind: Close, Conn: id})
-			delete(p.conns, id)
 		}
 	}
 	return acts

@@ -1,0 +1,47 @@
+package plan
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// BenchmarkStrategies runs both strategies on the simulated path for the
+// limits of the issue and reports, besides the CPU cost of planning:
+//
+//	wall/T       predicted wall time over the limit
+//	width%       bracket width in percent of the limit
+//	peak_conns   most connections open at once
+//	opened_conns connections opened in all
+//
+// Reproduce with:
+//
+//	go test ./prober/plan -run '^$' -bench Strategies -benchtime 1x
+func BenchmarkStrategies(b *testing.B) {
+	limits := []time.Duration{5 * time.Second, time.Minute, 350 * time.Second, 15 * time.Minute, time.Hour}
+	for _, st := range []Strategy{Parallel, Sequential} {
+		for _, mode := range []Outcome{Reset, ClosedIdle, Dropped} {
+			for _, T := range limits {
+				b.Run(fmt.Sprintf("%s/%s/T=%s", st, mode, T), func(b *testing.B) {
+					s := Defaults()
+					s.Strategy = st
+					if T >= s.Max {
+						s.Max = 2 * T
+					}
+					var r Result
+					for b.Loop() {
+						var err error
+						r, err = Simulate(s, SimPath{Limit: T, Mode: mode})
+						if err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(r.Duration().Seconds()/T.Seconds(), "wall/T")
+					b.ReportMetric(100*float64(r.Upper-r.Lower)/float64(T), "width%")
+					b.ReportMetric(float64(r.PeakConnections), "peak_conns")
+					b.ReportMetric(float64(r.ConnectionsOpened), "opened_conns")
+				})
+			}
+		}
+	}
+}
