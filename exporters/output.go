@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 
@@ -143,7 +144,12 @@ func Push(ctx context.Context, gatewayURL, job string, path PathInfo, r plan.Res
 	if err != nil {
 		return err
 	}
+	// A client of its own, whose connections are closed afterwards: a
+	// one-shot run leaves nothing behind.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	defer tr.CloseIdleConnections()
 	err = push.New(gatewayURL, job).
+		Client(&http.Client{Transport: tr}).
 		Gatherer(reg).
 		Grouping("path", path.Name).
 		Format(expfmt.NewFormat(expfmt.TypeTextPlain)).

@@ -36,7 +36,6 @@ func (c *pconn) age(now time.Time) time.Duration { return now.Sub(c.idleSince) }
 // the target answers, but not in a way that says anything about idle limits.
 const maxInconclusive = 5
 
-
 // maxConfirmRounds bounds how many confirmation rounds one bracket gets
 // before the result is published as it stands.
 func (c *core) maxConfirmRounds() int { return 3 + 2*c.s.Confirm }

@@ -24,8 +24,7 @@ type parallel struct {
 	rho, gamma float64
 	rungs      []rung
 
-	planned  int // bracket version the fine plan was made for
-	lastWake time.Time
+	planned int // bracket version the fine plan was made for
 }
 
 type rung struct {
