@@ -1,0 +1,172 @@
+package exporters
+
+import (
+	"bytes"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// LandingConfig configures the landing page.
+type LandingConfig struct {
+	// Version is shown in the page header (e.g. "0.1.0 (rev abc123)").
+	Version string
+	// MetricsPath is the telemetry path linked from the page (default
+	// "/metrics").
+	MetricsPath string
+	// Now returns the current time (default time.Now), for the "ago" column.
+	Now func() time.Time
+	// Logger receives template errors; nil discards them.
+	Logger *slog.Logger
+}
+
+type landingRow struct {
+	Name, Target, Bracket, Mode, LastMeasured, LastAttempt, LastError string
+	ClientIdleTimeout, Margin                                         string
+	MarginBad, InProgress, HasResult                                  bool
+}
+
+type landingData struct {
+	Version, MetricsPath string
+	Rows                 []landingRow
+}
+
+var landingTmpl = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>idleprobe</title>
+<style>
+body { font-family: sans-serif; margin: 2em; }
+table { border-collapse: collapse; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; }
+.bad { color: #b00; font-weight: bold; }
+.muted { color: #777; }
+</style>
+</head>
+<body>
+<h1>idleprobe</h1>
+<p>Measures how long a kept-alive connection may stay idle on each configured path.{{if .Version}} Version {{.Version}}.{{end}}</p>
+<p><a href="{{.MetricsPath}}">Metrics</a></p>
+<h2>Paths</h2>
+{{- if .Rows}}
+<table>
+<thead><tr><th>Path</th><th>Target</th><th>Idle limit</th><th>Mode</th><th>Last measured</th><th>Client idle timeout</th><th>Margin</th><th>Status</th></tr></thead>
+<tbody>
+{{- range .Rows}}
+<tr>
+<td>{{.Name}}</td>
+<td>{{.Target}}</td>
+<td>{{if .HasResult}}{{.Bracket}}{{else}}<span class="muted">not measured yet</span>{{end}}</td>
+<td>{{.Mode}}</td>
+<td>{{.LastMeasured}}</td>
+<td>{{.ClientIdleTimeout}}</td>
+<td{{if .MarginBad}} class="bad"{{end}}>{{.Margin}}</td>
+<td>{{if .InProgress}}measuring{{else}}idle{{end}}{{if .LastError}}<br><span class="bad">last attempt {{.LastAttempt}} failed: {{.LastError}}</span>{{end}}</td>
+</tr>
+{{- end}}
+</tbody>
+</table>
+{{- else}}
+<p>No paths are configured.</p>
+{{- end}}
+</body>
+</html>
+`))
+
+// LandingPage returns the handler for "/": a page listing every path
+// registered on c with its latest result (bracket, mode, when it was
+// measured, client idle timeout and margin) and a link to the metrics.
+// Other paths under "/" answer 404; methods other than GET and HEAD 405.
+func LandingPage(c *Collector, cfg LandingConfig) http.Handler {
+	if cfg.MetricsPath == "" {
+		cfg.MetricsPath = "/metrics"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path != "/" {
+			http.NotFound(w, req)
+			return
+		}
+		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		now := cfg.Now()
+		data := landingData{Version: cfg.Version, MetricsPath: cfg.MetricsPath}
+		for _, ps := range c.Paths() {
+			data.Rows = append(data.Rows, landingRowFor(ps, now))
+		}
+		var buf bytes.Buffer
+		if err := landingTmpl.Execute(&buf, data); err != nil {
+			cfg.Logger.Error("rendering the landing page", "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(buf.Bytes())
+	})
+}
+
+func landingRowFor(ps PathStatus, now time.Time) landingRow {
+	row := landingRow{
+		Name:              ps.Info.Name,
+		Target:            redact(ps.Info.Target),
+		InProgress:        ps.InProgress,
+		LastError:         ps.LastError,
+		Mode:              "-",
+		Margin:            "-",
+		ClientIdleTimeout: "not set",
+	}
+	if !ps.LastAttempt.IsZero() {
+		row.LastAttempt = when(ps.LastAttempt, now)
+	}
+	client := ps.Info.ClientIdleTimeout
+	if client > 0 {
+		row.ClientIdleTimeout = fmtDur(client)
+	}
+	r := ps.Result
+	if r == nil {
+		row.LastMeasured = "never"
+		return row
+	}
+	row.HasResult = true
+	row.LastMeasured = when(r.Finished, now)
+	if r.Found {
+		row.Bracket = "(" + fmtDur(r.Lower) + ", " + fmtDur(r.Upper) + "]"
+		row.Mode = string(r.Mode)
+	} else {
+		row.Bracket = "no limit up to " + fmtDur(r.Settings.Max) + " (survived " + fmtDur(r.Lower) + ")"
+		row.Mode = ModeNone
+	}
+	if client > 0 {
+		m := r.Lower - client
+		row.Margin = fmtDur(m)
+		row.MarginBad = m <= 0
+	}
+	return row
+}
+
+// fmtDur shows d in seconds (the unit of the metrics), to the millisecond.
+func fmtDur(d time.Duration) string {
+	return strconv.FormatFloat(d.Round(time.Millisecond).Seconds(), 'f', -1, 64) + "s"
+}
+
+// when formats t in UTC with how long ago it was.
+func when(t, now time.Time) string {
+	ago := now.Sub(t).Round(time.Second)
+	s := t.UTC().Format(time.RFC3339)
+	if ago >= 0 {
+		s += " (" + ago.String() + " ago)"
+	}
+	return s
+}

@@ -1,0 +1,132 @@
+package exporters
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestLandingPage(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+
+	c := NewCollector()
+	c.Set(apiPath, foundResult())
+	c.Set(redisPath, noLimitResult())
+	evil := PathInfo{Name: `<script>alert("x")</script>`, Target: `http://192.0.2.1/?q=<b>`, ClientIdleTimeout: time.Minute}
+	c.SetPath(evil)
+	c.SetInProgress(evil.Name, true)
+	c.Record(evil.Name, foundResult(), nil)
+	c.Record(evil.Name, foundResult(), errors.New(`dial: <img src=x onerror=alert(1)>`))
+	c.SetPath(PathInfo{Name: "fresh", Target: "tcp://127.0.0.1:7"})
+
+	now := foundResult().Finished.Add(90 * time.Minute)
+	srv := httptest.NewServer(LandingPage(c, LandingConfig{
+		Version:     "1.2.3",
+		MetricsPath: "/custom-metrics",
+		Now:         func() time.Time { return now },
+	}))
+	t.Cleanup(srv.Close)
+	client := srv.Client()
+	t.Cleanup(client.CloseIdleConnections)
+
+	get := func(t *testing.T, method, path string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, string(b)
+	}
+
+	t.Run("content", func(t *testing.T) {
+		resp, body := get(t, http.MethodGet, "/")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
+			t.Errorf("Content-Type = %q", ct)
+		}
+		for _, want := range []string{
+			`<a href="/custom-metrics">Metrics</a>`,
+			"Version 1.2.3.",
+			// api: found bracket, mode, margin below zero flagged.
+			"<td>api</td>",
+			"<td>http://probe:xxxxx@192.0.2.10:8080/healthz</td>",
+			"<td>(59.5s, 60.5s]</td>",
+			"<td>reset</td>",
+			"<td>2026-03-01T12:01:15Z (1h30m0s ago)</td>",
+			"<td>75s</td>",
+			`<td class="bad">-15.5s</td>`,
+			// redis: no limit, no client timeout.
+			"<td>no limit up to 600s (survived 600s)</td>",
+			"<td>none</td>",
+			"<td>not set</td>",
+			// fresh: nothing measured yet.
+			"<td>fresh</td>",
+			`<span class="muted">not measured yet</span>`,
+			"<td>never</td>",
+			// The hostile path is escaped, its failure shown.
+			"<td>&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;</td>",
+			"<td>http://192.0.2.1/?q=&lt;b&gt;</td>",
+			"measuring",
+			"failed: dial: &lt;img src=x onerror=alert(1)&gt;",
+			// 59.5s - 1m is below zero: flagged.
+			`<td class="bad">-0.5s</td>`,
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("page lacks %q", want)
+			}
+		}
+		for _, bad := range []string{"<script>", "<img", "s3cret", "<b>"} {
+			if strings.Contains(body, bad) {
+				t.Errorf("page contains unescaped or secret %q", bad)
+			}
+		}
+		if strings.Index(body, "<td>api</td>") > strings.Index(body, "<td>fresh</td>") {
+			t.Errorf("paths not sorted by name")
+		}
+	})
+
+	tests := []struct {
+		name, method, path string
+		status             int
+	}{
+		{"head", http.MethodHead, "/", http.StatusOK},
+		{"post", http.MethodPost, "/", http.StatusMethodNotAllowed},
+		{"unknown path", http.MethodGet, "/probe?target=192.0.2.1", http.StatusNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, _ := get(t, tc.method, tc.path)
+			if resp.StatusCode != tc.status {
+				t.Errorf("%s %s = %d, want %d", tc.method, tc.path, resp.StatusCode, tc.status)
+			}
+		})
+	}
+}
+
+func TestLandingPageEmpty(t *testing.T) {
+	rec := httptest.NewRecorder()
+	LandingPage(NewCollector(), LandingConfig{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	body := rec.Body.String()
+	if rec.Code != http.StatusOK || !strings.Contains(body, "No paths are configured.") ||
+		!strings.Contains(body, `href="/metrics"`) {
+		t.Errorf("empty page: %d\n%s", rec.Code, body)
+	}
+}

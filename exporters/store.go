@@ -1,0 +1,241 @@
+package exporters
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/idleprobe/idleprobe/prober/plan"
+)
+
+// StateVersion is the version of the state file format this build writes
+// and reads.
+const StateVersion = 1
+
+// StoredResult is one path's entry in the state file: how the path was
+// configured when it was measured, and its latest completed result.
+type StoredResult struct {
+	Path   PathInfo
+	Result plan.Result
+}
+
+// jsonPath is the wire form of PathInfo.
+type jsonPath struct {
+	Name                     string            `json:"name"`
+	Target                   string            `json:"target"`
+	ClientIdleTimeoutSeconds float64           `json:"client_idle_timeout_seconds,omitempty"`
+	IntervalSeconds          float64           `json:"interval_seconds,omitempty"`
+	Labels                   map[string]string `json:"labels,omitempty"`
+}
+
+type jsonEntry struct {
+	Path   jsonPath    `json:"path"`
+	Result plan.Result `json:"result"`
+}
+
+// stateFile is the whole state file.
+type stateFile struct {
+	Version int                  `json:"version"`
+	Saved   time.Time            `json:"saved"`
+	Paths   map[string]jsonEntry `json:"paths"`
+}
+
+func toJSONPath(p PathInfo) jsonPath {
+	return jsonPath{
+		Name: p.Name, Target: p.Target,
+		ClientIdleTimeoutSeconds: p.ClientIdleTimeout.Seconds(),
+		IntervalSeconds:          p.Interval.Seconds(),
+		Labels:                   maps.Clone(p.Labels),
+	}
+}
+
+func fromJSONPath(j jsonPath) PathInfo {
+	return PathInfo{
+		Name: j.Name, Target: j.Target,
+		ClientIdleTimeout: time.Duration(math.Round(j.ClientIdleTimeoutSeconds * 1e9)),
+		Interval:          time.Duration(math.Round(j.IntervalSeconds * 1e9)),
+		Labels:            j.Labels,
+	}
+}
+
+// Store keeps the latest completed result of every path in a JSON file so
+// that a restarted service exports them again. Every Save rewrites the
+// whole file atomically (temporary file, fsync, rename, fsync of the
+// directory): killed at any moment, even with SIGKILL or a power cut, the
+// file holds either the previous state or the new one. It is safe for
+// concurrent use.
+type Store struct {
+	path   string
+	logger *slog.Logger
+	mu     sync.Mutex
+	state  map[string]jsonEntry
+}
+
+// OpenStore reads the state file at path (which need not exist yet; its
+// directory is created) and returns the store and the results it held,
+// keyed by path name.
+//
+// A state file that cannot be read or decoded is not fatal: it is logged,
+// renamed aside to "<path>.corrupt-<unix time>" for inspection, and the
+// store starts empty. Entries that decode but make no sense (no finish
+// time, an incomplete result) are logged and dropped. Temporary files left
+// by a process killed while saving are removed. OpenStore fails only when
+// the directory cannot be created.
+func OpenStore(path string, logger *slog.Logger) (*Store, map[string]StoredResult, error) {
+	if path == "" {
+		return nil, nil, errors.New("state file: no path given")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("file", path)
+	s := &Store{path: path, logger: logger, state: map[string]jsonEntry{}}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, nil, fmt.Errorf("state file %s: %w", path, err)
+	}
+	s.removeTemps()
+
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return s, map[string]StoredResult{}, nil
+	case err != nil:
+		s.setAside(fmt.Errorf("read: %w", err))
+		return s, map[string]StoredResult{}, nil
+	}
+	var f stateFile
+	if err := decodeState(data, &f); err != nil {
+		s.setAside(err)
+		return s, map[string]StoredResult{}, nil
+	}
+	out := make(map[string]StoredResult, len(f.Paths))
+	for name, e := range f.Paths {
+		if err := checkEntry(name, e); err != nil {
+			logger.Warn("dropping an unusable entry of the state file", "path", name, "err", err)
+			continue
+		}
+		s.state[name] = e
+		out[name] = StoredResult{Path: fromJSONPath(e.Path), Result: e.Result}
+	}
+	return s, out, nil
+}
+
+func decodeState(data []byte, f *stateFile) error {
+	if len(data) == 0 {
+		return errors.New("the file is empty")
+	}
+	if err := json.Unmarshal(data, f); err != nil {
+		return fmt.Errorf("not a valid state file: %w", err)
+	}
+	if f.Version != StateVersion {
+		return fmt.Errorf("version %d is not supported (this build reads version %d)", f.Version, StateVersion)
+	}
+	return nil
+}
+
+func checkEntry(name string, e jsonEntry) error {
+	switch {
+	case e.Path.Name != name:
+		return fmt.Errorf("entry %q names path %q", name, e.Path.Name)
+	case !e.Result.Complete:
+		return errors.New("the result is incomplete")
+	case e.Result.Finished.IsZero():
+		return errors.New("the result has no finish time")
+	}
+	return nil
+}
+
+// setAside renames an unusable state file out of the way and logs why.
+func (s *Store) setAside(cause error) {
+	aside := fmt.Sprintf("%s.corrupt-%d", s.path, time.Now().Unix())
+	if err := os.Rename(s.path, aside); err != nil {
+		s.logger.Error("state file is unusable and could not be set aside; starting with no stored results, it will be overwritten by the next save",
+			"err", errors.Join(cause, err))
+		return
+	}
+	s.logger.Error("state file is unusable; set it aside and starting with no stored results",
+		"err", cause, "moved_to", aside)
+}
+
+// removeTemps deletes temporary files left by an interrupted save.
+func (s *Store) removeTemps() {
+	dir, base := filepath.Split(s.path)
+	matches, _ := filepath.Glob(filepath.Join(dir, "."+escapeGlob(base)+".tmp-*"))
+	for _, m := range matches {
+		if err := os.Remove(m); err != nil {
+			s.logger.Warn("could not remove a temporary state file", "tmp", m, "err", err)
+		}
+	}
+}
+
+func escapeGlob(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`)
+	return r.Replace(s)
+}
+
+// Path returns the state file's name.
+func (s *Store) Path() string { return s.path }
+
+// Save records r as the latest result of the path name (described by info)
+// and rewrites the state file atomically. An incomplete result yields
+// ErrIncomplete and changes nothing. On a write error the previous file is
+// kept, and the entry stays in memory for the next Save.
+func (s *Store) Save(name string, info PathInfo, r plan.Result) error {
+	if !r.Complete {
+		return ErrIncomplete
+	}
+	info.Name = name
+	r.Trials = nil // the state keeps the bracket, not the evidence
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state[name] = jsonEntry{Path: toJSONPath(info), Result: r}
+	return s.writeLocked()
+}
+
+// Delete forgets the path name (removed from the configuration) and
+// rewrites the state file. Deleting an unknown name does nothing.
+func (s *Store) Delete(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.state[name]; !ok {
+		return nil
+	}
+	delete(s.state, name)
+	return s.writeLocked()
+}
+
+func (s *Store) writeLocked() error {
+	data, err := json.MarshalIndent(stateFile{Version: StateVersion, Saved: time.Now().UTC(), Paths: s.state}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	return writeAtomic(s.path, append(data, '\n'), 0o600)
+}
+
+// Seed publishes the stored results on c for the configured paths: a
+// stored result is used only when its path still exists with the same
+// target (a result for another address would be wrong). The results keep
+// their original timestamps. Seed returns the names it seeded; every
+// configured path is registered on c either way.
+func Seed(c *Collector, paths []PathInfo, stored map[string]StoredResult) []string {
+	var seeded []string
+	for _, p := range paths {
+		sr, ok := stored[p.Name]
+		if ok && sr.Path.Target == p.Target && sr.Result.Complete {
+			c.Set(p, sr.Result)
+			seeded = append(seeded, p.Name)
+			continue
+		}
+		c.SetPath(p)
+	}
+	return seeded
+}
