@@ -22,9 +22,9 @@ var (
 	errSpent = errors.New("connection not reusable: the server asked to close it after the previous response")
 )
 
-// ackState reports whether every byte sent on a connection has been
-// acknowledged by the peer (TCP_INFO tcpi_unacked == 0).
-type ackState func() (acked bool, err error)
+// ackState reads the connection's TCP_INFO: how many segments are sent
+// but unacknowledged, how many bytes are not even sent yet.
+type ackState func() (tcpState, error)
 
 // classify maps the error that ended a reuse to an outcome and a short,
 // one-line detail. acked is consulted only for timeouts, to tell a black
@@ -53,14 +53,16 @@ func classify(err error, acked ackState) (plan.Outcome, string) {
 		if acked == nil {
 			return plan.Slow, "timeout (acknowledgement state unknown)"
 		}
-		ok, aerr := acked()
+		st, aerr := acked()
 		switch {
 		case aerr != nil:
 			return plan.Slow, "timeout (acknowledgement state unknown: " + oneLine(aerr.Error()) + ")"
-		case ok:
-			return plan.Slow, "timeout: bytes acknowledged but no answer"
-		default:
+		case st.Unacked > 0:
 			return plan.Dropped, "timeout: our bytes were never acknowledged"
+		case st.NotSent > 0:
+			return plan.Slow, "timeout: our bytes are still queued, never sent (peer's receive window full?)"
+		default:
+			return plan.Slow, "timeout: bytes acknowledged but no answer"
 		}
 	case errors.Is(err, net.ErrClosed):
 		return plan.Error, "connection already closed"

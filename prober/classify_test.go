@@ -15,9 +15,10 @@ import (
 
 func TestClassify(t *testing.T) {
 	op := func(e error) error { return &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", e)} }
-	acked := func() (bool, error) { return true, nil }
-	unacked := func() (bool, error) { return false, nil }
-	unknown := func() (bool, error) { return false, errors.New("bad fd") }
+	acked := func() (tcpState, error) { return tcpState{}, nil }
+	unacked := func() (tcpState, error) { return tcpState{Unacked: 1}, nil }
+	notSent := func() (tcpState, error) { return tcpState{NotSent: 10}, nil }
+	unknown := func() (tcpState, error) { return tcpState{}, errors.New("bad fd") }
 	for _, tc := range []struct {
 		name  string
 		err   error
@@ -37,6 +38,7 @@ func TestClassify(t *testing.T) {
 		{"unexpected-eof", io.ErrUnexpectedEOF, nil, plan.ClosedOnReuse},
 		{"deadline-unacked", &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, unacked, plan.Dropped},
 		{"deadline-acked", &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, acked, plan.Slow},
+		{"deadline-not-sent", os.ErrDeadlineExceeded, notSent, plan.Slow},
 		{"deadline-unknown", os.ErrDeadlineExceeded, unknown, plan.Slow},
 		{"deadline-nil-acked", os.ErrDeadlineExceeded, nil, plan.Slow},
 		{"ctx-deadline-unacked", context.DeadlineExceeded, unacked, plan.Dropped},

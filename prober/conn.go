@@ -236,14 +236,8 @@ func (c *watchedConn) endReuse(ok bool, idleSince time.Time) {
 	}
 }
 
-// acked reports whether TCP_INFO shows no unacknowledged segments.
-func (c *watchedConn) acked() (bool, error) {
-	st, err := readTCPInfo(c.rc)
-	if err != nil {
-		return false, err
-	}
-	return st.Unacked == 0, nil
-}
+// acked reads the connection's TCP_INFO (for classify).
+func (c *watchedConn) acked() (tcpState, error) { return readTCPInfo(c.rc) }
 
 // Close closes the socket and waits for the watcher to return.
 func (c *watchedConn) Close() error {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/url"
@@ -177,6 +178,19 @@ func countFDs(t *testing.T) int {
 	return len(ents)
 }
 
+// fdsBackTo waits up to a second for the descriptor count to fall back
+// to before (in-process servers close their ends asynchronously) and
+// returns the last count.
+func fdsBackTo(t *testing.T, before int) int {
+	t.Helper()
+	n := countFDs(t)
+	for i := 0; i < 100 && n > before; i++ {
+		time.Sleep(10 * time.Millisecond)
+		n = countFDs(t)
+	}
+	return n
+}
+
 // within reports whether d is in [lo, hi].
 func within(d, lo, hi time.Duration) bool { return d >= lo && d <= hi }
 
@@ -188,3 +202,7 @@ func mustURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+// newDiscardLogger returns a log.Logger that drops everything (TLS
+// handshake errors the servers log on purpose in tests).
+func newDiscardLogger() *log.Logger { return log.New(io.Discard, "", 0) }

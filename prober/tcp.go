@@ -121,7 +121,7 @@ func (c *tcpConn) Reuse(ctx context.Context) Reply {
 		now := time.Now()
 		if len(c.t.expect) == 0 && ackedAt.IsZero() {
 			st, err := readTCPInfo(c.rc)
-			if err != nil || st.Unacked == 0 {
+			if err != nil || (st.Unacked == 0 && st.NotSent == 0) {
 				// All acknowledged (or no TCP_INFO: rely on RST/EOF alone).
 				// Keep listening a little: a peer that resets on receipt
 				// does so right after its ACK.

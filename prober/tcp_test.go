@@ -356,7 +356,7 @@ func TestNoFDLeak(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if after := countFDs(t); after > before {
+	if after := fdsBackTo(t, before); after > before {
 		t.Errorf("%d file descriptors before, %d after opening and closing 40 connections", before, after)
 	}
 }

@@ -26,6 +26,8 @@ type tcpState struct {
 	Unacked uint32
 	// RTT is the smoothed round-trip time.
 	RTT time.Duration
+	// NotSent is the number of bytes queued but not yet sent.
+	NotSent uint32
 	// SegsIn counts segments received (tests use it to prove idle silence).
 	SegsIn uint32
 }
@@ -47,6 +49,7 @@ func readTCPInfo(rc syscall.RawConn) (tcpState, error) {
 	return tcpState{
 		Unacked: info.Unacked,
 		RTT:     time.Duration(info.Rtt) * time.Microsecond,
+		NotSent: info.Notsent_bytes,
 		SegsIn:  info.Segs_in,
 	}, nil
 }

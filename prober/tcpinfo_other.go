@@ -18,6 +18,7 @@ func setUserTimeout(fd uintptr, d time.Duration) error { return nil }
 // tcpState is the part of TCP_INFO the transports use.
 type tcpState struct {
 	Unacked uint32
+	NotSent uint32
 	RTT     time.Duration
 	SegsIn  uint32
 }
