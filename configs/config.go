@@ -1,0 +1,259 @@
+// Package configs loads and validates the YAML configuration of
+// `idleprobe serve`: which paths to measure, on what schedule, and with which
+// search and connection settings. See CONFIGURATION.md at the repository root
+// for every field, its default and the validation rules.
+//
+// Loading goes in three steps: built-in defaults, then the file's
+// `defaults:` block, then each path's own values; the result is validated as
+// a whole and every problem is reported with its file, line and field path.
+package configs
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/idleprobe/idleprobe/prober"
+	"github.com/idleprobe/idleprobe/prober/plan"
+)
+
+// Built-in defaults that are not search settings (those come from
+// plan.Defaults and prober.DefaultTimeout).
+const (
+	// DefaultSchedule is the schedule of a path that sets none.
+	DefaultSchedule = "@every 6h"
+	// DefaultMaxConnections is the global cap on live trial connections
+	// across all paths.
+	DefaultMaxConnections = 256
+	// MaxJitterDefault caps the default jitter (10 % of the schedule period).
+	MaxJitterDefault = 5 * time.Minute
+	// MaxIdleLimit is the largest max_idle accepted: a measurement of a
+	// longer limit would take days.
+	MaxIdleLimit = 7 * 24 * time.Hour
+)
+
+// Config is a loaded, validated configuration.
+type Config struct {
+	// File is the file the configuration was read from, as given to Load or
+	// Parse.
+	File string
+	// MaxConnections caps the trial connections open at once across all
+	// paths.
+	MaxConnections int
+	// Paths are the measured paths with every default applied, in file order.
+	Paths []Path
+
+	maxConnLine int
+}
+
+// Path is one measured path with every setting resolved (built-in defaults,
+// then the defaults block, then the path's own values). Maps are shared
+// between copies of a Path: treat them as read-only.
+type Path struct {
+	// Name is unique within the file and is the `path` label of every metric.
+	Name string
+	// Target is the target as written: tcp://host:port, http://host[:port]/path
+	// or https://host[:port]/path.
+	Target string
+	// Schedule is a robfig/cron/v3 expression (optional seconds field,
+	// descriptors such as "@every 6h" and "@daily", CRON_TZ= prefix).
+	Schedule string
+	// Jitter is the most a scheduled start is delayed at random, so that
+	// paths do not all start together.
+	Jitter time.Duration
+
+	// Search settings (see plan.Settings).
+	MinIdle        time.Duration
+	MaxIdle        time.Duration
+	Precision      float64
+	PrecisionFloor time.Duration
+	Strategy       plan.Strategy
+	Budget         int
+	Confirm        int
+	// TrialTimeout bounds dialing, handshakes and every reuse.
+	TrialTimeout time.Duration
+
+	// TLS, Request and TCP shape connections and reuses; each applies only
+	// to the target schemes that use it.
+	TLS     TLS
+	Request Request
+	TCP     TCP
+
+	// ClientIdleTimeout is how long the real client keeps an idle connection
+	// (e.g. nginx upstream keepalive_timeout); 0 when not configured. It
+	// drives the margin metric and the advice.
+	ClientIdleTimeout time.Duration
+	// Labels are copied onto every metric of this path.
+	Labels map[string]string
+
+	line   int               // line of the path's entry in the file
+	index  int               // position in the paths list
+	origin map[string]origin // where each set value came from, by dotted key
+	bad    map[string]bool   // dotted keys whose value could not be decoded
+}
+
+// TLS configures https targets.
+type TLS struct {
+	// InsecureSkipVerify turns off certificate verification.
+	InsecureSkipVerify bool
+	// CAFile is a PEM bundle of trusted roots (resolved against the config
+	// file's directory when relative); empty means the system roots.
+	CAFile string
+	// ServerName overrides the SNI and verified name (default: the target host).
+	ServerName string
+}
+
+// Request configures the HTTP request of http and https targets.
+type Request struct {
+	// Method is the request method; empty means GET.
+	Method string
+	// Headers are extra request headers, keyed by canonical name.
+	Headers map[string]string
+	// Host overrides the Host header (default: from the target).
+	Host string
+	// Body is sent with every request.
+	Body string
+}
+
+// TCP configures the reuse of tcp targets.
+type TCP struct {
+	// Send is written on every reuse; empty means the transport default
+	// ("\r\n").
+	Send string
+	// Expect, when set, must appear in the answer for the reuse to count as
+	// a success; otherwise the path is alive once Send is acknowledged.
+	Expect string
+}
+
+// origin records where a resolved value came from.
+type origin struct {
+	line  int
+	field string // display path, e.g. "paths[2].max_idle" or "defaults.max_idle"
+}
+
+// Load reads and parses the configuration file at path. On error the Config
+// is nil; warnings are returned whenever they could be determined.
+func Load(path string) (*Config, []Warning, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse parses and validates a configuration. filename is used in messages
+// and to resolve relative file references (tls.ca_file). Every problem is
+// reported (joined with errors.Join, each an *Error, sorted by line); on
+// error the Config is nil.
+func Parse(data []byte, filename string) (*Config, []Warning, error) {
+	if filename == "" {
+		filename = "<input>"
+	}
+	c, probs := decode(data, filename)
+	if c == nil {
+		warns, err := probs.result()
+		return nil, warns, err
+	}
+	warns, err := c.validate(probs)
+	if err != nil {
+		return nil, warns, err
+	}
+	return c, warns, nil
+}
+
+// Path returns the path with the given name.
+func (c *Config) Path(name string) (Path, bool) {
+	for _, p := range c.Paths {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Path{}, false
+}
+
+// LabelNames returns the sorted union of the label names of all paths.
+// Metric families need the same label names on every series: a path that
+// lacks one of these labels exports it with an empty value.
+func (c *Config) LabelNames() []string {
+	seen := map[string]bool{}
+	var names []string
+	for _, p := range c.Paths {
+		for k := range p.Labels {
+			if !seen[k] {
+				seen[k] = true
+				names = append(names, k)
+			}
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Settings returns the path's search settings.
+func (p Path) Settings() plan.Settings {
+	return plan.Settings{
+		Strategy:       p.Strategy,
+		Min:            p.MinIdle,
+		Max:            p.MaxIdle,
+		Precision:      p.Precision,
+		PrecisionFloor: p.PrecisionFloor,
+		Budget:         p.Budget,
+		Confirm:        p.Confirm,
+	}
+}
+
+// Measurement returns what prober.Measure needs to measure this path. The
+// Options carry the search and transport settings; Limiter, Progress and
+// Logger are left for the caller. Every call returns fresh values that the
+// caller may modify. For a validated path the Target is always valid.
+func (p Path) Measurement() (prober.Target, prober.Options) {
+	target, _ := prober.ParseTarget(p.Target)
+	t := prober.TransportOptions{
+		Timeout:            p.TrialTimeout,
+		Method:             p.Request.Method,
+		Host:               p.Request.Host,
+		InsecureSkipVerify: p.TLS.InsecureSkipVerify,
+		CAFile:             p.TLS.CAFile,
+		ServerName:         p.TLS.ServerName,
+	}
+	if p.TCP.Send != "" {
+		t.Send = []byte(p.TCP.Send)
+	}
+	if p.TCP.Expect != "" {
+		t.Expect = []byte(p.TCP.Expect)
+	}
+	if p.Request.Body != "" {
+		t.Body = []byte(p.Request.Body)
+	}
+	if len(p.Request.Headers) > 0 {
+		t.Header = make(http.Header, len(p.Request.Headers))
+		for k, v := range p.Request.Headers {
+			t.Header.Set(k, v)
+		}
+	}
+	return target, prober.Options{Plan: p.Settings(), Transport: t}
+}
+
+// Hash returns a digest of every setting of the path (not where in the file
+// it was written). Two paths with the same Hash measure the same way, so a
+// reload can keep the schedule and results of paths whose Hash is unchanged.
+func (p Path) Hash() string {
+	// fmt prints maps sorted by key, which gives a canonical form. Fields
+	// that only say where the path was written are cleared first.
+	q := p
+	q.line, q.index, q.origin, q.bad = 0, 0, nil, nil
+	b := []byte(fmt.Sprintf("%#v", q))
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+// Equal reports whether p and q have the same settings.
+func (p Path) Equal(q Path) bool { return p.Hash() == q.Hash() }
+
+// Line is the line of the path's entry in the config file (0 when the Path
+// was not loaded from a file).
+func (p Path) Line() int { return p.line }

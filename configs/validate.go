@@ -1,0 +1,429 @@
+package configs
+
+import (
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/idleprobe/idleprobe/prober"
+	"github.com/idleprobe/idleprobe/prober/plan"
+)
+
+// Name and label rules.
+var (
+	// NamePattern is what a path name may look like: it is used as a label
+	// value, in logs, file names and URLs, so it stays plain.
+	NamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.:-]*$`)
+	// LabelNamePattern is a Prometheus label name.
+	LabelNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// ReservedLabels are label names idleprobe sets itself (or Prometheus
+	// adds when scraping); a path's labels may not use them.
+	ReservedLabels = []string{"path", "target", "bound", "mode", "outcome", "strategy", "job", "instance", "le", "quantile"}
+)
+
+// MaxNameLength is the longest path name accepted.
+const MaxNameLength = 128
+
+// maxCAFileSize bounds how much of a CA file is read.
+const maxCAFileSize = 1 << 20
+
+// headers that idleprobe manages itself: setting them would break the
+// keep-alive connection under test or the framing of the reuse request.
+var managedHeaders = []string{"Connection", "Content-Length", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+var standardMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions, http.MethodTrace}
+
+// Validate checks every path and the global settings and reports every
+// problem (each an *Error, joined) and, separately, the warnings: settings
+// that are valid but probably not what was meant.
+func (c *Config) Validate() ([]Warning, error) {
+	return c.validate(&problems{file: c.File})
+}
+
+func (c *Config) validate(probs *problems) ([]Warning, error) {
+	maxConnOK := true
+	if c.MaxConnections < 2 {
+		maxConnOK = false
+		probs.errorf(c.maxConnLine, "max_connections", "%d is too few: the cap on live trial connections across all paths must be at least 2 (default %d)", c.MaxConnections, DefaultMaxConnections)
+	}
+	names := map[string]Path{}
+	for i := range c.Paths {
+		p := &c.Paths[i]
+		if p.origin == nil { // built in Go, not decoded
+			p.index = i
+		}
+		v := pathCheck{Path: p, probs: probs, maxConn: c.MaxConnections, maxConnOK: maxConnOK}
+		v.check()
+		if p.Name != "" && !p.bad["name"] {
+			if first, dup := names[p.Name]; dup {
+				o := v.at("name")
+				probs.errorf(o.line, o.field, "%q is already the name of paths[%d] (line %d); names must be unique", p.Name, first.index, first.at("name").line)
+			} else {
+				names[p.Name] = *p
+			}
+		}
+	}
+	return probs.result()
+}
+
+// at returns where the value of key came from: the line and field path of
+// the block that set it, or the path's own entry for a built-in default.
+func (p Path) at(key string) origin {
+	if o, ok := p.origin[key]; ok {
+		return o
+	}
+	return origin{line: p.line, field: fmt.Sprintf("paths[%d].%s", p.index, key)}
+}
+
+// pathCheck validates one path.
+type pathCheck struct {
+	*Path
+	probs     *problems
+	maxConn   int
+	maxConnOK bool
+}
+
+// ok reports whether all the keys decoded (so checks on them make sense).
+func (v pathCheck) ok(keys ...string) bool {
+	for _, k := range keys {
+		if v.bad[k] {
+			return false
+		}
+	}
+	return true
+}
+
+func (v pathCheck) errorf(key, format string, args ...any) {
+	o := v.at(key)
+	v.probs.errorf(o.line, o.field, format, args...)
+}
+
+// warnf reports a warning under the path's own field path, noting when the
+// value came from the defaults block.
+func (v pathCheck) warnf(key, format string, args ...any) {
+	o := v.at(key)
+	if _, set := v.origin[key]; !set {
+		// A block (tls, request, tcp): point at its first setting.
+		for k, ko := range v.origin {
+			if strings.HasPrefix(k, key+".") && (o.line == v.line || ko.line < o.line) && strings.HasPrefix(ko.field, "paths[") {
+				o = ko
+			}
+		}
+	}
+	msg := fmt.Sprintf(format, args...)
+	if strings.HasPrefix(o.field, "defaults.") {
+		msg += fmt.Sprintf(" (%s set on line %d)", o.field, o.line)
+	}
+	v.probs.warnf(o.line, fmt.Sprintf("paths[%d].%s", v.index, key), "%s", msg)
+}
+
+// setHere reports whether the path's own entry sets key (or a key under it).
+func (v pathCheck) setHere(key string) bool {
+	own := fmt.Sprintf("paths[%d].%s", v.index, key)
+	for _, o := range v.origin {
+		if o.field == own || strings.HasPrefix(o.field, own+".") {
+			return true
+		}
+	}
+	return false
+}
+
+func (v pathCheck) check() {
+	v.checkName()
+	scheme := v.checkTarget()
+	period := v.checkSchedule()
+	searchOK := v.checkSearch()
+	v.checkClientIdle()
+	v.checkLabels()
+	v.checkTLS(scheme)
+	v.checkRequest(scheme)
+	v.checkTCP(scheme)
+
+	if period > 0 && searchOK && v.ok("trial_timeout") && v.TrialTimeout > 0 {
+		if wc := WorstCase(v.Settings(), v.TrialTimeout); wc > period {
+			if wc >= time.Hour {
+				wc = wc.Round(time.Minute)
+			}
+			advice := "schedule less often or lower max_idle"
+			if v.Strategy == plan.Sequential {
+				advice = "schedule less often, lower max_idle, or use strategy parallel"
+			}
+			v.warnf("schedule", "%q fires every %s, but a %s measurement with max_idle %s may take about %s; runs still going when the next is due are skipped, so results will be older than the schedule suggests (%s)",
+				v.Schedule, short(period), v.Strategy, short(v.MaxIdle), short(wc), advice)
+		}
+	}
+}
+
+func (v pathCheck) checkName() {
+	if v.bad["name"] {
+		return
+	}
+	switch {
+	case v.Name == "":
+		v.errorf("name", "missing: every path needs a unique name, used as the path label (example: name: orders-nodeport)")
+	case len(v.Name) > MaxNameLength:
+		v.errorf("name", "is %d characters long (at most %d)", len(v.Name), MaxNameLength)
+	case !NamePattern.MatchString(v.Name):
+		v.errorf("name", "%q is not a valid name: use letters, digits and _ . : - and start with a letter or _ (example: orders-nodeport)", v.Name)
+	}
+}
+
+// checkTarget returns the target's scheme, or "" when it is not valid.
+func (v pathCheck) checkTarget() string {
+	if v.bad["target"] {
+		return ""
+	}
+	if v.Target == "" {
+		v.errorf("target", "missing: every path needs a target (examples: tcp://192.0.2.10:6379, http://svc.example.internal:8080/healthz, https://example.com/)")
+		return ""
+	}
+	t, err := prober.ParseTarget(v.Target)
+	if err != nil {
+		v.errorf("target", "%v", err)
+		return ""
+	}
+	return t.Scheme
+}
+
+// checkSchedule checks schedule and jitter and returns the schedule period
+// (0 when unknown).
+func (v pathCheck) checkSchedule() time.Duration {
+	if !v.ok("schedule") {
+		return 0
+	}
+	period, err := SchedulePeriod(v.Schedule)
+	if err != nil {
+		v.errorf("schedule", "%q: %v (examples: \"@every 6h\", \"@daily\", \"0 */6 * * *\", \"30 0 3 * * *\" with seconds)", v.Schedule, err)
+		return 0
+	}
+	if v.ok("jitter") {
+		switch {
+		case v.Jitter < 0:
+			v.errorf("jitter", "%s must not be negative (0s turns jitter off)", v.Jitter)
+		case v.Jitter >= period:
+			v.errorf("jitter", "%s must be shorter than the schedule period (%s)", short(v.Jitter), short(period))
+		}
+	}
+	return period
+}
+
+// checkSearch checks the search settings and reports whether they are all
+// valid.
+func (v pathCheck) checkSearch() bool {
+	good := v.ok("strategy", "min_idle", "max_idle", "precision", "precision_floor", "budget", "confirm")
+	bad := func(key, format string, args ...any) {
+		v.errorf(key, format, args...)
+		good = false
+	}
+	if v.ok("strategy") && v.Strategy != plan.Parallel && v.Strategy != plan.Sequential {
+		bad("strategy", "%q is not a strategy (valid: parallel, sequential)", v.Strategy)
+	}
+	minOK := v.ok("min_idle")
+	if minOK && v.MinIdle <= 0 {
+		bad("min_idle", "%s must be positive (example: 1s)", v.MinIdle)
+		minOK = false
+	}
+	if v.ok("max_idle") {
+		switch {
+		case v.MaxIdle > MaxIdleLimit:
+			bad("max_idle", "%s is more than %s: a measurement would take days", short(v.MaxIdle), short(MaxIdleLimit))
+		case minOK && v.MaxIdle <= v.MinIdle:
+			bad("max_idle", "%s must be greater than min_idle (%s)", short(v.MaxIdle), short(v.MinIdle))
+		}
+	}
+	if v.ok("precision") && !(v.Precision > 0 && v.Precision < 1) {
+		bad("precision", "%g must be between 0 and 1, or a percentage below 100%% (examples: 0.02, 2%%)", v.Precision)
+	}
+	if v.ok("precision_floor") && v.PrecisionFloor < 0 {
+		bad("precision_floor", "%s must not be negative (example: 250ms)", v.PrecisionFloor)
+	}
+	if v.ok("budget") {
+		switch {
+		case v.Budget < 2:
+			bad("budget", "%d is too few: a path needs at least 2 connections", v.Budget)
+		case v.maxConnOK && v.Budget > v.maxConn:
+			bad("budget", "%d is more than max_connections (%d): the path could never open its whole budget (lower budget or raise max_connections)", v.Budget, v.maxConn)
+		}
+	}
+	if v.ok("confirm") && v.Confirm < 0 {
+		bad("confirm", "%d must not be negative (0 turns confirmation off)", v.Confirm)
+	}
+	if v.ok("trial_timeout") && v.TrialTimeout <= 0 {
+		v.errorf("trial_timeout", "%s must be positive (example: 5s)", v.TrialTimeout)
+	}
+	return good
+}
+
+func (v pathCheck) checkClientIdle() {
+	if !v.ok("client_idle_timeout") || v.ClientIdleTimeout == 0 {
+		return
+	}
+	if v.ClientIdleTimeout < 0 {
+		v.errorf("client_idle_timeout", "%s must not be negative (leave it out when unknown)", v.ClientIdleTimeout)
+		return
+	}
+	if !v.ok("min_idle", "max_idle") || v.MinIdle <= 0 || v.MaxIdle <= v.MinIdle {
+		return // reported already
+	}
+	switch {
+	case v.ClientIdleTimeout > v.MaxIdle:
+		v.errorf("client_idle_timeout", "%s is above max_idle (%s): a limit between the two would go unseen and the margin would be unknown (raise max_idle to at least %s)", short(v.ClientIdleTimeout), short(v.MaxIdle), short(v.ClientIdleTimeout))
+	case v.ClientIdleTimeout < v.MinIdle:
+		v.errorf("client_idle_timeout", "%s is below min_idle (%s): the search could not tell whether the path allows it (lower min_idle)", short(v.ClientIdleTimeout), short(v.MinIdle))
+	}
+}
+
+func (v pathCheck) checkLabels() {
+	for _, k := range sortedKeys(v.Labels) {
+		key := "labels." + k
+		switch {
+		case !LabelNamePattern.MatchString(k):
+			v.errorf(key, "%q is not a valid label name (letters, digits and _, not starting with a digit)", k)
+		case strings.HasPrefix(k, "__"):
+			v.errorf(key, "label names starting with __ are reserved by Prometheus")
+		case slices.Contains(ReservedLabels, k):
+			v.errorf(key, "%q is set by idleprobe or Prometheus itself (reserved: %s)", k, strings.Join(ReservedLabels, ", "))
+		}
+	}
+}
+
+func (v pathCheck) checkTLS(scheme string) {
+	if v.ok("tls.ca_file") && v.TLS.CAFile != "" {
+		if err := checkCAFile(v.TLS.CAFile); err != nil {
+			v.errorf("tls.ca_file", "%v", err)
+		}
+	}
+	if scheme != "" && scheme != "https" && v.setHere("tls") {
+		v.warnf("tls", "is ignored for %s targets (only https uses it)", scheme)
+	}
+	if v.TLS.InsecureSkipVerify && v.TLS.CAFile != "" && v.setHere("tls") {
+		v.warnf("tls", "ca_file is unused when insecure_skip_verify is true")
+	}
+}
+
+// checkCAFile reports whether file is a readable PEM bundle with at least
+// one certificate. It reads regular files only, and at most 1 MiB.
+func checkCAFile(file string) error {
+	st, err := os.Stat(file)
+	if err != nil {
+		return fmt.Errorf("cannot read CA file: %v", err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file (give a PEM file of CA certificates)", file)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return fmt.Errorf("cannot read CA file: %v", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxCAFileSize))
+	if err != nil {
+		return fmt.Errorf("cannot read CA file: %v", err)
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(data) {
+		return fmt.Errorf("%s has no PEM certificates (expected -----BEGIN CERTIFICATE----- blocks)", file)
+	}
+	return nil
+}
+
+func (v pathCheck) checkRequest(scheme string) {
+	r := v.Request
+	if m := r.Method; v.ok("request.method") && m != "" {
+		switch {
+		case !validToken(m):
+			v.errorf("request.method", "%q is not an HTTP method (examples: GET, HEAD, POST)", m)
+		case m != strings.ToUpper(m) && slices.Contains(standardMethods, strings.ToUpper(m)):
+			v.errorf("request.method", "%q: methods are case-sensitive, write %s", m, strings.ToUpper(m))
+		case m == http.MethodConnect:
+			v.errorf("request.method", "CONNECT cannot be used to measure a path (examples: GET, HEAD, POST)")
+		}
+	}
+	for _, k := range sortedKeys(r.Headers) {
+		key := "request.headers." + k
+		if _, ok := v.origin[key]; !ok && v.origin != nil {
+			key = "request.headers"
+		}
+		switch {
+		case !validToken(k):
+			v.errorf(key, "%q is not a valid header name", k)
+		case k == "Host":
+			v.errorf(key, "set the Host header with request.host instead")
+		case slices.Contains(managedHeaders, k):
+			v.errorf(key, "%s is managed by idleprobe: the connection under test must stay a plain HTTP/1.1 keep-alive connection", k)
+		case !validHeaderValue(r.Headers[k]):
+			v.errorf(key, "value %q contains characters not allowed in a header (control characters or line breaks)", r.Headers[k])
+		}
+	}
+	if v.ok("request.host") && r.Host != "" && (!validHeaderValue(r.Host) || strings.ContainsAny(r.Host, " \t/")) {
+		v.errorf("request.host", "%q is not a host name (example: orders.example.com)", r.Host)
+	}
+	if scheme == "tcp" && v.setHere("request") {
+		v.warnf("request", "is ignored for tcp targets (use tcp: send/expect)")
+	}
+}
+
+func (v pathCheck) checkTCP(scheme string) {
+	if _, set := v.origin["tcp.send"]; set && v.ok("tcp.send") && v.TCP.Send == "" {
+		v.errorf("tcp.send", "must not be empty: a reuse has to send at least one byte (leave it out for the default \"\\r\\n\")")
+	}
+	if scheme != "" && scheme != "tcp" && v.setHere("tcp") {
+		v.warnf("tcp", "is ignored for %s targets (use request: for http and https)", scheme)
+	}
+}
+
+// validToken reports whether s is an HTTP token (RFC 9110 tchar+), as
+// methods and header names must be.
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether s may be a header value: no control
+// characters other than tab (so no line breaks).
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// short formats d without trailing zero units: 6h0m0s becomes 6h, 1m30s
+// stays.
+func short(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	if d < time.Second {
+		s = d.String()
+	}
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
