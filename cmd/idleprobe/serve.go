@@ -58,7 +58,7 @@ Endpoints:
   /              landing page listing the paths and their latest results
   /-/healthy     200 while the process runs
   /-/ready       200 once the config is loaded and the state restored
-  /-/reload      POST: reload the config file (as SIGHUP does)
+  /-/reload      POST or PUT: reload the config file (as SIGHUP does)
 
 A reload with an invalid config is rejected and logged, the running config
 keeps going and idleprobe_config_last_reload_successful drops to 0. Paths

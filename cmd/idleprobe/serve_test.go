@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"go.uber.org/goleak"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // idleServer starts an HTTP/1.1 keep-alive server on 127.0.0.1:0 that
@@ -91,7 +92,7 @@ type testServe struct {
 
 // startServe runs serve in-process on 127.0.0.1:0 and waits until it is
 // ready. It is stopped in t.Cleanup (logs are printed if the test failed).
-func startServe(t *testing.T, configFile, statePath string) *testServe {
+func startServe(t *testing.T, configFile, statePath string, mods ...func(*serveOptions)) *testServe {
 	t.Helper()
 	logs := &syncBuffer{}
 	o := &serveOptions{
@@ -101,6 +102,9 @@ func startServe(t *testing.T, configFile, statePath string) *testServe {
 		storagePath:     statePath,
 		log:             &logFlags{level: "debug", format: "logfmt"},
 		stopTimeout:     5 * time.Second,
+	}
+	for _, mod := range mods {
+		mod(o)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &testServe{
@@ -127,7 +131,8 @@ func startServe(t *testing.T, configFile, statePath string) *testServe {
 	ts.url = "http://" + ts.s.addrs[0].String()
 	waitFor(t, 10*time.Second, "serve to be ready", func() bool {
 		code, _ := get(t, ts.url+"/-/ready")
-		return code == http.StatusOK
+		// With basic auth on, the test checks readiness itself.
+		return code == http.StatusOK || (o.webConfigFile != "" && code == http.StatusUnauthorized)
 	})
 	return ts
 }
@@ -752,4 +757,49 @@ func freeAddr(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+func TestServeBasicAuth(t *testing.T) {
+	checkLeaks(t)
+	dir := t.TempDir()
+	cfgFile, state := filepath.Join(dir, "idleprobe.yml"), filepath.Join(dir, "state.json")
+	writeConfig(t, cfgFile, pathConfig{name: "web", target: idleServer(t, time.Second)})
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webCfg := filepath.Join(dir, "web.yml")
+	writeFile(t, webCfg, fmt.Sprintf("basic_auth_users:\n  admin: %q\n", hash))
+	ts := startServe(t, cfgFile, state, func(o *serveOptions) { o.webConfigFile = webCfg })
+
+	tests := []struct {
+		name, user, pass string
+		code             int
+	}{
+		{"no credentials", "", "", http.StatusUnauthorized},
+		{"wrong password", "admin", "nope", http.StatusUnauthorized},
+		{"right password", "admin", "s3cret", http.StatusOK},
+	}
+	for _, tc := range tests {
+		for _, path := range []string{"/metrics", "/-/ready", "/"} {
+			t.Run(tc.name+" "+path, func(t *testing.T) {
+				req, err := http.NewRequest(http.MethodGet, ts.url+path, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.user != "" {
+					req.SetBasicAuth(tc.user, tc.pass)
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != tc.code {
+					t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, tc.code)
+				}
+			})
+		}
+	}
 }
