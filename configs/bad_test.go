@@ -40,6 +40,8 @@ func TestBadConfigs(t *testing.T) {
 		count int
 	}{
 		{"syntax.yml", []string{"syntax.yml:2: invalid YAML: did not find expected"}, 1},
+		{"unquoted_at.yml", []string{"unquoted_at.yml:4: invalid YAML:", `values that start with @ or * must be quoted, e.g. schedule: "@every 6h"`}, 1},
+		{"unquoted_star.yml", []string{"unquoted_star.yml:4: invalid YAML:", "values that start with @ or * must be quoted"}, 1},
 		{"empty.yml", []string{"empty.yml: the file is empty"}, 1},
 		{"toplevel_list.yml", []string{"toplevel_list.yml:1: the top level must be a mapping", "not a list"}, 1},
 		{"unknown_root_key.yml", []string{"unknown_root_key.yml:1: path: unknown field, did you mean paths? (valid: defaults, max_connections, paths)", "paths: missing"}, 2},
@@ -73,6 +75,8 @@ func TestBadConfigs(t *testing.T) {
 		{"budget_over_max.yml", []string{"budget_over_max.yml:5: paths[0].budget: 32 is more than max_connections (16)"}, 1},
 		{"budget_not_int.yml", []string{`budget_not_int.yml:4: paths[0].budget: must be a whole number (example: 64), not "many"`}, 1},
 		{"max_connections_small.yml", []string{"max_connections_small.yml:1: max_connections: 1 is too few"}, 1},
+		// A bad max_connections does not make budgets fail against the default.
+		{"max_connections_not_int.yml", []string{`max_connections_not_int.yml:1: max_connections: must be a whole number (example: 64), not "lots"`}, 1},
 		{"negative_confirm.yml", []string{"negative_confirm.yml:4: paths[0].confirm: -1 must not be negative"}, 1},
 		{"zero_trial_timeout.yml", []string{"zero_trial_timeout.yml:4: paths[0].trial_timeout: 0s must be positive"}, 1},
 		{"bad_schedule.yml", []string{`bad_schedule.yml:4: paths[0].schedule: "every 6h"`, "@every 6h"}, 1},

@@ -48,6 +48,7 @@ type Config struct {
 	Paths []Path
 
 	maxConnLine int
+	maxConnBad  bool // max_connections could not be decoded
 }
 
 // Path is one measured path with every setting resolved (built-in defaults,

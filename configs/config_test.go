@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idleprobe/idleprobe/exporters"
 	"github.com/idleprobe/idleprobe/prober"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
@@ -555,5 +556,21 @@ func TestDocumentedExamples(t *testing.T) {
 	}
 	if n < 2 {
 		t.Errorf("found %d complete examples in CONFIGURATION.md, want at least 2", n)
+	}
+}
+
+// TestLabelsAcceptedByExporter: every label name the config accepts is one
+// the exporter can copy onto its metrics (the two lists must not drift).
+func TestLabelsAcceptedByExporter(t *testing.T) {
+	candidates := append([]string{"cluster", "hop", "zone", "name", "scheme", "service", "result", "value", "reason", "state"}, ReservedLabels...)
+	for _, name := range candidates {
+		t.Run(name, func(t *testing.T) {
+			src := fmt.Sprintf("paths:\n  - name: a\n    target: tcp://192.0.2.1:1\n    labels: {%s: x}\n", name)
+			_, _, err := Parse([]byte(src), "l.yml")
+			exportErr := exporters.ValidateLabels(map[string]string{name: "x"})
+			if err == nil && exportErr != nil {
+				t.Errorf("config accepts label %q, exporter rejects it: %v", name, exportErr)
+			}
+		})
 	}
 }

@@ -131,7 +131,7 @@ func decode(data []byte, filename string) (*Config, *problems) {
 		}
 	}
 	if err != nil && err != io.EOF {
-		d.syntaxError(err)
+		d.syntaxError(err, data)
 		return nil, d.problems
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 || isNull(deref(doc.Content[0])) {
@@ -159,6 +159,8 @@ func decode(data []byte, filename string) (*Config, *problems) {
 		case "max_connections":
 			if v, ok := d.integer(val, fieldPath); ok {
 				c.MaxConnections = v
+			} else {
+				c.maxConnBad = true
 			}
 			c.maxConnLine = val.Line
 		case "paths":
@@ -182,14 +184,32 @@ func decode(data []byte, filename string) (*Config, *problems) {
 
 // syntaxError reports a YAML parse error. yaml gives the line it noticed the
 // problem on, which can be a line before the actual mistake.
-func (d *decoder) syntaxError(err error) {
+func (d *decoder) syntaxError(err error, data []byte) {
 	msg := strings.TrimSpace(err.Error())
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		d.errorf(line, "", "invalid YAML: %s", m[2])
+		d.errorf(line, "", "invalid YAML: %s%s", m[2], quoteHint(data, line))
 		return
 	}
 	d.errorf(0, "", "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+}
+
+// quoteHint explains the most common YAML mistake in an idleprobe config:
+// an unquoted value starting with @ or * (a cron schedule), which YAML
+// reads as a reserved character or an alias. yaml may name the line before
+// the mistake, so the named line and the next are looked at.
+func quoteHint(data []byte, line int) string {
+	lines := strings.Split(string(data), "\n")
+	for _, n := range []int{line, line + 1} {
+		if n < 1 || n > len(lines) {
+			continue
+		}
+		_, v, ok := strings.Cut(lines[n-1], ": ")
+		if v = strings.TrimSpace(v); ok && (strings.HasPrefix(v, "@") || strings.HasPrefix(v, "*")) {
+			return fmt.Sprintf(" (line %d: values that start with @ or * must be quoted, e.g. schedule: \"@every 6h\")", n)
+		}
+	}
+	return ""
 }
 
 func (d *decoder) hasErrorAt(line int) bool {

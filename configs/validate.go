@@ -24,7 +24,7 @@ var (
 	LabelNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	// ReservedLabels are label names idleprobe sets itself (or Prometheus
 	// adds when scraping); a path's labels may not use them.
-	ReservedLabels = []string{"path", "target", "bound", "mode", "outcome", "strategy", "job", "instance", "le", "quantile"}
+	ReservedLabels = []string{"path", "target", "bound", "mode", "outcome", "result", "strategy", "job", "instance", "le", "quantile"}
 )
 
 // MaxNameLength is the longest path name accepted.
@@ -47,8 +47,8 @@ func (c *Config) Validate() ([]Warning, error) {
 }
 
 func (c *Config) validate(probs *problems) ([]Warning, error) {
-	maxConnOK := true
-	if c.MaxConnections < 2 {
+	maxConnOK := !c.maxConnBad
+	if maxConnOK && c.MaxConnections < 2 {
 		maxConnOK = false
 		probs.errorf(c.maxConnLine, "max_connections", "%d is too few: the cap on live trial connections across all paths must be at least 2 (default %d)", c.MaxConnections, DefaultMaxConnections)
 	}
