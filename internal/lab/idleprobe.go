@@ -96,6 +96,18 @@ func moduleRoot() (string, error) {
 // tests it removes the built binary and fails the run if a lab namespace
 // was left behind.
 func Main(m *testing.M) int {
+	if os.Geteuid() == 0 {
+		// A test binary killed by -timeout runs no cleanup: remove what such
+		// a run left (namespaces no live lab owns) before starting.
+		if left, err := Leftovers(); err == nil {
+			for _, ns := range left {
+				fmt.Fprintf(os.Stderr, "lab: removing namespace %s left by an earlier run\n", ns)
+				if err := removeNamespace(ns); err != nil {
+					fmt.Fprintf(os.Stderr, "lab: %v\n", err)
+				}
+			}
+		}
+	}
 	code := m.Run()
 	if build.dir != "" {
 		os.RemoveAll(build.dir)
@@ -114,13 +126,32 @@ func Main(m *testing.M) int {
 	return code
 }
 
-// MeasureTimeout bounds one run of `idleprobe measure` in the lab.
-const MeasureTimeout = 3 * time.Minute
+// measureTimeout bounds one run of `idleprobe measure` in the lab: 4x its
+// --max plus 20 s (the sequential search costs ~8-10x the limit, and every
+// scenario's limit is well below half its --max), or 3 minutes without --max.
+func measureTimeout(args []string) time.Duration {
+	for i, a := range args {
+		v, ok := "", false
+		switch {
+		case (a == "--max" || a == "-max") && i+1 < len(args):
+			v, ok = args[i+1], true
+		case strings.HasPrefix(a, "--max="), strings.HasPrefix(a, "-max="):
+			v, ok = a[strings.Index(a, "=")+1:], true
+		}
+		if !ok {
+			continue
+		}
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			return 4*d + 20*time.Second
+		}
+	}
+	return 3 * time.Minute
+}
 
 // Measure runs `idleprobe measure --output json ARGS...` in the client
 // namespace and returns the decoded result. args are measure's flags
 // followed by the target, e.g. "--max", "8s", "http://203.0.113.1:80/". It
-// fails t if the command fails, runs longer than MeasureTimeout, or prints
+// fails t if the command fails, runs far longer than --max, or prints
 // something that is not a result.
 func (l *Lab) Measure(t testing.TB, args ...string) plan.Result {
 	t.Helper()
@@ -148,7 +179,8 @@ func (l *Lab) measure(t testing.TB, args []string) (stdout, stderr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), MeasureTimeout)
+	timeout := measureTimeout(args)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	argv := append([]string{"netns", "exec", l.Client, bin, "measure"}, args...)
 	c := exec.CommandContext(ctx, ip, argv...)
@@ -163,7 +195,7 @@ func (l *Lab) measure(t testing.TB, args []string) (stdout, stderr string) {
 	t.Logf("idleprobe measure %s (in %s, %.2fs)", strings.Join(args, " "), l.Client, elapsed.Seconds())
 	if ctx.Err() != nil {
 		t.Fatalf("idleprobe measure %s: still running after %s (killed)\nstdout:\n%s\nstderr:\n%s",
-			strings.Join(args, " "), MeasureTimeout, o.String(), tailString(e.String(), 40))
+			strings.Join(args, " "), timeout, o.String(), tailString(e.String(), 40))
 	}
 	if err != nil {
 		t.Fatalf("idleprobe measure %s: %v\nstdout:\n%s\nstderr:\n%s",

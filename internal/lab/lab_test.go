@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -322,4 +323,60 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestRuleset(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		opts      Options
+		want, not []string
+	}{
+		{"reset", Options{Timeout: 3 * time.Second, Mode: Reset},
+			[]string{"established: 3 }", `ct state new ct timeout set "idle"`, "dnat to 198.51.100.2"},
+			[]string{"invalid"}},
+		{"drop", Options{Timeout: 2 * time.Second, Mode: Drop},
+			[]string{"established: 2 }", "ip daddr 203.0.113.1 ct state invalid drop"},
+			nil},
+		{"none", Options{Timeout: 2 * time.Second, Mode: None},
+			[]string{"established: 2 }"},
+			[]string{"invalid"}},
+		{"no timeout", Options{},
+			[]string{"dnat to 198.51.100.2"},
+			[]string{"ct timeout", "invalid"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &Lab{VIP: netip.MustParseAddr("203.0.113.1"), ServerAddr: netip.MustParseAddr("198.51.100.2"), Options: tc.opts}
+			rs := l.ruleset()
+			for _, w := range tc.want {
+				if !strings.Contains(rs, w) {
+					t.Errorf("ruleset lacks %q:\n%s", w, rs)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(rs, n) {
+					t.Errorf("ruleset has %q:\n%s", n, rs)
+				}
+			}
+		})
+	}
+}
+
+func TestMeasureTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{[]string{"--max", "10s", "http://x/"}, 60 * time.Second},
+		{[]string{"--max=6s", "http://x/"}, 44 * time.Second},
+		{[]string{"-max", "1m", "http://x/"}, 260 * time.Second},
+		{[]string{"http://x/"}, 3 * time.Minute},
+		{[]string{"--max", "bogus", "http://x/"}, 3 * time.Minute},
+		{[]string{"--max"}, 3 * time.Minute},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			if got := measureTimeout(tc.args); got != tc.want {
+				t.Errorf("measureTimeout(%q) = %s, want %s", tc.args, got, tc.want)
+			}
+		})
+	}
 }

@@ -326,16 +326,19 @@ func adviceDuration(out string) (line string, d time.Duration, err error) {
 		if !strings.Contains(l, "Advice") {
 			continue
 		}
-		if m := goDuration.FindString(l); m != "" {
-			d, err := time.ParseDuration(m)
+		// The first duration on the line, in either spelling.
+		g := goDuration.FindStringIndex(l)
+		w := wordDuration.FindStringSubmatchIndex(l)
+		switch {
+		case g != nil && (w == nil || g[0] <= w[0]):
+			d, err := time.ParseDuration(l[g[0]:g[1]])
 			return l, d, err
-		}
-		if m := wordDuration.FindStringSubmatch(l); m != nil {
+		case w != nil:
 			unit := "s"
-			if m[2] == "ms" {
+			if l[w[4]:w[5]] == "ms" {
 				unit = "ms"
 			}
-			d, err := time.ParseDuration(m[1] + unit)
+			d, err := time.ParseDuration(l[w[2]:w[3]] + unit)
 			return l, d, err
 		}
 		return l, 0, fmt.Errorf("advice line has no duration: %q", l)
@@ -353,6 +356,8 @@ func TestAdviceDuration(t *testing.T) {
 		{"Advice: keep idle below 2m58s\n", 178 * time.Second, false},
 		{"Advice: keep idle below 2.95 s\n", 2950 * time.Millisecond, false},
 		{"Advice: keep idle below 900 ms\n", 900 * time.Millisecond, false},
+		{"Advice: keep client idle timeouts (nginx upstream keepalive_timeout, Go IdleConnTimeout, pool max-idle) below 2.7 s, or enable TCP keepalive with an idle time below that.", 2700 * time.Millisecond, false},
+		{"Advice: keep client idle timeouts below 130 s (2m10s).", 130 * time.Second, false},
 		{"Advice: none\n", 0, true},
 		{"no advice here\n", 0, true},
 	} {
