@@ -1,0 +1,375 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/idleprobe/idleprobe/internal/term"
+	"github.com/idleprobe/idleprobe/prober"
+	"github.com/idleprobe/idleprobe/prober/plan"
+)
+
+func init() {
+	register(command{
+		name:    "measure",
+		summary: "measure the idle limit of one path (tcp://, http://, https://)",
+		run:     runMeasureCmd,
+	})
+}
+
+const measureHelp = `
+Usage: idleprobe measure [flags] TARGET
+
+Measures how long a kept-alive connection to TARGET may sit idle before the
+path kills it, and how it dies. Nothing is sent while a connection is idle.
+
+TARGET is one of:
+  tcp://HOST:PORT            reuse = write --send (default "\r\n"); ok once ACKed
+                             (or once the answer contains --expect)
+  http://HOST[:PORT]/PATH    reuse = one HTTP/1.1 request, full response read
+  https://HOST[:PORT]/PATH   the same over TLS
+
+Examples:
+  idleprobe measure http://10.0.0.7:8080/healthz
+  idleprobe measure --max 20m --strategy sequential tcp://db.internal:5432
+  idleprobe measure --send 'PING\r\n' --expect +PONG tcp://redis:6379
+  idleprobe measure --output json https://api.example.com/ > result.json
+
+Exit codes:
+  0    measured: a limit was found, or no limit up to --max
+  1    the target is unusable or the measurement failed (refused, DNS, TLS,
+       a bad response); one line on stderr says why
+  2    usage error: bad flag, target or settings
+  130  interrupted (Ctrl-C or SIGTERM): the partial result is printed,
+       clearly marked partial
+`
+
+// outputFormats are the values of --output for measure.
+var outputFormats = []string{"text", "json", "prom"}
+
+// addSearchFlags binds the search settings flags shared by measure and
+// simulate to s.
+func addSearchFlags(fs *flag.FlagSet, s *plan.Settings) {
+	fs.Var(durationValue{&s.Min}, "min", "Shortest idle `duration` tested.")
+	fs.Var(durationValue{&s.Max}, "max", "Longest idle `duration` tested; a path that survives it has \"no limit up to max\".")
+	fs.Var(floatValue{&s.Precision}, "precision", "Wanted bracket width relative to the limit, as a `fraction` (0.02 or 2%).")
+	fs.Var(durationValue{&s.PrecisionFloor}, "precision-floor", "Absolute floor of the bracket width (`duration`): the search stops at max(precision*limit, floor).")
+	fs.Var(choiceValue{(*string)(&s.Strategy), []string{string(plan.Parallel), string(plan.Sequential)}}, "strategy", "Search `strategy`: parallel (staggered connections, close to 1x the limit in wall time) or sequential (the textbook baseline, about 8-10x).")
+	fs.Var(intValue{&s.Budget}, "budget", "Most connections open at once (`count`, at least 2).")
+	fs.Var(intValue{&s.Confirm}, "confirm", "Extra trials that re-test each bracket edge before the result is published (`count`; 0 turns it off).")
+}
+
+// settingsErrors turns plan.Settings.Validate's lines into flag-named
+// messages: "--max: ...".
+func settingsErrors(err error) []string {
+	if err == nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, "--"+line)
+		}
+	}
+	return out
+}
+
+// measureFlags holds the raw values of measure's flags.
+type measureFlags struct {
+	settings   plan.Settings
+	timeout    time.Duration
+	insecure   bool
+	caFile     string
+	serverName string
+	method     string
+	header     headerValue
+	host       string
+	body       string
+	bodyFile   string
+	send       string
+	expect     string
+	output     string
+	log        *logFlags
+	// given holds the names of the flags set on the command line.
+	given map[string]bool
+}
+
+func newMeasureFlags() (*flag.FlagSet, *measureFlags) {
+	fs := newFlagSet("measure")
+	f := &measureFlags{settings: plan.Defaults(), timeout: prober.DefaultTimeout, output: "text"}
+	addSearchFlags(fs, &f.settings)
+	fs.Var(durationValue{&f.timeout}, "timeout", "Trial timeout (`duration`): bounds dialing, handshakes and every reuse; also the TCP_USER_TIMEOUT, so a black hole cannot hold a trial for minutes.")
+	fs.BoolVar(&f.insecure, "insecure", false, "https: do not verify the server certificate.")
+	fs.StringVar(&f.caFile, "ca-file", "", "https: PEM `file` with the CA certificates to trust instead of the system pool.")
+	fs.StringVar(&f.serverName, "server-name", "", "https: TLS server `name` (SNI and certificate check) when it differs from the target host.")
+	fs.StringVar(&f.method, "method", "GET", "http(s): request `method`.")
+	fs.Var(&f.header, "header", "http(s): extra request header `\"Name: value\"`; repeat for more.")
+	fs.StringVar(&f.host, "host", "", "http(s): Host header `name` (default: from the target).")
+	fs.StringVar(&f.body, "body", "", "http(s): request `body` (sent with Content-Length on every request).")
+	fs.StringVar(&f.bodyFile, "body-file", "", "http(s): read the request body from `file`.")
+	fs.StringVar(&f.send, "send", "", "tcp: reuse `payload`; \\r \\n \\t \\0 \\\\ \\xHH escapes are expanded (default \"\\r\\n\").")
+	fs.StringVar(&f.expect, "expect", "", "tcp: the answer must contain this `string` (escapes as for --send); without it, reuse succeeds once the payload is acknowledged.")
+	fs.Var(choiceValue{&f.output, outputFormats}, "output", "Result `format`: text (summary and advice), json (one object), prom (Prometheus text format, for a textfile collector).")
+	f.log = addLogFlags(fs)
+	return fs, f
+}
+
+// build checks the flags against the target and returns the measurement
+// to run, or every problem found, one per line.
+func (f *measureFlags) build(pos []string) (prober.Target, prober.Options, []string) {
+	var errs []string
+	var target prober.Target
+	switch len(pos) {
+	case 0:
+		errs = append(errs, "measure needs a TARGET (examples: tcp://10.0.0.1:6379, http://svc:8080/healthz, https://example.com/)")
+	case 1:
+		t, err := prober.ParseTarget(pos[0])
+		if err != nil {
+			errs = append(errs, oneLine(err.Error()))
+		}
+		target = t
+	default:
+		errs = append(errs, fmt.Sprintf("measure takes one TARGET, got %d: %s", len(pos), strings.Join(pos, " ")))
+	}
+	errs = append(errs, settingsErrors(f.settings.Validate())...)
+	if f.timeout <= 0 {
+		errs = append(errs, fmt.Sprintf("--timeout: %s must be positive (example: 5s)", f.timeout))
+	}
+
+	topt := prober.TransportOptions{
+		Timeout:            f.timeout,
+		Method:             f.method,
+		Host:               f.host,
+		InsecureSkipVerify: f.insecure,
+		CAFile:             f.caFile,
+		ServerName:         f.serverName,
+	}
+	if len(f.header.h) > 0 {
+		topt.Header = f.header.h.Clone()
+	}
+	if f.method == "" || !validHeaderName(f.method) {
+		errs = append(errs, fmt.Sprintf("--method: %q is not an HTTP method (examples: GET, HEAD, POST)", f.method))
+	}
+	switch {
+	case f.body != "" && f.bodyFile != "":
+		errs = append(errs, "--body-file: give either --body or --body-file, not both")
+	case f.body != "":
+		topt.Body = []byte(f.body)
+	case f.bodyFile != "":
+		b, err := os.ReadFile(f.bodyFile)
+		if err != nil {
+			errs = append(errs, "--body-file: "+oneLine(err.Error()))
+		}
+		topt.Body = b
+	}
+	if f.send != "" {
+		b, err := unescape(f.send)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("--send: %q %s", f.send, err))
+		}
+		topt.Send = b
+	}
+	if f.expect != "" {
+		b, err := unescape(f.expect)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("--expect: %q %s", f.expect, err))
+		}
+		topt.Expect = b
+	}
+	if f.caFile != "" {
+		if _, err := os.ReadFile(f.caFile); err != nil {
+			errs = append(errs, "--ca-file: "+oneLine(err.Error()))
+		}
+	}
+
+	// Flags that the target's protocol would silently ignore are mistakes.
+	if target.Scheme != "" {
+		only := func(scheme string, names ...string) {
+			for _, n := range names {
+				if f.given[n] {
+					errs = append(errs, fmt.Sprintf("--%s: only for %s targets, not %s://", n, scheme, target.Scheme))
+				}
+			}
+		}
+		switch target.Scheme {
+		case "tcp":
+			only("http(s)", "method", "header", "host", "body", "body-file")
+			only("https", "insecure", "ca-file", "server-name")
+		case "http":
+			only("tcp", "send", "expect")
+			only("https", "insecure", "ca-file", "server-name")
+		case "https":
+			only("tcp", "send", "expect")
+		}
+	}
+	return target, prober.Options{Plan: f.settings, Transport: topt}, errs
+}
+
+func runMeasureCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, f := newMeasureFlags()
+	pos, err := parseArgs(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		printHelp(stdout, fs, measureHelp)
+		return exitOK
+	}
+	if err != nil {
+		return usageError(stderr, flagError("measure", err))
+	}
+	f.given = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.given[fl.Name] = true })
+	target, opts, errs := f.build(pos)
+	if len(errs) > 0 {
+		return usageError(stderr, errs...)
+	}
+	log := f.log.logger(stderr)
+	opts.Logger = log
+	_, code := measureAndReport(ctx, target, opts, report{
+		output: f.output,
+		tty:    term.IsTerminalWriter(stdout),
+		log:    log,
+	}, stdout, stderr)
+	return code
+}
+
+// report says how measureAndReport shows progress and the result.
+type report struct {
+	output string // text, json or prom
+	tty    bool   // stdout is a terminal: redraw a live progress line
+	log    *slog.Logger
+}
+
+// measureAndReport runs one measurement with the live display hooked to its
+// progress, prints the result in the requested format and returns it with
+// the exit code. It is the code path of both `measure` and `demo`.
+func measureAndReport(ctx context.Context, target prober.Target, opts prober.Options, rep report, stdout, stderr io.Writer) (prober.Result, int) {
+	if rep.log == nil {
+		rep.log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Logger == nil {
+		opts.Logger = rep.log
+	}
+	var disp *display
+	if rep.tty {
+		disp = startDisplay(stdout, time.Now())
+		prev := opts.Progress
+		opts.Progress = func(p prober.Progress) {
+			disp.update(p)
+			if prev != nil {
+				prev(p)
+			}
+		}
+	}
+	rep.log.Debug("measuring", "target", target.String(), "strategy", opts.Plan.Strategy,
+		"min", opts.Plan.Min, "max", opts.Plan.Max, "budget", opts.Plan.Budget)
+	r, err := prober.Measure(ctx, target, opts)
+	if disp != nil {
+		disp.stop()
+	}
+	if r.Target == "" {
+		r.Target = target.String()
+	}
+	if r.Settings.Strategy == "" {
+		r.Settings = opts.Plan
+	}
+	interrupted := ctx.Err() != nil && !r.Complete
+	if err != nil && !interrupted {
+		fmt.Fprintf(stderr, "idleprobe: measuring %s: %s\n", target, oneLine(err.Error()))
+		if !errors.Is(err, prober.ErrUnusable) {
+			rep.log.Debug("measurement failed", "err", err)
+		}
+		return r, exitFailed
+	}
+	if interrupted {
+		r.Complete = false
+	}
+	if werr := writeResult(stdout, r, rep.output, interrupted); werr != nil {
+		fmt.Fprintf(stderr, "idleprobe: writing the result: %s\n", oneLine(werr.Error()))
+		return r, exitFailed
+	}
+	if interrupted {
+		fmt.Fprintln(stderr, "idleprobe: interrupted; the result above is partial")
+		return r, exitInterrupted
+	}
+	return r, exitOK
+}
+
+// writeResult prints r in the given output format.
+func writeResult(w io.Writer, r prober.Result, format string, interrupted bool) error {
+	switch format {
+	case "json":
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(append(b, '\n'))
+		return err
+	case "prom":
+		return writeProm(w, r)
+	default:
+		writeSummary(w, r, interrupted)
+		return nil
+	}
+}
+
+// display redraws one progress line on a terminal, at most four times a
+// second, from the latest snapshot.
+type display struct {
+	w    io.Writer
+	mu   sync.Mutex
+	snap progressSnap
+	quit chan struct{}
+	done chan struct{}
+}
+
+func startDisplay(w io.Writer, started time.Time) *display {
+	d := &display{w: w, snap: progressSnap{at: started, started: started}, quit: make(chan struct{}), done: make(chan struct{})}
+	go d.loop()
+	return d
+}
+
+// update records a progress snapshot; called from the measuring goroutine.
+func (d *display) update(p prober.Progress) {
+	s := snapOf(p)
+	d.mu.Lock()
+	if s.started.IsZero() {
+		s.started = d.snap.started
+	}
+	if s.at.IsZero() {
+		s.at = time.Now()
+	}
+	d.snap = s
+	d.mu.Unlock()
+}
+
+func (d *display) loop() {
+	defer close(d.done)
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.quit:
+			fmt.Fprint(d.w, "\r\x1b[K")
+			return
+		case now := <-t.C:
+			d.mu.Lock()
+			s := d.snap
+			d.mu.Unlock()
+			fmt.Fprint(d.w, "\r"+progressLine(s, now)+"\x1b[K")
+		}
+	}
+}
+
+// stop clears the progress line and waits for the redraw loop to end.
+func (d *display) stop() {
+	close(d.quit)
+	<-d.done
+}
