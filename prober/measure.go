@@ -38,6 +38,9 @@ type live struct {
 	stop chan struct{}
 	// reusing is true while a Reuse runs.
 	reusing bool
+	// idleSince is when the connection went idle before the running Reuse
+	// (the Conn's own IdleSince moves on when the reuse ends).
+	idleSince time.Time
 }
 
 // measurement is the state of one Measure call.
@@ -179,6 +182,7 @@ func (m *measurement) act(ctx context.Context, a plan.Action) {
 			return
 		}
 		l.reusing = true
+		l.idleSince = l.conn.IdleSince()
 		close(l.stop)
 		m.wg.Add(1)
 		go func() {
@@ -300,21 +304,17 @@ func (m *measurement) handle(ev event) {
 		if !ok {
 			return
 		}
-		idleSince := l.conn.IdleSince()
 		rep := ev.reply
-		t := plan.Trial{Conn: ev.id, IdleSince: idleSince, Start: rep.Start, End: rep.End,
+		t := plan.Trial{Conn: ev.id, IdleSince: l.idleSince, Start: rep.Start, End: rep.End,
 			Outcome: rep.Outcome, Detail: rep.Detail}
+		t.Age = t.Start.Sub(t.IdleSince)
 		if rep.Outcome.Survived() {
 			// The connection is idle again from the end of the exchange.
-			t.IdleSince = idleSince
+			t.End = l.conn.IdleSince()
 			m.watch(ev.id, l)
 		} else {
 			m.drop(l)
 			delete(m.conns, ev.id)
-		}
-		t.Age = t.Start.Sub(t.IdleSince)
-		if rep.Outcome.Survived() {
-			t.End = l.conn.IdleSince()
 		}
 		if rep.Outcome == plan.Error || rep.Outcome == plan.Slow {
 			m.lastErr = fmt.Errorf("%s: %s", rep.Outcome, rep.Detail)

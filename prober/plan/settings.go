@@ -66,7 +66,7 @@ func (s Settings) Validate() error {
 	if s.Max <= s.Min {
 		errs = append(errs, fmt.Errorf("max: %s must be greater than min (%s)", s.Max, s.Min))
 	}
-	if s.Precision <= 0 || s.Precision >= 1 {
+	if !(s.Precision > 0 && s.Precision < 1) { // also rejects NaN
 		errs = append(errs, fmt.Errorf("precision: %g must be a fraction between 0 and 1 (example: 0.02 for 2 %%)", s.Precision))
 	}
 	if s.PrecisionFloor < 0 {
