@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"time"
 
@@ -98,9 +99,12 @@ func (c *tcpConn) Reuse(ctx context.Context) Reply {
 		c.mu.Lock()
 		data := c.stash
 		c.stash = nil
-		ended, endAt, endErr := c.ended, c.endAt, c.endErr
+		ended, endAt, endErr, closing := c.ended, c.endAt, c.endErr, c.closing
 		c.mu.Unlock()
 
+		if closing {
+			return c.fail(start, time.Now(), net.ErrClosed)
+		}
 		if len(data) > 0 {
 			if len(c.t.expect) == 0 {
 				now := time.Now()

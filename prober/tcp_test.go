@@ -378,3 +378,35 @@ func TestReuseAfterClose(t *testing.T) {
 	default:
 	}
 }
+
+// TestCloseDuringReuse: Close from another goroutine ends a running reuse
+// with Error (never OK) and leaves nothing behind.
+func TestCloseDuringReuse(t *testing.T) {
+	for _, scheme := range []string{"tcp", "http"} {
+		t.Run(scheme, func(t *testing.T) {
+			noLeaks(t)
+			srv := startServer(t, func(t *testing.T, c net.Conn, done <-chan struct{}) {
+				if scheme == "http" {
+					httpAnswer(t, c, func(n int, _ *http.Request) (string, bool) {
+						if n == 1 {
+							return okResponse, true
+						}
+						return "", true // stall
+					})
+					return
+				}
+				io.Copy(io.Discard, c)
+			})
+			c := open(t, transport(t, scheme+"://"+srv.addr+"/", TransportOptions{Expect: []byte("never"), Timeout: 3 * time.Second}))
+			time.AfterFunc(100*time.Millisecond, func() { c.Close() })
+			start := time.Now()
+			r := reuse(t, c)
+			if r.Outcome != plan.Error {
+				t.Errorf("Reuse during Close = %s (%s), want error", r.Outcome, r.Detail)
+			}
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("Reuse took %s after a Close, want it to end at once", took)
+			}
+		})
+	}
+}
