@@ -68,15 +68,19 @@ func fmtSecs(d time.Duration, decimals int) string {
 	return fmt.Sprintf("%.*f", decimals, d.Seconds())
 }
 
-// fmtRange prints a bracket as "900.0-917.5 s", adding the size in words
-// for long limits ("(about 15m)").
+// fmtRange prints a bracket as "900.0-917.5 s".
 func fmtRange(lo, hi time.Duration) string {
 	dec := decimalsFor(hi - lo)
-	s := fmtSecs(lo, dec) + "-" + fmtSecs(hi, dec) + " s"
-	if hi >= 2*time.Minute {
-		s += " (about " + fmtDur(hi) + ")"
+	return fmtSecs(lo, dec) + "-" + fmtSecs(hi, dec) + " s"
+}
+
+// about gives the size of a long limit in words: " (about 15m 18s)", or
+// nothing below two minutes.
+func about(d time.Duration) string {
+	if d < 2*time.Minute {
+		return ""
 	}
-	return s
+	return " (about " + fmtDur(d) + ")"
 }
 
 // fmtExact prints an exactly known age: "5.00 s", "900.0 s (15m)".
@@ -117,21 +121,21 @@ func describeLimit(r prober.Result) string {
 	if r.Mode == plan.ClosedIdle && r.CloseAge > 0 {
 		return "server (or a proxy in front of it) closed idle connections at exactly " + fmtExact(r.CloseAge)
 	}
-	span := fmtRange(r.Lower, r.Upper)
+	span := fmtRange(r.Lower, r.Upper) + " idle" + about(r.Upper)
 	if r.Lower == 0 {
-		span = "at most " + fmtExact(r.Upper) + " (even the shortest idle time tried failed)"
+		span = "at most " + fmtExact(r.Upper) + " idle (even the shortest idle time tried failed)"
 	}
 	switch r.Mode {
 	case plan.Reset:
-		return "reset by a hop (RST) after " + span + " idle"
+		return "reset by a hop (RST) after " + span
 	case plan.Dropped:
-		return "black hole (dropped): packets silently vanish after " + span + " idle"
+		return "black hole (dropped): packets silently vanish after " + span
 	case plan.ClosedIdle:
-		return "closed while idle (by the server or a proxy) after " + span + " idle"
+		return "closed while idle (by the server or a proxy) after " + span
 	case plan.ClosedOnReuse:
-		return "closed on reuse (EOF: the server or a proxy had closed it) after " + span + " idle"
+		return "closed on reuse (EOF: the server or a proxy had closed it) after " + span
 	default:
-		return string(r.Mode) + " after " + span + " idle"
+		return string(r.Mode) + " after " + span
 	}
 }
 

@@ -1,0 +1,489 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/idleprobe/idleprobe/internal/responder"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// outBuf is a bytes.Buffer safe for a writer goroutine and a reader.
+type outBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *outBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *outBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// runCmd runs the command line in-process and returns its exit code and
+// output.
+func runCmd(t *testing.T, ctx context.Context, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var o, e outBuf
+	code = dispatch(ctx, args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+// lines splits output into its non-empty lines.
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// startResponder runs a responder on loopback for the test.
+func startResponder(t *testing.T) *responder.Server {
+	t.Helper()
+	s, err := responder.Start(context.Background(), responder.Config{HTTPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return s
+}
+
+func TestUsageErrors(t *testing.T) {
+	url := "http://" + closedPort(t) + "/"
+	tests := []struct {
+		name string
+		args []string
+		want []string // one entry per expected stderr line, as fragments
+	}{
+		{"no command", nil, []string{"Usage: idleprobe COMMAND"}},
+		{"unknown command", []string{"mesure"}, []string{`idleprobe: unknown command "mesure" (valid: `}},
+		{"unknown scheme", []string{"measure", "ftp://example.com/"}, []string{`idleprobe: target "ftp://example.com/": unknown scheme "ftp" (valid: tcp, http, https)`}},
+		{"not a url", []string{"measure", "example.com"}, []string{`is not a URL`}},
+		{"tcp without port", []string{"measure", "tcp://example.com"}, []string{"tcp targets need a port"}},
+		{"bad duration", []string{"measure", "--max", "90x", url}, []string{`idleprobe: --max: "90x" is not a duration (examples: 250ms, 90s, 15m, 1h)`}},
+		{"min above max", []string{"measure", "--min", "10s", "--max", "5s", url}, []string{"idleprobe: --max: 5s must be greater than min (10s)"}},
+		{"min equals max", []string{"measure", "--min", "5s", "--max", "5s", url}, []string{"idleprobe: --max: 5s must be greater than min (5s)"}},
+		{"budget 1", []string{"measure", "--budget", "1", url}, []string{"idleprobe: --budget: 1 connections is too few (at least 2)"}},
+		{"budget not a number", []string{"measure", "--budget", "many", url}, []string{`idleprobe: --budget: "many" is not a whole number`}},
+		{"two problems", []string{"measure", "--budget", "1", "--precision", "2", url}, []string{"--precision: 2 must be a fraction", "--budget: 1 connections"}},
+		{"bad strategy", []string{"measure", "--strategy", "fast", url}, []string{`idleprobe: --strategy: "fast" is not valid (valid: parallel, sequential)`}},
+		{"bad output", []string{"measure", "--output", "xml", url}, []string{`idleprobe: --output: "xml" is not valid (valid: text, json, prom)`}},
+		{"unknown flag", []string{"measure", "--bogus", url}, []string{"idleprobe: --bogus: unknown flag (see idleprobe measure --help)"}},
+		{"flag without value", []string{"measure", url, "--max"}, []string{"idleprobe: --max: needs a value"}},
+		{"no target", []string{"measure"}, []string{"idleprobe: measure needs a TARGET"}},
+		{"two targets", []string{"measure", url, url}, []string{"idleprobe: measure takes one TARGET, got 2"}},
+		{"send on http", []string{"measure", "--send", `PING\r\n`, url}, []string{"idleprobe: --send: only for tcp targets, not http://"}},
+		{"tls flag on http", []string{"measure", "--insecure", url}, []string{"idleprobe: --insecure: only for https targets, not http://"}},
+		{"method on tcp", []string{"measure", "--method", "POST", "tcp://127.0.0.1:1"}, []string{"idleprobe: --method: only for http(s) targets, not tcp://"}},
+		{"bad header", []string{"measure", "--header", "no colon", url}, []string{`idleprobe: --header: "no colon" is not a header`}},
+		{"bad escape", []string{"measure", "--send", `\q`, "tcp://127.0.0.1:1"}, []string{`idleprobe: --send: "\\q" unknown escape \q`}},
+		{"missing body file", []string{"measure", "--body-file", "/nonexistent/body", url}, []string{"idleprobe: --body-file: open /nonexistent/body: no such file or directory"}},
+		{"body twice", []string{"measure", "--body", "x", "--body-file", "/etc/hostname", url}, []string{"idleprobe: --body-file: give either --body or --body-file, not both"}},
+		{"zero timeout", []string{"measure", "--timeout", "0s", url}, []string{"idleprobe: --timeout: 0s must be positive"}},
+		{"bad log level", []string{"measure", "--log.level", "loud", url}, []string{`idleprobe: --log.level: "loud" is not valid (valid: debug, info, warn, error)`}},
+		{"simulate bad mode", []string{"simulate", "--mode", "slow"}, []string{`idleprobe: --mode: "slow" is not valid (valid: reset, closed_idle, dropped, closed_on_reuse)`}},
+		{"simulate strategy", []string{"simulate", "--strategy", "sequential"}, []string{"idleprobe: --strategy: simulate always runs both strategies"}},
+		{"simulate flaky", []string{"simulate", "--flaky", "1.5"}, []string{"idleprobe: --flaky: 1.5 must be a probability in [0, 1)"}},
+		{"simulate argument", []string{"simulate", "900s"}, []string{`idleprobe: simulate takes no arguments, got "900s"`}},
+		{"responder no listener", []string{"responder", "--http.listen-address", "", "--tcp.listen-address", ""}, []string{"both listeners are disabled"}},
+		{"demo argument", []string{"demo", "now"}, []string{`idleprobe: demo takes no arguments, got "now"`}},
+		{"version argument", []string{"version", "x"}, []string{`idleprobe: version takes no arguments, got "x"`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCmd(t, context.Background(), tc.args...)
+			if code != exitUsage {
+				t.Errorf("exit code %d, want %d (stderr %q)", code, exitUsage, stderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+			got := lines(stderr)
+			if tc.args == nil {
+				if !strings.Contains(stderr, tc.want[0]) {
+					t.Errorf("stderr lacks %q: %q", tc.want[0], stderr)
+				}
+				return
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("stderr has %d lines, want %d:\n%s", len(got), len(tc.want), stderr)
+			}
+			for i, w := range tc.want {
+				if !strings.HasPrefix(got[i], "idleprobe: ") || !strings.Contains(got[i], w) {
+					t.Errorf("stderr line %d = %q, want \"idleprobe: ...%s...\"", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestUnreachableTarget(t *testing.T) {
+	addr := closedPort(t)
+	tests := []struct {
+		name, target string
+	}{
+		{"http", "http://" + addr + "/"},
+		{"tcp", "tcp://" + addr},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			code, stdout, stderr := runCmd(t, context.Background(), "measure", "--timeout", "2s", tc.target)
+			if code != exitFailed {
+				t.Errorf("exit code %d, want %d", code, exitFailed)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+			l := lines(stderr)
+			if len(l) != 1 {
+				t.Fatalf("stderr has %d lines, want 1:\n%s", len(l), stderr)
+			}
+			if !strings.HasPrefix(l[0], "idleprobe: measuring "+tc.target+": ") || !strings.Contains(l[0], "refused") {
+				t.Errorf("stderr = %q, want one line naming the target and saying the connection was refused", l[0])
+			}
+			for _, bad := range []string{"goroutine ", "panic", ".go:"} {
+				if strings.Contains(stderr, bad) {
+					t.Errorf("stderr contains %q: %s", bad, stderr)
+				}
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %v to give up on a refused connection", d)
+			}
+		})
+	}
+}
+
+// measureResponder runs a full, short measurement of a path with no limit.
+func TestMeasureOutputs(t *testing.T) {
+	s := startResponder(t)
+	httpURL := "http://" + s.HTTPAddr().String() + "/health"
+	tcpURL := "tcp://" + s.TCPAddr().String()
+	short := []string{"--min", "100ms", "--max", "400ms", "--timeout", "2s"}
+	tests := []struct {
+		name   string
+		args   []string
+		check  func(t *testing.T, stdout string)
+		target string
+	}{
+		{
+			name: "text", target: httpURL, args: []string{"--output", "text"},
+			check: func(t *testing.T, out string) {
+				for _, w := range []string{"idleprobe result\n", "Target:      " + httpURL, "no limit up to 400ms (lower bound)", "Advice: nothing to change"} {
+					if !strings.Contains(out, w) {
+						t.Errorf("summary lacks %q:\n%s", w, out)
+					}
+				}
+				if strings.Contains(out, "\r") {
+					t.Errorf("progress redraw written to a non-terminal: %q", out)
+				}
+			},
+		},
+		{
+			name: "json", target: tcpURL, args: []string{"--output", "json", "--send", `PING\r\n`, "--expect", "PING"},
+			check: func(t *testing.T, out string) {
+				if !strings.HasSuffix(out, "}\n") || strings.Count(out, "\n") != 1 {
+					t.Errorf("want one JSON object and a newline, got %q", out)
+				}
+				var doc map[string]any
+				if err := json.Unmarshal([]byte(out), &doc); err != nil {
+					t.Fatalf("output is not JSON: %v\n%s", err, out)
+				}
+				if doc["target"] != tcpURL || doc["upper_seconds"] != nil || doc["complete"] != true {
+					t.Errorf("target %v, upper_seconds %v, complete %v; want %s, null, true", doc["target"], doc["upper_seconds"], doc["complete"], tcpURL)
+				}
+				if lo, _ := doc["lower_seconds"].(float64); lo < 0.4 {
+					t.Errorf("lower_seconds = %v, want >= max (0.4)", doc["lower_seconds"])
+				}
+				if tr, _ := doc["trials"].([]any); len(tr) == 0 {
+					t.Errorf("no trials in the JSON output")
+				}
+			},
+		},
+		{
+			name: "prom", target: httpURL, args: []string{"--output", "prom", "--method", "POST", "--body", "hello", "--header", "X-Test: 1"},
+			check: func(t *testing.T, out string) {
+				for _, w := range []string{
+					`idleprobe_idle_limit_seconds{target="` + httpURL + `",bound="lower"} 0.4`,
+					`idleprobe_measurement_complete{target="` + httpURL + `"} 1`,
+					"# TYPE idleprobe_measurement_duration_seconds gauge",
+				} {
+					if !strings.Contains(out, w) {
+						t.Errorf("exposition lacks %q:\n%s", w, out)
+					}
+				}
+				if strings.Contains(out, `,bound="upper"}`) {
+					t.Errorf("upper bound exported although no limit was found:\n%s", out)
+				}
+				promtoolCheck(t, out)
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(append([]string{"measure"}, short...), tc.args...)
+			code, stdout, stderr := runCmd(t, context.Background(), append(args, tc.target)...)
+			if code != exitOK {
+				t.Fatalf("exit code %d, want 0; stderr:\n%s", code, stderr)
+			}
+			tc.check(t, stdout)
+		})
+	}
+}
+
+// promtoolCheck runs `promtool check metrics` on an exposition when
+// promtool is installed.
+func promtoolCheck(t *testing.T, exposition string) {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Log("promtool not installed; skipping its check")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, "check", "metrics")
+	cmd.Stdin = strings.NewReader(exposition)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("promtool check metrics: %v\n%s\n%s", err, out, exposition)
+	}
+}
+
+func TestMeasureInterrupted(t *testing.T) {
+	s := startResponder(t)
+	target := "http://" + s.HTTPAddr().String() + "/"
+	for _, output := range []string{"text", "json"} {
+		t.Run(output, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			timer := time.AfterFunc(1500*time.Millisecond, cancel)
+			defer timer.Stop()
+			defer cancel()
+			start := time.Now()
+			code, stdout, stderr := runCmd(t, ctx, "measure", "--min", "250ms", "--max", "1m", "--output", output, target)
+			if code != exitInterrupted {
+				t.Fatalf("exit code %d, want %d; stderr:\n%s", code, exitInterrupted, stderr)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %v to stop after the interrupt", d)
+			}
+			if !strings.Contains(stderr, "interrupted; the result above is partial") {
+				t.Errorf("stderr does not say the result is partial: %q", stderr)
+			}
+			switch output {
+			case "text":
+				if !strings.Contains(stdout, "PARTIAL result (interrupted") || !strings.Contains(stdout, "no limit seen yet") {
+					t.Errorf("text output not marked partial:\n%s", stdout)
+				}
+			case "json":
+				var doc map[string]any
+				if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+					t.Fatalf("not JSON: %v\n%s", err, stdout)
+				}
+				if doc["complete"] != false {
+					t.Errorf("complete = %v, want false", doc["complete"])
+				}
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"help"}, []string{"Commands:", "measure", "simulate", "responder", "demo", "version"}},
+		{[]string{"--help"}, []string{"Commands:"}},
+		{[]string{"measure", "--help"}, []string{"Usage: idleprobe measure", "Exit codes:", "130", "--max duration", "--header \"Name: value\"", "(default 1h)", "(default 5s)"}},
+		{[]string{"help", "measure"}, []string{"Usage: idleprobe measure"}},
+		{[]string{"simulate", "-h"}, []string{"Usage: idleprobe simulate", "--limit duration"}},
+		{[]string{"responder", "--help"}, []string{"--http.listen-address address", "(default :8080)", "(default :9090)"}},
+		{[]string{"demo", "--help"}, []string{"Usage: idleprobe demo"}},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runCmd(t, context.Background(), tc.args...)
+			if code != exitOK {
+				t.Errorf("exit code %d, want 0 (stderr %q)", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stdout, w) {
+					t.Errorf("help lacks %q:\n%s", w, stdout)
+				}
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		code, stdout, _ := runCmd(t, context.Background(), args...)
+		want := "idleprobe dev (" + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + ")\n"
+		if code != exitOK || stdout != want {
+			t.Errorf("%v: exit %d, output %q; want 0, %q", args, code, stdout, want)
+		}
+	}
+}
+
+func TestParseArgs(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantPos []string
+		wantMax string
+	}{
+		{"flags first", []string{"--max", "5s", "http://a/"}, []string{"http://a/"}, "5s"},
+		{"flags last", []string{"http://a/", "--max", "5s"}, []string{"http://a/"}, "5s"},
+		{"mixed", []string{"x", "--max", "5s", "y"}, []string{"x", "y"}, "5s"},
+		{"double dash", []string{"--max", "5s", "--", "--not-a-flag"}, []string{"--not-a-flag"}, "5s"},
+		{"none", nil, nil, "1h"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs, f := newMeasureFlags()
+			pos, err := parseArgs(fs, tc.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(pos, "|") != strings.Join(tc.wantPos, "|") {
+				t.Errorf("positional = %q, want %q", pos, tc.wantPos)
+			}
+			if got := fmtFlagDuration(f.settings.Max); got != tc.wantMax {
+				t.Errorf("max = %s, want %s", got, tc.wantMax)
+			}
+		})
+	}
+}
+
+func TestUnescape(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    string
+		wantErr string
+	}{
+		{`PING\r\n`, "PING\r\n", ""},
+		{`a\tb\\c\0`, "a\tb\\c\x00", ""},
+		{`\x2bPONG`, "+PONG", ""},
+		{`plain`, "plain", ""},
+		{`bad\`, "", "lone backslash"},
+		{`\x4`, "", "needs two hex digits"},
+		{`\xzz`, "", "not a hex byte"},
+		{`\q`, "", "unknown escape"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := unescape(tc.in)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("unescape(%q) error = %v, want %q", tc.in, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || string(got) != tc.want {
+				t.Errorf("unescape(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSimulateCmd(t *testing.T) {
+	t.Run("text", func(t *testing.T) {
+		code, stdout, stderr := runCmd(t, context.Background(), "simulate", "--limit", "900s", "--mode", "reset")
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		for _, w := range []string{"Simulated path: limit 15m (reset)", "strategy", "wall/T", "parallel", "sequential", "x faster than sequential"} {
+			if !strings.Contains(stdout, w) {
+				t.Errorf("table lacks %q:\n%s", w, stdout)
+			}
+		}
+	})
+	t.Run("json", func(t *testing.T) {
+		code, stdout, stderr := runCmd(t, context.Background(), "simulate", "--limit", "60s", "--mode", "dropped", "--output", "json")
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		var doc struct {
+			Path struct {
+				LimitSeconds float64 `json:"limit_seconds"`
+				Mode         string  `json:"mode"`
+			} `json:"path"`
+			Runs []struct {
+				Strategy      string  `json:"strategy"`
+				WallOverLimit float64 `json:"wall_over_limit"`
+				Result        struct {
+					Lower float64  `json:"lower_seconds"`
+					Upper *float64 `json:"upper_seconds"`
+					Mode  string   `json:"mode"`
+				} `json:"result"`
+			} `json:"runs"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+			t.Fatalf("not JSON: %v\n%s", err, stdout)
+		}
+		if doc.Path.LimitSeconds != 60 || doc.Path.Mode != "dropped" || len(doc.Runs) != 2 {
+			t.Fatalf("path %+v with %d runs; want 60 s dropped, 2 runs", doc.Path, len(doc.Runs))
+		}
+		for _, r := range doc.Runs {
+			if r.Result.Upper == nil || r.Result.Lower >= 60 || *r.Result.Upper < 60 || r.Result.Mode != "dropped" {
+				t.Errorf("%s: bracket (%v, %v] mode %s does not hold the 60 s black hole", r.Strategy, r.Result.Lower, r.Result.Upper, r.Result.Mode)
+			}
+			if r.WallOverLimit < 1 {
+				t.Errorf("%s: wall/T = %v, cannot be below 1", r.Strategy, r.WallOverLimit)
+			}
+		}
+	})
+}
+
+func TestResponderCmd(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	timer := time.AfterFunc(300*time.Millisecond, cancel)
+	defer timer.Stop()
+	defer cancel()
+	code, _, stderr := runCmd(t, ctx, "responder", "--http.listen-address", "127.0.0.1:0", "--tcp.listen-address", "127.0.0.1:0")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, w := range []string{`protocol=http address=127.0.0.1:`, `protocol=tcp-echo address=127.0.0.1:`, "responder stopped"} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("log lacks %q:\n%s", w, stderr)
+		}
+	}
+}
