@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -237,11 +240,11 @@ func TestMeasureOutputs(t *testing.T) {
 			},
 		},
 		{
-			name: "prom", target: httpURL, args: []string{"--output", "prom", "--method", "POST", "--body", "hello", "--header", "X-Test: 1"},
+			name: "prom", target: httpURL, args: []string{"--output", "prom", "--name", "web", "--method", "POST", "--body", "hello", "--header", "X-Test: 1"},
 			check: func(t *testing.T, out string) {
 				for _, w := range []string{
-					`idleprobe_idle_limit_seconds{target="` + httpURL + `",bound="lower"} 0.4`,
-					`idleprobe_measurement_complete{target="` + httpURL + `"} 1`,
+					`idleprobe_idle_limit_seconds{bound="lower",path="web"} 0.4`,
+					`idleprobe_idle_limit_found{path="web"} 0`,
 					"# TYPE idleprobe_measurement_duration_seconds gauge",
 				} {
 					if !strings.Contains(out, w) {
@@ -485,5 +488,41 @@ func TestResponderCmd(t *testing.T) {
 		if !strings.Contains(stderr, w) {
 			t.Errorf("log lacks %q:\n%s", w, stderr)
 		}
+	}
+}
+
+// TestMeasurePushGateway pushes a complete result to a stand-in Pushgateway
+// on loopback and checks what arrives: a PUT under the job, grouped by path.
+func TestMeasurePushGateway(t *testing.T) {
+	s := startResponder(t)
+	target := "http://" + s.HTTPAddr().String() + "/"
+	var mu sync.Mutex
+	var method, path, body string
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		method, path, body = r.Method, r.URL.Path, string(b)
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(gw.Close)
+
+	code, _, stderr := runCmd(t, context.Background(), "measure", "--min", "100ms", "--max", "300ms",
+		"--output", "json", "--name", "web", "--push-gateway", gw.URL, target)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if method != http.MethodPut || path != "/metrics/job/idleprobe/path/web" {
+		t.Errorf("pushed %s %s, want PUT /metrics/job/idleprobe/path/web", method, path)
+	}
+	if !strings.Contains(body, "idleprobe_idle_limit_seconds") {
+		t.Errorf("pushed body lacks the limit: %q", body)
+	}
+
+	code, _, stderr = runCmd(t, context.Background(), "measure", "--push-gateway", "pushgateway:9091", target)
+	if code != exitUsage || !strings.Contains(stderr, "--push-gateway") {
+		t.Errorf("bad push URL: exit %d, stderr %q; want a usage error naming the flag", code, stderr)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -98,6 +99,8 @@ type measureFlags struct {
 	send       string
 	expect     string
 	output     string
+	name       string
+	pushURL    string
 	log        *logFlags
 	// given holds the names of the flags set on the command line.
 	given map[string]bool
@@ -119,6 +122,8 @@ func newMeasureFlags() (*flag.FlagSet, *measureFlags) {
 	fs.StringVar(&f.send, "send", "", "tcp: reuse `payload`; \\r \\n \\t \\0 \\\\ \\xHH escapes are expanded (default \"\\r\\n\").")
 	fs.StringVar(&f.expect, "expect", "", "tcp: the answer must contain this `string` (escapes as for --send); without it, reuse succeeds once the payload is acknowledged.")
 	fs.Var(choiceValue{&f.output, outputFormats}, "output", "Result `format`: text (summary and advice), json (one object), prom (Prometheus text format, for a textfile collector).")
+	fs.StringVar(&f.name, "name", "", "`name` of the path: the path label of --output prom and --push-gateway (default: the target).")
+	fs.StringVar(&f.pushURL, "push-gateway", "", "Push a complete result to the Pushgateway at this `URL` (job \"idleprobe\", grouped by path).")
 	f.log = addLogFlags(fs)
 	return fs, f
 }
@@ -232,19 +237,28 @@ func runMeasureCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	log := f.log.logger(stderr)
 	opts.Logger = log
+	if f.pushURL != "" {
+		if u, err := url.Parse(f.pushURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usageError(stderr, fmt.Sprintf("--push-gateway: %q is not an http(s) URL (example: http://pushgateway:9091)", f.pushURL))
+		}
+	}
 	_, code := measureAndReport(ctx, target, opts, report{
-		output: f.output,
-		tty:    term.IsTerminalWriter(stdout),
-		log:    log,
+		output:  f.output,
+		name:    f.name,
+		pushURL: f.pushURL,
+		tty:     term.IsTerminalWriter(stdout),
+		log:     log,
 	}, stdout, stderr)
 	return code
 }
 
 // report says how measureAndReport shows progress and the result.
 type report struct {
-	output string // text, json or prom
-	tty    bool   // stdout is a terminal: redraw a live progress line
-	log    *slog.Logger
+	output  string // text, json or prom
+	name    string // the path label for prom output and the Pushgateway
+	pushURL string // Pushgateway to push a complete result to, or ""
+	tty     bool   // stdout is a terminal: redraw a live progress line
+	log     *slog.Logger
 }
 
 // measureAndReport runs one measurement with the live display hooked to its
@@ -291,9 +305,15 @@ func measureAndReport(ctx context.Context, target prober.Target, opts prober.Opt
 	if interrupted {
 		r.Complete = false
 	}
-	if werr := writeResult(stdout, r, rep.output, interrupted); werr != nil {
+	if werr := writeResult(stdout, r, rep, interrupted); werr != nil {
 		fmt.Fprintf(stderr, "idleprobe: writing the result: %s\n", oneLine(werr.Error()))
 		return r, exitFailed
+	}
+	if rep.pushURL != "" && r.Complete {
+		if perr := push(ctx, rep.pushURL, rep.name, r); perr != nil {
+			fmt.Fprintf(stderr, "idleprobe: pushing to %s: %s\n", rep.pushURL, oneLine(perr.Error()))
+			return r, exitFailed
+		}
 	}
 	if interrupted {
 		fmt.Fprintln(stderr, "idleprobe: interrupted; the result above is partial")
@@ -303,8 +323,8 @@ func measureAndReport(ctx context.Context, target prober.Target, opts prober.Opt
 }
 
 // writeResult prints r in the given output format.
-func writeResult(w io.Writer, r prober.Result, format string, interrupted bool) error {
-	switch format {
+func writeResult(w io.Writer, r prober.Result, rep report, interrupted bool) error {
+	switch rep.output {
 	case "json":
 		b, err := json.Marshal(r)
 		if err != nil {
@@ -313,7 +333,7 @@ func writeResult(w io.Writer, r prober.Result, format string, interrupted bool) 
 		_, err = w.Write(append(b, '\n'))
 		return err
 	case "prom":
-		return writeProm(w, r)
+		return writeProm(w, rep.name, r)
 	default:
 		writeSummary(w, r, interrupted)
 		return nil

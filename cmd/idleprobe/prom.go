@@ -1,56 +1,45 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
+	"time"
 
+	"github.com/idleprobe/idleprobe/exporters"
 	"github.com/idleprobe/idleprobe/prober"
 )
 
+// pushJob is the Pushgateway job name of `measure --push-gateway`.
+const pushJob = "idleprobe"
+
+// pushTimeout bounds one push to the Pushgateway.
+const pushTimeout = 10 * time.Second
+
+// oneShotPath names a one-shot result the way `serve` names a configured path,
+// so that the shipped alert rules work on textfile and pushed results too.
+func oneShotPath(name string, r prober.Result) exporters.PathInfo {
+	if name == "" {
+		name = r.Target
+	}
+	return exporters.PathInfo{Name: name, Target: r.Target}
+}
+
 // writeProm writes r in the Prometheus text exposition format, for
-// node_exporter's textfile collector (`measure --output prom > file.prom`).
-//
-// Hook for the exporters package: it may replace this body with its own
-// collector-based rendering; keep the signature.
-func writeProm(w io.Writer, r prober.Result) error {
-	t := escapeLabel(r.Target)
-	var b strings.Builder
+// node_exporter's textfile collector (`measure --output prom > file.prom`):
+// the same gauges `serve` exports for a path. A partial result (Ctrl-C) is
+// never exported as if it were one: only a comment says what happened.
+func writeProm(w io.Writer, name string, r prober.Result) error {
 	if !r.Complete {
-		b.WriteString("# PARTIAL result: the measurement did not finish; the bracket is not final.\n")
+		_, err := fmt.Fprintf(w, "# idleprobe: the measurement of %s did not finish; a partial bracket is not exported.\n", r.Target)
+		return err
 	}
-	b.WriteString("# HELP idleprobe_idle_limit_seconds Idle time a kept-alive connection survived (bound=\"lower\") or did not survive (bound=\"upper\") on the path.\n")
-	b.WriteString("# TYPE idleprobe_idle_limit_seconds gauge\n")
-	fmt.Fprintf(&b, "idleprobe_idle_limit_seconds{target=\"%s\",bound=\"lower\"} %s\n", t, promFloat(r.Lower.Seconds()))
-	if r.Found {
-		fmt.Fprintf(&b, "idleprobe_idle_limit_seconds{target=\"%s\",bound=\"upper\"} %s\n", t, promFloat(r.Upper.Seconds()))
-		b.WriteString("# HELP idleprobe_idle_limit_info How the path kills idle connections at the upper bound.\n")
-		b.WriteString("# TYPE idleprobe_idle_limit_info gauge\n")
-		fmt.Fprintf(&b, "idleprobe_idle_limit_info{target=\"%s\",mode=\"%s\"} 1\n", t, escapeLabel(string(r.Mode)))
-	}
-	b.WriteString("# HELP idleprobe_measurement_duration_seconds Wall time the idle-limit measurement took.\n")
-	b.WriteString("# TYPE idleprobe_measurement_duration_seconds gauge\n")
-	fmt.Fprintf(&b, "idleprobe_measurement_duration_seconds{target=\"%s\"} %s\n", t, promFloat(r.Duration().Seconds()))
-	b.WriteString("# HELP idleprobe_measurement_complete 1 if the measurement ran to the end, 0 if the result is partial.\n")
-	b.WriteString("# TYPE idleprobe_measurement_complete gauge\n")
-	complete := 0
-	if r.Complete {
-		complete = 1
-	}
-	fmt.Fprintf(&b, "idleprobe_measurement_complete{target=\"%s\"} %d\n", t, complete)
-	if !r.Finished.IsZero() {
-		b.WriteString("# HELP idleprobe_last_measurement_timestamp_seconds When the measurement finished, in seconds since the Unix epoch.\n")
-		b.WriteString("# TYPE idleprobe_last_measurement_timestamp_seconds gauge\n")
-		fmt.Fprintf(&b, "idleprobe_last_measurement_timestamp_seconds{target=\"%s\"} %s\n", t, promFloat(float64(r.Finished.UnixNano())/1e9))
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return exporters.WriteText(w, oneShotPath(name, r), r)
 }
 
-// escapeLabel escapes a label value for the text format.
-func escapeLabel(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+// push sends a complete result to the Pushgateway at url.
+func push(ctx context.Context, url, name string, r prober.Result) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pushTimeout)
+	defer cancel()
+	return exporters.Push(ctx, url, pushJob, oneShotPath(name, r), r)
 }
-
-func promFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
