@@ -416,9 +416,13 @@ func TestScenario7Incident(t *testing.T) {
 		}
 		// The advice, as an nginx setting: the pool drops idle upstream
 		// connections before the load balancer forgets them.
+		resetsBefore := strings.Count(readFile(t, proxy.ErrorLog), "Connection reset by peer")
 		proxy.Restart(t, proxyConf(l, advice.Truncate(time.Millisecond)))
 		if status := postAfterIdle(t, proxy, quietSpell); status != 200 {
 			t.Errorf("with upstream keepalive_timeout %s (advice), POST after %s idle: status %d, want 200", advice, quietSpell, status)
+		}
+		if n := strings.Count(readFile(t, proxy.ErrorLog), "Connection reset by peer") - resetsBefore; n != 0 {
+			t.Errorf("with the advice applied, nginx still logged %d upstream resets", n)
 		}
 	})
 }
