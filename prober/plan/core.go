@@ -28,6 +28,9 @@ type pconn struct {
 	// target is the idle age the connection is meant to be reused at, for
 	// connections still opening.
 	target time.Duration
+	// reuseStart and reuseAge describe the reuse under way.
+	reuseStart time.Time
+	reuseAge   time.Duration
 }
 
 func (c *pconn) age(now time.Time) time.Duration { return now.Sub(c.idleSince) }
@@ -62,6 +65,9 @@ type core struct {
 	// Cached bracket, recomputed after every observation.
 	b       bracket
 	version int // bumps when the bracket moves
+
+	// slowest is the longest a successful reuse has taken.
+	slowest time.Duration
 
 	inconclusive  int
 	confirmRounds int
@@ -145,6 +151,9 @@ func (c *core) record(t Trial) *pconn {
 	if len(c.trials) >= c.maxTrials() {
 		// A path this inconsistent will not settle: publish what it says.
 		c.done = true
+	}
+	if t.Outcome.Survived() {
+		c.slowest = max(c.slowest, t.End.Sub(t.Start))
 	}
 	pc, ok := c.conns[t.Conn]
 	if !ok {
@@ -336,27 +345,82 @@ func (c *core) sortedIDs() []ConnID {
 	return ids
 }
 
+// suspectAfter is how long a reuse may run before it looks like a black
+// hole: well past the slowest success so far.
+func (c *core) suspectAfter() time.Duration {
+	return max(4*c.slowest, 50*time.Millisecond)
+}
+
+// suspect returns the youngest idle age among reuses that have run longer
+// than suspectAfter, and when the next running reuse turns suspect.
+func (c *core) suspect(now time.Time) (age time.Duration, found bool, next time.Time) {
+	after := c.suspectAfter()
+	for _, pc := range c.conns {
+		if pc.state != reusing {
+			continue
+		}
+		if at := pc.reuseStart.Add(after); now.Before(at) {
+			next = minTime(next, at)
+			continue
+		}
+		if !found || pc.reuseAge < age {
+			age, found = pc.reuseAge, true
+		}
+	}
+	return age, found, next
+}
+
+// held reports whether a reuse of pc must wait: a reuse of a younger
+// connection is hanging (probably a black hole), and pc would most likely
+// hang too, holding a connection for a whole trial timeout to learn nothing
+// new. It goes ahead once the hanging reuse ends, whatever its outcome.
+func (c *core) held(pc *pconn, now time.Time, hang time.Duration, hanging bool) bool {
+	return hanging && !pc.confirm && pc.age(now) >= hang
+}
+
 // dueReuses starts every scheduled reuse whose time has come.
 func (c *core) dueReuses(now time.Time, acts []Action) []Action {
+	hang, hanging, _ := c.suspect(now)
 	for _, id := range c.sortedIDs() {
 		pc := c.conns[id]
-		if pc.state == idle && !pc.testAt.IsZero() && !now.Before(pc.testAt) {
+		if pc.state == idle && !pc.testAt.IsZero() && !now.Before(pc.testAt) && !c.held(pc, now, hang, hanging) {
 			pc.state = reusing
+			pc.reuseStart, pc.reuseAge = now, pc.age(now)
 			acts = append(acts, Action{Kind: Reuse, Conn: id, Confirm: pc.confirm})
 		}
 	}
 	return acts
 }
 
-// earliest returns the earliest scheduled reuse, or the zero time.
-func (c *core) earliest() time.Time {
-	var w time.Time
+// scheduled reports whether any idle connection has a reuse scheduled.
+func (c *core) scheduled() bool {
 	for _, pc := range c.conns {
-		if pc.state == idle && !pc.testAt.IsZero() && (w.IsZero() || pc.testAt.Before(w)) {
-			w = pc.testAt
+		if pc.state == idle && !pc.testAt.IsZero() {
+			return true
 		}
 	}
-	return w
+	return false
+}
+
+// earliest returns when Next next has something to do about scheduled
+// reuses: the earliest one not held back, or the moment a running reuse
+// turns suspect. The zero time means only an event can move things on.
+func (c *core) earliest(now time.Time) time.Time {
+	hang, hanging, next := c.suspect(now)
+	var w time.Time
+	for _, pc := range c.conns {
+		if pc.state == idle && !pc.testAt.IsZero() && !c.held(pc, maxTime(now, pc.testAt), hang, hanging) {
+			w = minTime(w, pc.testAt)
+		}
+	}
+	return minTime(w, next)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -165,7 +165,7 @@ func (p *parallel) Next(now time.Time) ([]Action, time.Time) {
 		acts, wake = p.coarse(now, acts)
 	}
 	acts = p.dueReuses(now, acts)
-	return acts, minTime(wake, p.earliest())
+	return acts, minTime(wake, p.earliest(now))
 }
 
 // coarse walks the ladder: opens the connections whose time has come and
@@ -274,8 +274,23 @@ func (p *parallel) fine(now time.Time, acts []Action) []Action {
 				}
 			}
 		}
+		// Re-test the upper edge in the same round: on a black hole every
+		// failing trial costs a whole trial timeout, so do not queue it.
+		if p.s.Confirm > 0 {
+			w := p.width()
+			var best *pconn
+			for _, pc := range p.conns {
+				if a := pc.age(now); pc.state == idle && a >= up && a <= up+w &&
+					(best == nil || pc.idleSince.After(best.idleSince)) {
+					best = pc
+				}
+			}
+			if best != nil {
+				best.testAt, best.confirm = now, true
+			}
+		}
 	}
-	if p.inFlight() || !p.earliest().IsZero() || p.opening() {
+	if p.inFlight() || p.scheduled() || p.opening() {
 		return acts
 	}
 	// Nothing running and nothing scheduled: spread targets over the rest.

@@ -63,12 +63,17 @@ func TestStrategiesFindLimit(t *testing.T) {
 					if r.Disagree != 0 {
 						t.Errorf("%d trials disagree on a clean path", r.Disagree)
 					}
+					// While one reuse hangs in a black hole, older
+					// connections are held back instead of hanging too.
+					if n := r.Counts()[Dropped]; st == Parallel && n > 4 {
+						t.Errorf("%d trials hung in the black hole, want <= 4", n)
+					}
 					wall := r.Duration().Seconds() / T.Seconds()
 					switch {
 					case st == Parallel && mode != Dropped && wall > 1.5:
 						t.Errorf("parallel took %.2f x T, want <= 1.5", wall)
-					case st == Parallel && mode == Dropped && r.Duration() > T*3/2+4*2*time.Second:
-						t.Errorf("parallel on a black hole took %s, want <= 1.5 T + 4 timeouts", r.Duration())
+					case st == Parallel && mode == Dropped && r.Duration() > T*3/2+2*2*time.Second+time.Second:
+						t.Errorf("parallel on a black hole took %s, want <= 1.5 T + 2 timeouts + 1s", r.Duration())
 					case st == Sequential && T >= time.Minute && (wall < 4 || wall > 12):
 						t.Errorf("sequential took %.2f x T, expected the textbook 4-12 x T", wall)
 					}

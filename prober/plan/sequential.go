@@ -37,7 +37,7 @@ func (q *sequential) Next(now time.Time) ([]Action, time.Time) {
 	if q.done {
 		return q.closeAll(acts), time.Time{}
 	}
-	busy := q.inFlight() || !q.earliest().IsZero()
+	busy := q.inFlight() || q.scheduled()
 	for _, pc := range q.conns {
 		if pc.state == opening {
 			busy = true
@@ -72,7 +72,7 @@ func (q *sequential) Next(now time.Time) ([]Action, time.Time) {
 		}
 	}
 	acts = q.dueReuses(now, acts)
-	return acts, q.earliest()
+	return acts, q.earliest(now)
 }
 
 // single schedules one trial at idle age target on the idle connection if
@@ -102,7 +102,7 @@ func (q *sequential) Remaining(now time.Time) time.Duration {
 		return 0
 	}
 	var left time.Duration
-	if w := q.earliest(); !w.IsZero() && w.After(now) {
+	if w := q.earliest(now); !w.IsZero() && w.After(now) {
 		left = w.Sub(now)
 	}
 	if !q.b.found {
