@@ -51,7 +51,8 @@ Runs as a service: measures every path of the config file on its own
 schedule and exports the latest result of each on the telemetry path for
 Prometheus. The latest results are kept in the state file, so a restarted
 service exports them again with their original timestamps; paths with no
-stored result are measured once right away.
+stored result (or whose stored result is older than their schedule's
+period) are measured once right away.
 
 Endpoints:
   /metrics       Prometheus metrics (--web.telemetry-path)
@@ -440,9 +441,15 @@ func (s *server) apply(cfg *configs.Config) error {
 		s.collector.SetPath(pathInfo(p))
 	}
 
+	// A path needs a measurement now when it has no result, or when its
+	// result is older than its schedule's period: a run was missed while
+	// idleprobe was down, and waiting for the next one would let the
+	// staleness alert fire meanwhile.
 	has := map[string]bool{}
+	now := time.Now()
 	for _, ps := range s.collector.Paths() {
-		has[ps.Info.Name] = ps.Result != nil
+		has[ps.Info.Name] = ps.Result != nil &&
+			(ps.Info.Interval <= 0 || now.Sub(ps.Result.Finished) < ps.Info.Interval)
 	}
 	for _, name := range fresh {
 		if has[name] {

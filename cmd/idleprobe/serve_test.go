@@ -803,3 +803,33 @@ func TestServeBasicAuth(t *testing.T) {
 		}
 	}
 }
+
+// TestServeRestartWithStaleState restarts after longer than the schedule's
+// period: the stored result is exported at once, and the missed run is made
+// up right away instead of at the next tick.
+func TestServeRestartWithStaleState(t *testing.T) {
+	checkLeaks(t)
+	target := idleServer(t, time.Second)
+	dir := t.TempDir()
+	cfgFile, state := filepath.Join(dir, "idleprobe.yml"), filepath.Join(dir, "state.json")
+	writeConfig(t, cfgFile, pathConfig{name: "web", target: target, schedule: "@every 5s"})
+
+	first := startServe(t, cfgFile, state)
+	waitFor(t, 30*time.Second, "a result for web", func() bool { return hasResult(t, first.url, "web") })
+	first.stop(t)
+	time.Sleep(5500 * time.Millisecond) // down for longer than the period
+
+	second := startServe(t, cfgFile, state)
+	if !hasResult(t, second.url, "web") {
+		t.Fatal("the stored result is not exported after the restart")
+	}
+	waitFor(t, 2*time.Second, "a start-up measurement", func() bool {
+		m := metrics(t, second.url)
+		inProgress, _ := pathValue(m, "idleprobe_measurement_in_progress", "web")
+		var runs float64
+		for _, mm := range m["idleprobe_measurements_total"].GetMetric() {
+			runs += mm.GetCounter().GetValue()
+		}
+		return inProgress == 1 || runs > 0
+	})
+}
