@@ -202,7 +202,9 @@ type exchangeResult struct {
 // exchange writes the request and reads the whole response, bounded by the
 // timeout and ctx. The watcher must not be running.
 func (c *httpConn) exchange(ctx context.Context) (ex exchangeResult) {
-	deadline := time.Now().Add(c.t.d.timeout)
+	// The timeout runs from the first byte of the reuse.
+	ex.start = time.Now()
+	deadline := ex.start.Add(c.t.d.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
@@ -225,7 +227,6 @@ func (c *httpConn) exchange(ctx context.Context) (ex exchangeResult) {
 		}
 	}()
 
-	ex.start = time.Now()
 	if _, err := c.rw.Write(c.t.request); err != nil {
 		ex.end, ex.err = time.Now(), err
 		return ex

@@ -73,14 +73,15 @@ func (c *tcpConn) Reuse(ctx context.Context) Reply {
 	c.stash = nil // whatever arrived while idle is not an answer
 	c.mu.Unlock()
 
-	deadline := time.Now().Add(c.t.d.timeout)
+	// The timeout runs from the first byte of the reuse.
+	start := time.Now()
+	deadline := start.Add(c.t.d.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
 	_ = c.raw.SetWriteDeadline(deadline)
 	defer func() { _ = c.raw.SetWriteDeadline(time.Time{}) }()
 
-	start := time.Now()
 	if _, err := c.raw.Write(c.t.send); err != nil {
 		return c.fail(start, time.Now(), err)
 	}
