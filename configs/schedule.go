@@ -10,15 +10,11 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/idleprobe/idleprobe/prober/plan"
+	"github.com/idleprobe/idleprobe/schedule"
 )
 
-// ScheduleParser is the cron parser for path schedules: five fields
-// (minute hour day-of-month month day-of-week), an optional leading seconds
-// field, descriptors (@every 6h, @hourly, @daily...) and a CRON_TZ= prefix.
-// The scheduler must use the same parser (or ParseSchedule).
-var ScheduleParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
-// ParseSchedule parses a path schedule. Unlike ScheduleParser.Parse it
+// ParseSchedule parses a path schedule with the scheduler's own parser
+// (schedule.Parser). Unlike a bare Parse it
 // rejects "@every" durations below one second or with a fraction of a
 // second (cron would silently round them), schedules that never fire, and
 // it never panics (cron v3.0.1 panics on "CRON_TZ=UTC" without a space).
@@ -44,7 +40,7 @@ func ParseSchedule(spec string) (s cron.Schedule, err error) {
 			s, err = nil, fmt.Errorf("cannot parse schedule: %v", r)
 		}
 	}()
-	s, err = ScheduleParser.Parse(spec)
+	s, err = schedule.Parser.Parse(spec)
 	if err != nil {
 		return nil, err
 	}

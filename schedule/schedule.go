@@ -25,9 +25,11 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
-// parser accepts 5-field cron specs, 6-field specs with a leading seconds
-// field, and descriptors (@hourly, @every 6h).
-var parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+// Parser is the one cron parser for path schedules: 5-field cron specs,
+// 6-field specs with a leading seconds field, descriptors (@hourly,
+// @every 6h) and a CRON_TZ= prefix. Config validation uses it too, so what
+// a config accepts is exactly what the scheduler runs.
+var Parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // Parse parses a schedule: a cron expression with an optional leading
 // seconds field ("*/30 * * * *", "0 */5 * * * *"), or a descriptor
@@ -41,7 +43,7 @@ func Parse(spec string) (s cron.Schedule, err error) {
 			s, err = nil, fmt.Errorf("schedule %q: cannot parse: %v (examples: \"@every 6h\", \"CRON_TZ=Europe/Berlin 30 3 * * *\")", spec, r)
 		}
 	}()
-	s, err = parser.Parse(spec)
+	s, err = Parser.Parse(spec)
 	if err != nil {
 		return nil, fmt.Errorf("schedule %q: %w (examples: \"@every 6h\", \"0 */15 * * * *\", \"30 3 * * *\")", spec, err)
 	}
