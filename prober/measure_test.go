@@ -150,10 +150,14 @@ func TestMeasureServerIdleClose(t *testing.T) {
 	if r.Mode != plan.ClosedIdle {
 		t.Fatalf("mode %q, want closed_idle", r.Mode)
 	}
-	if d := r.CloseAge - K; d < 0 || d > 50*time.Millisecond {
-		t.Errorf("close seen at %s idle, want %s (+50ms)", r.CloseAge, K)
+	// The server's timer starts when it has written the response, a moment
+	// before the client has read it: the client's idle age at the close can
+	// be a hair under K.
+	const early = 5 * time.Millisecond
+	if d := r.CloseAge - K; d < -early || d > 50*time.Millisecond {
+		t.Errorf("close seen at %s idle, want %s (-5ms, +50ms)", r.CloseAge, K)
 	}
-	if r.Lower >= r.CloseAge || r.Upper < K {
+	if r.Lower >= r.CloseAge || r.Upper < K-early {
 		t.Errorf("bracket (%s, %s] does not hold %s", r.Lower, r.Upper, K)
 	}
 	// Not a search: the close itself gives the answer.
