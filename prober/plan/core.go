@@ -459,7 +459,3 @@ func (c *core) Result() Result {
 	}
 	return r
 }
-
-// Aborted reports whether the search stopped because too many trials in a
-// row were inconclusive (slow or error) or connections could not be opened.
-func (c *core) Aborted() bool { return c.aborted }
