@@ -299,6 +299,59 @@ func TestResultJSONRoundTrip(t *testing.T) {
 	if !strings.Contains(string(b), `"upper_seconds":null`) || !strings.Contains(string(b), `"mode":null`) {
 		t.Errorf("no-limit JSON must have null upper and mode: %s", b[:200])
 	}
+	if !strings.Contains(string(b), `"keepalive":null`) {
+		t.Errorf("JSON without a keepalive check must have keepalive null: %s", b[:300])
+	}
+}
+
+// The keepalive check's answer survives the JSON form (the state file and
+// --output json), including "asked for but not answered" (rescues null).
+func TestResultJSONKeepalive(t *testing.T) {
+	base, err := Simulate(Defaults(), SimPath{Limit: 30 * time.Second, Mode: Reset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		checked bool
+		rescues bool
+		want    string
+	}{
+		{"rescued", true, true, `"rescues":true`},
+		{"not rescued", true, false, `"rescues":false`},
+		{"not answered", false, false, `"rescues":null`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := base
+			r.KeepaliveIdle, r.KeepaliveInterval, r.KeepaliveCount = 10*time.Second, 5*time.Second, 4
+			r.KeepaliveChecked, r.KeepaliveRescues = tc.checked, tc.rescues
+			r.KeepaliveHeld = 45123456 * time.Microsecond
+			r.KeepaliveDetail = "outcome of " + tc.name
+			b, err := json.Marshal(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, key := range []string{`"keepalive":{"idle_seconds":10,"interval_seconds":5,"count":4,"held_seconds":45.123456,`, tc.want, `"outcome":"outcome of ` + tc.name + `"`} {
+				if !strings.Contains(string(b), key) {
+					t.Errorf("JSON lacks %s", key)
+				}
+			}
+			var back Result
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatal(err)
+			}
+			if back.KeepaliveChecked != r.KeepaliveChecked || back.KeepaliveRescues != r.KeepaliveRescues ||
+				back.KeepaliveIdle != r.KeepaliveIdle || back.KeepaliveInterval != r.KeepaliveInterval ||
+				back.KeepaliveCount != r.KeepaliveCount || back.KeepaliveHeld != r.KeepaliveHeld ||
+				back.KeepaliveDetail != r.KeepaliveDetail {
+				t.Errorf("round trip changed the keepalive check:\n got %+v\nwant %+v", back, r)
+			}
+		})
+	}
+	var bad Result
+	if err := json.Unmarshal([]byte(`{"keepalive":{"idle_seconds":0}}`), &bad); err == nil {
+		t.Error("a keepalive check with idle 0 was accepted")
+	}
 }
 
 func TestSimulateRejectsBadPaths(t *testing.T) {

@@ -41,6 +41,23 @@ type Result struct {
 	PeakConnections   int
 	// Trials lists every observation in the order the outcomes were known.
 	Trials []Trial
+
+	// The optional second question: with TCP keepalive at the client's
+	// settings, does the path survive past its idle limit? After the search
+	// found a limit, one connection with keepalive on (KeepaliveIdle,
+	// KeepaliveInterval, KeepaliveCount) was held idle for KeepaliveHeld and
+	// then reused. KeepaliveIdle is 0 when the check was not asked for.
+	// KeepaliveChecked is false when it was asked for but gave no answer (no
+	// limit found, interrupted, or the connection could not be opened or
+	// used); KeepaliveDetail then says why, and otherwise what happened. The
+	// check runs after the search: it is not in Trials, Duration or Finished.
+	KeepaliveChecked  bool
+	KeepaliveRescues  bool
+	KeepaliveIdle     time.Duration
+	KeepaliveInterval time.Duration
+	KeepaliveCount    int
+	KeepaliveHeld     time.Duration
+	KeepaliveDetail   string
 }
 
 // Duration is how long the measurement took.
@@ -88,22 +105,34 @@ type jsonSettings struct {
 // jsonResult is the wire form of a Result: the `--output json` document and
 // the state file entry.
 type jsonResult struct {
-	Target            string       `json:"target"`
-	Strategy          Strategy     `json:"strategy"`
-	LowerSeconds      float64      `json:"lower_seconds"`
-	UpperSeconds      *float64     `json:"upper_seconds"`
-	Mode              *Outcome     `json:"mode"`
-	CloseAgeSeconds   *float64     `json:"close_age_seconds,omitempty"`
-	Complete          bool         `json:"complete"`
-	Agree             int          `json:"agree"`
-	Disagree          int          `json:"disagree"`
-	Started           time.Time    `json:"started"`
-	Finished          time.Time    `json:"finished"`
-	DurationSeconds   float64      `json:"duration_seconds"`
-	ConnectionsOpened int          `json:"connections_opened"`
-	PeakConnections   int          `json:"peak_connections"`
-	Settings          jsonSettings `json:"settings"`
-	Trials            []jsonTrial  `json:"trials"`
+	Target            string         `json:"target"`
+	Strategy          Strategy       `json:"strategy"`
+	LowerSeconds      float64        `json:"lower_seconds"`
+	UpperSeconds      *float64       `json:"upper_seconds"`
+	Mode              *Outcome       `json:"mode"`
+	CloseAgeSeconds   *float64       `json:"close_age_seconds,omitempty"`
+	Complete          bool           `json:"complete"`
+	Agree             int            `json:"agree"`
+	Disagree          int            `json:"disagree"`
+	Started           time.Time      `json:"started"`
+	Finished          time.Time      `json:"finished"`
+	DurationSeconds   float64        `json:"duration_seconds"`
+	ConnectionsOpened int            `json:"connections_opened"`
+	PeakConnections   int            `json:"peak_connections"`
+	Settings          jsonSettings   `json:"settings"`
+	Keepalive         *jsonKeepalive `json:"keepalive"`
+	Trials            []jsonTrial    `json:"trials"`
+}
+
+// jsonKeepalive is the wire form of the keepalive check: null when it was
+// not asked for; rescues is null when it was asked for but gave no answer.
+type jsonKeepalive struct {
+	IdleSeconds     float64 `json:"idle_seconds"`
+	IntervalSeconds float64 `json:"interval_seconds"`
+	Count           int     `json:"count"`
+	HeldSeconds     float64 `json:"held_seconds"`
+	Rescues         *bool   `json:"rescues"`
+	Outcome         string  `json:"outcome"`
 }
 
 func secs(d time.Duration) float64 { return math.Round(d.Seconds()*1e6) / 1e6 }
@@ -145,6 +174,17 @@ func (r Result) MarshalJSON() ([]byte, error) {
 	if r.CloseAge > 0 {
 		c := secs(r.CloseAge)
 		j.CloseAgeSeconds = &c
+	}
+	if r.KeepaliveIdle > 0 {
+		k := &jsonKeepalive{
+			IdleSeconds: secs(r.KeepaliveIdle), IntervalSeconds: secs(r.KeepaliveInterval),
+			Count: r.KeepaliveCount, HeldSeconds: secs(r.KeepaliveHeld), Outcome: r.KeepaliveDetail,
+		}
+		if r.KeepaliveChecked {
+			rescues := r.KeepaliveRescues
+			k.Rescues = &rescues
+		}
+		j.Keepalive = k
 	}
 	for _, t := range r.Trials {
 		j.Trials = append(j.Trials, jsonTrial{
@@ -190,6 +230,16 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 	}
 	if j.CloseAgeSeconds != nil {
 		r.CloseAge = dur(*j.CloseAgeSeconds)
+	}
+	if k := j.Keepalive; k != nil {
+		if k.IdleSeconds <= 0 {
+			return fmt.Errorf("keepalive.idle_seconds must be positive, got %g", k.IdleSeconds)
+		}
+		r.KeepaliveIdle, r.KeepaliveInterval = dur(k.IdleSeconds), dur(k.IntervalSeconds)
+		r.KeepaliveCount, r.KeepaliveHeld, r.KeepaliveDetail = k.Count, dur(k.HeldSeconds), k.Outcome
+		if k.Rescues != nil {
+			r.KeepaliveChecked, r.KeepaliveRescues = true, *k.Rescues
+		}
 	}
 	for _, t := range j.Trials {
 		r.Trials = append(r.Trials, Trial{
