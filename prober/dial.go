@@ -23,7 +23,7 @@ func NewTransport(t Target, o TransportOptions) (Transport, error) {
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}
-	d := &dialer{address: t.Address, timeout: o.Timeout}
+	d := &dialer{address: t.Address, timeout: o.Timeout, keepalive: o.keepalive}
 	switch t.Scheme {
 	case "tcp":
 		return newTCPTransport(d, o), nil
@@ -45,11 +45,20 @@ type dialer struct {
 	timeout time.Duration
 	// resolver overrides name resolution (tests); nil uses the default.
 	resolver *net.Resolver
+	// keepalive turns TCP keepalive on (the keepalive check only); nil,
+	// for every trial, keeps it off.
+	keepalive *net.KeepAliveConfig
 }
 
 // dial connects with TCP keepalive off (nothing is sent while idle) and
 // TCP_USER_TIMEOUT set to the trial timeout. The error wraps ErrUnusable
 // unless ctx itself was canceled.
+//
+// A dialer of the keepalive check instead turns keepalive on at exactly its
+// settings and leaves TCP_USER_TIMEOUT off: with it, Linux would abort the
+// connection one user timeout after the first unanswered probe instead of
+// after Count probes, which is not how the client behaves. Its reuse is
+// still bounded by the trial timeout.
 func (d *dialer) dial(ctx context.Context) (*net.TCPConn, syscall.RawConn, error) {
 	nd := net.Dialer{
 		Timeout:         d.timeout,
@@ -57,6 +66,9 @@ func (d *dialer) dial(ctx context.Context) (*net.TCPConn, syscall.RawConn, error
 		KeepAliveConfig: net.KeepAliveConfig{Enable: false},
 		Resolver:        d.resolver,
 		ControlContext: func(_ context.Context, _, _ string, c syscall.RawConn) error {
+			if d.keepalive != nil {
+				return nil
+			}
 			var serr error
 			if err := c.Control(func(fd uintptr) { serr = setUserTimeout(fd, d.timeout) }); err != nil {
 				return err
@@ -66,6 +78,11 @@ func (d *dialer) dial(ctx context.Context) (*net.TCPConn, syscall.RawConn, error
 			}
 			return nil
 		},
+	}
+	if d.keepalive != nil {
+		nd.KeepAlive = 0
+		nd.KeepAliveConfig = *d.keepalive
+		nd.KeepAliveConfig.Enable = true
 	}
 	nc, err := nd.DialContext(ctx, "tcp", d.address)
 	if err != nil {

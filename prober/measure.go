@@ -48,9 +48,11 @@ type measurement struct {
 	target Target
 	opts   Options
 	tr     Transport
-	pl     plan.Planner
-	log    *slog.Logger
-	start  time.Time
+	// newTransport builds transports (the keepalive check builds its own).
+	newTransport func(Target, TransportOptions) (Transport, error)
+	pl           plan.Planner
+	log          *slog.Logger
+	start        time.Time
 
 	events chan event
 	quit   chan struct{} // closed when the loop ends: goroutines stop sending
@@ -67,12 +69,24 @@ type measurement struct {
 // with ctx's error. When the target cannot be measured at all the error
 // wraps ErrUnusable. Every connection is closed and every goroutine it
 // started has ended when Measure returns.
+//
+// With opts.Keepalive, a completed search that found a limit is followed by
+// the keepalive check (see KeepaliveCheck). The error describes the search
+// only: when ctx ends during the check, Measure still returns the complete
+// search result and a nil error, with KeepaliveChecked false and
+// KeepaliveDetail saying the check was interrupted. A limit that took a long
+// search is worth publishing even if the check could not finish.
 func Measure(ctx context.Context, target Target, opts Options) (Result, error) {
 	if opts.Plan == (Settings{}) {
 		opts.Plan = plan.Defaults()
 	}
 	if err := opts.Plan.Validate(); err != nil {
 		return Result{}, err
+	}
+	if opts.Keepalive != nil {
+		if err := opts.Keepalive.Validate(); err != nil {
+			return Result{}, err
+		}
 	}
 	newTransport := opts.NewTransport
 	if newTransport == nil {
@@ -92,14 +106,27 @@ func Measure(ctx context.Context, target Target, opts Options) (Result, error) {
 		return Result{}, err
 	}
 	m := &measurement{
-		target: target, opts: opts, tr: tr, pl: pl, start: start,
+		target: target, opts: opts, tr: tr, pl: pl, start: start, newTransport: newTransport,
 		log:       log.With("target", target.String(), "strategy", string(opts.Plan.Strategy)),
 		events:    make(chan event),
 		quit:      make(chan struct{}),
 		conns:     make(map[plan.ConnID]*live),
 		abandoned: make(map[plan.ConnID]bool),
 	}
-	return m.run(ctx)
+	r, err := m.run(ctx)
+	if err != nil || opts.Keepalive == nil {
+		return r, err
+	}
+	m.keepalive(ctx, &r)
+	return r, nil
+}
+
+// timeout is the trial timeout in effect.
+func (m *measurement) timeout() time.Duration {
+	if m.opts.Transport.Timeout > 0 {
+		return m.opts.Transport.Timeout
+	}
+	return DefaultTimeout
 }
 
 func (m *measurement) run(ctx context.Context) (Result, error) {
@@ -333,8 +360,14 @@ func (m *measurement) progress(now time.Time, t *plan.Trial) {
 	if m.opts.Progress == nil {
 		return
 	}
+	partial := m.result(now)
+	left := m.pl.Remaining(now)
+	if k := m.opts.Keepalive; k != nil && partial.Found {
+		// The keepalive check follows the search: its hold is time left too.
+		left += k.HoldFor(partial.Upper, m.opts.Plan.Max) + m.timeout()
+	}
 	m.opts.Progress(Progress{
-		Now: now, Started: m.start, Partial: m.result(now), Live: m.pl.Live(),
-		Remaining: m.pl.Remaining(now), Trial: t,
+		Now: now, Started: m.start, Partial: partial, Live: m.pl.Live(),
+		Remaining: left, Trial: t,
 	})
 }

@@ -49,6 +49,10 @@ type Progress struct {
 	// Trial is the observation that caused this snapshot, or nil for a
 	// periodic one.
 	Trial *plan.Trial
+	// Keepalive is true once the search is over and the TCP keepalive check
+	// (Options.Keepalive) is holding its connection idle; Partial then has
+	// the search's final bracket.
+	Keepalive bool
 }
 
 // Options configure one measurement.
@@ -66,4 +70,9 @@ type Options struct {
 	Logger *slog.Logger
 	// NewTransport overrides how the transport is built (tests, simulation).
 	NewTransport func(Target, TransportOptions) (Transport, error)
+	// Keepalive, when set, asks a second question after the search has
+	// found a limit: does one connection with TCP keepalive at these
+	// settings survive past it? The answer goes to the Result's Keepalive
+	// fields. Trials never use keepalive.
+	Keepalive *KeepaliveCheck
 }

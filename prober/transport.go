@@ -126,6 +126,11 @@ type TransportOptions struct {
 	InsecureSkipVerify bool
 	CAFile             string
 	ServerName         string
+
+	// keepalive, when set, turns TCP keepalive on at these settings. Only
+	// the keepalive check (keepalive.go) sets it; trial connections never
+	// send anything while idle.
+	keepalive *net.KeepAliveConfig
 }
 
 // DefaultTimeout is the trial timeout used when none is given.
