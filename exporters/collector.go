@@ -205,6 +205,17 @@ func (c *Collector) Set(path PathInfo, r plan.Result) {
 func (st *pathState) publish(r plan.Result) {
 	r.Trials = nil // not exported; do not keep them alive
 	st.result = &r
+	switch {
+	case r.KeepaliveChecked:
+		rescues := r.KeepaliveRescues
+		st.keepalive = &rescues
+	case r.KeepaliveIdle > 0 && r.Found:
+		// Asked for but not answered this time (interrupted, could not
+		// connect): the previous answer is still the latest known.
+	default:
+		// Not asked for, or no limit to rescue from: no answer to export.
+		st.keepalive = nil
+	}
 	if r.Finished.After(st.lastAttempt) {
 		st.lastAttempt = r.Finished
 		st.lastError = ""
@@ -280,9 +291,12 @@ func (c *Collector) ObserveTrial(name string, o plan.Outcome) {
 }
 
 // SetKeepaliveRescues records whether TCP keepalive at the client's
-// settings keeps the registered path name alive past its idle limit. The
-// measurement engine does not answer that question yet; until something
-// calls this, idleprobe_keepalive_rescues is not exported for the path.
+// settings keeps the registered path name alive past its idle limit.
+// Results usually carry that answer themselves (prober.Options.Keepalive):
+// Set and Record publish it, and a result whose check was not asked for, or
+// that found no limit, removes idleprobe_keepalive_rescues for the path. A
+// result whose check was asked for but not answered keeps the previous
+// answer. SetKeepaliveRescues overrides the answer until the next result.
 func (c *Collector) SetKeepaliveRescues(name string, rescues bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
