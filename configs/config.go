@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"sort"
@@ -84,6 +85,11 @@ type Path struct {
 	Request Request
 	TCP     TCP
 
+	// TCPKeepalive, when its Idle is set, asks for the keepalive check after
+	// every search that finds a limit: does TCP keepalive at the client's
+	// settings keep the path alive past it? The zero value: no check.
+	TCPKeepalive TCPKeepalive
+
 	// ClientIdleTimeout is how long the real client keeps an idle connection
 	// (e.g. nginx upstream keepalive_timeout); 0 when not configured. It
 	// drives the margin metric and the advice.
@@ -128,6 +134,28 @@ type TCP struct {
 	// Expect, when set, must appear in the answer for the reuse to count as
 	// a success; otherwise the path is alive once Send is acknowledged.
 	Expect string
+}
+
+// TCPKeepalive is the client's TCP keepalive configuration, for the
+// keepalive check (see prober.KeepaliveCheck).
+type TCPKeepalive struct {
+	// Idle is the idle time before the first probe (TCP_KEEPIDLE,
+	// net.ipv4.tcp_keepalive_time); 0 means no check.
+	Idle time.Duration
+	// Interval is the time between probes (TCP_KEEPINTVL); 0 means Idle.
+	Interval time.Duration
+	// Count is how many unanswered probes end the connection (TCP_KEEPCNT);
+	// 0 means 9.
+	Count int
+}
+
+// Check returns the prober's keepalive check for these settings, or nil
+// when no check is configured.
+func (k TCPKeepalive) Check() *prober.KeepaliveCheck {
+	if k.Idle == 0 {
+		return nil
+	}
+	return &prober.KeepaliveCheck{Idle: k.Idle, Interval: k.Interval, Count: k.Count}
 }
 
 // origin records where a resolved value came from.
@@ -236,7 +264,18 @@ func (p Path) Measurement() (prober.Target, prober.Options) {
 			t.Header.Set(k, v)
 		}
 	}
-	return target, prober.Options{Plan: p.Settings(), Transport: t}
+	return target, prober.Options{Plan: p.Settings(), Transport: t, Keepalive: p.TCPKeepalive.Check()}
+}
+
+// WorstCase estimates the longest one measurement of the path can take:
+// the search (see WorstCase) plus, with tcp_keepalive, the keepalive
+// check's hold after a limit near max_idle and its reuse.
+func (p Path) WorstCase() time.Duration {
+	wc := WorstCase(p.Settings(), p.TrialTimeout)
+	if k := p.TCPKeepalive.Check(); k != nil && wc < math.MaxInt64/2 {
+		wc += k.HoldFor(p.MaxIdle, p.MaxIdle) + p.TrialTimeout
+	}
+	return wc
 }
 
 // Hash returns a digest of every setting of the path (not where in the file

@@ -268,6 +268,15 @@ func TestWarnings(t *testing.T) {
 			want: []string{`w.yml:2: paths[0].schedule: "@every 1h" fires every 1h, but a parallel measurement with max_idle 1h may take about 1h36m; runs still going when the next is due are skipped, so results will be older than the schedule suggests (schedule less often or lower max_idle) (defaults.schedule set on line 2)`},
 		},
 		{
+			name: "keepalive check hold makes the run longer than the period",
+			src:  "paths:\n  - name: a\n    target: http://192.0.2.1/\n    max_idle: 2h\n    tcp_keepalive:\n      idle: 30s\n",
+			want: []string{`w.yml:2: paths[0].schedule: "@every 6h" fires every 6h, but a parallel measurement with max_idle 2h may take about 6h13m with its tcp_keepalive check;`},
+		},
+		{
+			name: "same without the keepalive check",
+			src:  "paths:\n  - name: a\n    target: http://192.0.2.1/\n    max_idle: 2h\n",
+		},
+		{
 			name: "tls on http target",
 			src:  "paths:\n  - name: a\n    target: http://192.0.2.1/\n    max_idle: 10m\n    tls:\n      server_name: example.com\n",
 			want: []string{"w.yml:6: paths[0].tls: is ignored for http targets"},
@@ -440,6 +449,68 @@ paths:
 	again, api2 := cfg.Paths[1].Measurement()
 	if api2.Transport.Header.Get("Content-Type") != "application/json" || again.URL.Path != "/healthz" {
 		t.Error("Measurement returned values shared with an earlier call")
+	}
+}
+
+func TestMeasurementKeepalive(t *testing.T) {
+	const src = `
+defaults:
+  tcp_keepalive:
+    idle: 30s
+paths:
+  - name: inherits
+    target: tcp://192.0.2.7:6379
+  - name: own
+    target: http://192.0.2.8/
+    tcp_keepalive:
+      idle: 10s
+      interval: 75s
+      count: 3
+`
+	cfg, _ := mustParse(t, src, "k.yml")
+	for _, tc := range []struct {
+		path int
+		want prober.KeepaliveCheck
+	}{
+		{0, prober.KeepaliveCheck{Idle: 30 * time.Second}},
+		// A path's block is merged over the defaults' key by key.
+		{1, prober.KeepaliveCheck{Idle: 10 * time.Second, Interval: 75 * time.Second, Count: 3}},
+	} {
+		p := cfg.Paths[tc.path]
+		t.Run(p.Name, func(t *testing.T) {
+			_, opts := p.Measurement()
+			if opts.Keepalive == nil || *opts.Keepalive != tc.want {
+				t.Fatalf("Keepalive = %+v, want %+v", opts.Keepalive, tc.want)
+			}
+			if err := opts.Keepalive.Validate(); err != nil {
+				t.Errorf("prober rejects the check: %v", err)
+			}
+			base := WorstCase(p.Settings(), p.TrialTimeout)
+			if wc := p.WorstCase(); wc <= base+p.MaxIdle {
+				t.Errorf("worst case %s does not add the keepalive hold (search alone %s, max_idle %s)", wc, base, p.MaxIdle)
+			}
+		})
+	}
+	cfg, _ = mustParse(t, "paths:\n  - name: a\n    target: tcp://192.0.2.7:6379\n", "n.yml")
+	p := cfg.Paths[0]
+	if _, opts := p.Measurement(); opts.Keepalive != nil {
+		t.Errorf("Keepalive = %+v without tcp_keepalive, want nil", opts.Keepalive)
+	}
+	if p.WorstCase() != WorstCase(p.Settings(), p.TrialTimeout) {
+		t.Error("worst case without tcp_keepalive differs from the search's")
+	}
+	// Built in Go, not decoded: validated the same way.
+	gp := builtin()
+	gp.Name, gp.Target = "a", "tcp://192.0.2.1:6379"
+	gp.TCPKeepalive = TCPKeepalive{Interval: 10 * time.Second}
+	gq := gp
+	gq.Name, gq.TCPKeepalive = "b", TCPKeepalive{Idle: 10 * time.Second, Count: -2}
+	bad := Config{File: "go", MaxConnections: DefaultMaxConnections, Paths: []Path{gp, gq}}
+	_, err := bad.Validate()
+	for _, want := range []string{"paths[0].tcp_keepalive.idle: missing", "paths[1].tcp_keepalive.count: -2 must be at least 1"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate of Go-built paths: %v, want %q", err, want)
+		}
 	}
 }
 

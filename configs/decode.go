@@ -75,6 +75,11 @@ var pathFields = []field{
 		{key: "send", kind: kString},
 		{key: "expect", kind: kString},
 	}},
+	{key: "tcp_keepalive", kind: kBlock, sub: []field{
+		{key: "idle", kind: kDuration},
+		{key: "interval", kind: kDuration},
+		{key: "count", kind: kInt},
+	}},
 }
 
 var rootFields = []field{
@@ -532,6 +537,12 @@ func (d *decoder) apply(p *Path, key string, v any) {
 		p.TCP.Send = v.(string)
 	case "tcp.expect":
 		p.TCP.Expect = v.(string)
+	case "tcp_keepalive.idle":
+		p.TCPKeepalive.Idle = v.(time.Duration)
+	case "tcp_keepalive.interval":
+		p.TCPKeepalive.Interval = v.(time.Duration)
+	case "tcp_keepalive.count":
+		p.TCPKeepalive.Count = v.(int)
 	default:
 		panic("configs: no apply for field " + key) // a schema entry without a case: a bug caught by every test
 	}

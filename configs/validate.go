@@ -144,9 +144,10 @@ func (v pathCheck) check() {
 	v.checkTLS(scheme)
 	v.checkRequest(scheme)
 	v.checkTCP(scheme)
+	keepaliveOK := v.checkKeepalive()
 
-	if period > 0 && searchOK && v.ok("trial_timeout") && v.TrialTimeout > 0 {
-		if wc := WorstCase(v.Settings(), v.TrialTimeout); wc > period {
+	if period > 0 && searchOK && keepaliveOK && v.ok("trial_timeout") && v.TrialTimeout > 0 {
+		if wc := v.Path.WorstCase(); wc > period {
 			if wc >= time.Hour {
 				wc = wc.Round(time.Minute)
 			}
@@ -154,8 +155,12 @@ func (v pathCheck) check() {
 			if v.Strategy == plan.Sequential {
 				advice = "schedule less often, lower max_idle, or use strategy parallel"
 			}
-			v.warnf("schedule", "%q fires every %s, but a %s measurement with max_idle %s may take about %s; runs still going when the next is due are skipped, so results will be older than the schedule suggests (%s)",
-				v.Schedule, short(period), v.Strategy, short(v.MaxIdle), short(wc), advice)
+			check := ""
+			if v.TCPKeepalive.Check() != nil {
+				check = " with its tcp_keepalive check"
+			}
+			v.warnf("schedule", "%q fires every %s, but a %s measurement with max_idle %s may take about %s%s; runs still going when the next is due are skipped, so results will be older than the schedule suggests (%s)",
+				v.Schedule, short(period), v.Strategy, short(v.MaxIdle), short(wc), check, advice)
 		}
 	}
 }
@@ -375,6 +380,70 @@ func (v pathCheck) checkTCP(scheme string) {
 	if scheme != "" && scheme != "tcp" && v.setHere("tcp") {
 		v.warnf("tcp", "is ignored for %s targets (use request: for http and https)", scheme)
 	}
+}
+
+// checkKeepalive checks tcp_keepalive and reports whether it is usable
+// (or absent).
+func (v pathCheck) checkKeepalive() bool {
+	if !v.ok("tcp_keepalive", "tcp_keepalive.idle", "tcp_keepalive.interval", "tcp_keepalive.count") {
+		return false
+	}
+	k := v.TCPKeepalive
+	given := func(key string) bool {
+		if v.origin != nil { // loaded from a file: was it written?
+			_, ok := v.origin["tcp_keepalive."+key]
+			return ok
+		}
+		switch key {
+		case "idle":
+			return k.Idle != 0
+		case "interval":
+			return k.Interval != 0
+		}
+		return k.Count != 0
+	}
+	var set []string
+	for _, key := range []string{"idle", "interval", "count"} {
+		if given(key) {
+			set = append(set, key)
+		}
+	}
+	if len(set) == 0 {
+		return true // no check
+	}
+	good := true
+	bad := func(key, format string, args ...any) {
+		v.errorf("tcp_keepalive."+key, format, args...)
+		good = false
+	}
+	// The kernel counts keepalive times in whole seconds.
+	seconds := func(key string, d time.Duration) {
+		switch {
+		case d <= 0:
+			bad(key, "%s must be positive (example: 30s)", d)
+		case d%time.Second != 0:
+			bad(key, "%s is not a whole number of seconds: the kernel counts keepalive times in seconds (example: 30s)", d)
+		}
+	}
+	const missing = "missing: tcp_keepalive needs idle, the client's idle time before the first probe (example: idle: 30s)"
+	switch {
+	case given("idle"):
+		seconds("idle", k.Idle)
+	case v.origin == nil:
+		bad("idle", missing)
+	default:
+		// Point at the block where it was written: its first setting.
+		o := v.at("tcp_keepalive." + set[0])
+		v.probs.errorf(o.line, strings.TrimSuffix(o.field, "."+set[0])+".idle", missing)
+		good = false
+	}
+	if given("interval") {
+		seconds("interval", k.Interval)
+	}
+	if given("count") && k.Count < 1 {
+		bad("count", "%d must be at least 1 (default 9)", k.Count)
+	}
+	return good
 }
 
 // validToken reports whether s is an HTTP token (RFC 9110 tchar+), as
