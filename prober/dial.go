@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// NewTransport returns the transport for t's scheme (tcp, http or https),
+// NewTransport returns the transport for t's scheme (tcp, http, https, h2, h2c),
 // with o's defaults filled in. It fails on options that can never work
 // (an unreadable CA file, an invalid header), naming the field.
 func NewTransport(t Target, o TransportOptions) (Transport, error) {
@@ -35,8 +35,16 @@ func NewTransport(t Target, o TransportOptions) (Transport, error) {
 			return nil, err
 		}
 		return newHTTPTransport(t, d, o, cfg)
+	case "h2c":
+		return newH2Transport(t, d, o, nil)
+	case "h2":
+		cfg, err := newTLSConfig(t, o)
+		if err != nil {
+			return nil, err
+		}
+		return newH2Transport(t, d, o, cfg)
 	}
-	return nil, fmt.Errorf("unknown scheme %q (valid: tcp, http, https)", t.Scheme)
+	return nil, fmt.Errorf("unknown scheme %q (valid: tcp, http, https, h2, h2c)", t.Scheme)
 }
 
 // dialer opens raw TCP connections that stay silent while idle.

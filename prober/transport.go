@@ -56,11 +56,12 @@ type Transport interface {
 
 // Target is a parsed measurement target.
 type Target struct {
-	// Scheme is tcp, http or https.
+	// Scheme is tcp, http, https, h2 (HTTP/2 over TLS) or h2c (cleartext
+	// HTTP/2 with prior knowledge).
 	Scheme string
 	// Address is host:port to dial.
 	Address string
-	// URL is the full target (path and query used by http/https).
+	// URL is the full target (path and query used by http, https, h2, h2c).
 	URL *url.URL
 }
 
@@ -68,10 +69,11 @@ type Target struct {
 func (t Target) String() string { return t.URL.String() }
 
 // Schemes lists the supported target schemes.
-var Schemes = []string{"tcp", "http", "https"}
+var Schemes = []string{"tcp", "http", "https", "h2", "h2c"}
 
-// ParseTarget parses tcp://host:port, http://host[:port]/path or
-// https://host[:port]/path.
+// ParseTarget parses tcp://host:port, http://host[:port]/path,
+// https://host[:port]/path, h2://host[:port]/path (HTTP/2 over TLS, port
+// 443 by default) or h2c://host[:port]/path (cleartext HTTP/2, port 80).
 func ParseTarget(s string) (Target, error) {
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme == "" || u.Host == "" {
@@ -84,11 +86,11 @@ func ParseTarget(s string) (Target, error) {
 		if port == "" {
 			return Target{}, fmt.Errorf("target %q: tcp targets need a port (example: tcp://%s:6379)", s, u.Hostname())
 		}
-	case "http":
+	case "http", "h2c":
 		if port == "" {
 			port = "80"
 		}
-	case "https":
+	case "https", "h2":
 		if port == "" {
 			port = "443"
 		}
@@ -122,7 +124,7 @@ type TransportOptions struct {
 	Host   string
 	Body   []byte
 
-	// InsecureSkipVerify, CAFile and ServerName configure TLS for https.
+	// InsecureSkipVerify, CAFile and ServerName configure TLS for https and h2.
 	InsecureSkipVerify bool
 	CAFile             string
 	ServerName         string
