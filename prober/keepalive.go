@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/idleprobe/idleprobe/prober/plan"
@@ -112,7 +113,7 @@ func checkable(r Result) (bool, string) {
 	case !r.Complete:
 		return false, "not checked: the search did not finish"
 	case !r.Found:
-		return false, fmt.Sprintf("not needed: no idle limit up to %s, so there is nothing for keepalive to rescue", r.Settings.Max)
+		return false, fmt.Sprintf("not needed: no idle limit up to %s, so there is nothing for keepalive to rescue", shortDur(r.Settings.Max))
 	}
 	return true, ""
 }
@@ -150,7 +151,7 @@ func (m *measurement) keepalive(ctx context.Context, r *Result) {
 		log.Debug("keepalive check done", "checked", checked, "rescues", rescues, "held", held, "outcome", detail)
 	}
 	interrupted := func(held time.Duration) {
-		verdict(false, false, held, fmt.Sprintf("not checked: interrupted after %s of %s idle", held.Round(time.Millisecond), hold))
+		verdict(false, false, held, fmt.Sprintf("not checked: interrupted after %s of %s idle", shortDur(held), shortDur(hold)))
 	}
 
 	if m.opts.Limiter != nil {
@@ -192,7 +193,7 @@ func (m *measurement) keepalive(ctx context.Context, r *Result) {
 		case <-c.Closed():
 			at, detail := c.CloseInfo()
 			held := at.Sub(idleSince)
-			verdict(true, false, held, fmt.Sprintf("closed while idle after %s (%s), with keepalive on", held.Round(time.Millisecond), detail))
+			verdict(true, false, held, fmt.Sprintf("closed while idle after %s (%s), with keepalive on", shortDur(held), detail))
 			return
 		case now := <-tick.C:
 			progress(now, time.Until(idleSince.Add(hold))+m.timeout())
@@ -206,10 +207,26 @@ func (m *measurement) keepalive(ctx context.Context, r *Result) {
 	case ctx.Err() != nil:
 		interrupted(held)
 	case rep.Outcome == plan.OK:
-		verdict(true, true, held, fmt.Sprintf("reuse after %s idle: ok (%s)", held.Round(time.Millisecond), rep.Detail))
+		verdict(true, true, held, fmt.Sprintf("reuse after %s idle: ok (%s)", shortDur(held), rep.Detail))
 	case rep.Outcome.Failed():
-		verdict(true, false, held, fmt.Sprintf("reuse after %s idle: %s (%s)", held.Round(time.Millisecond), rep.Outcome, rep.Detail))
+		verdict(true, false, held, fmt.Sprintf("reuse after %s idle: %s (%s)", shortDur(held), rep.Outcome, rep.Detail))
 	default: // slow, error: says nothing about the idle limit
-		verdict(false, false, held, fmt.Sprintf("not checked: reuse after %s idle was inconclusive: %s (%s)", held.Round(time.Millisecond), rep.Outcome, rep.Detail))
+		verdict(false, false, held, fmt.Sprintf("not checked: reuse after %s idle was inconclusive: %s (%s)", shortDur(held), rep.Outcome, rep.Detail))
 	}
+}
+
+// shortDur prints d for the check's outcome: milliseconds at most, no
+// trailing zero units (1h, 1m30s, 5.612s).
+func shortDur(d time.Duration) string {
+	if d > time.Second {
+		d = d.Round(time.Millisecond)
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

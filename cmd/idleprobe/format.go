@@ -202,6 +202,10 @@ func advice(r prober.Result) string {
 	}
 	safe := safeIdle(limit)
 	clients := "client idle timeouts (nginx upstream keepalive_timeout, Go IdleConnTimeout, pool max-idle)"
+	if ka, ok := keepaliveAdvice(r); ok {
+		// The keepalive check answered: say what it found, not a guess.
+		return fmt.Sprintf("Advice: keep %s below %s%s", clients, fmtSafe(safe), ka)
+	}
 	switch r.Mode {
 	case plan.ClosedIdle, plan.ClosedOnReuse:
 		// A close (FIN) comes from an application-level idle timer; TCP
@@ -237,6 +241,9 @@ func writeSummary(w io.Writer, r prober.Result, interrupted bool) {
 	row("Took", took)
 	row("Connections", fmt.Sprintf("%d opened, at most %d open at once", r.ConnectionsOpened, r.PeakConnections))
 	row("Trials", fmt.Sprintf("%d (%d agree, %d disagree)", len(r.Trials), r.Agree, r.Disagree))
+	if line := keepaliveLine(r); line != "" {
+		fmt.Fprintln(w, "  "+line)
+	}
 	fmt.Fprintln(w, advice(r))
 	if r.Disagree > 0 {
 		fmt.Fprintf(w, "Warning: %d trial(s) disagree with this bracket: the path may be flaky (restarts, several backends or hops with different limits). Rerun to check.\n", r.Disagree)
@@ -250,6 +257,7 @@ type progressSnap struct {
 	found        bool
 	live, trials int
 	remaining    time.Duration
+	keepalive    bool // the search is done; the TCP keepalive check runs
 }
 
 func snapOf(p prober.Progress) progressSnap {
@@ -257,6 +265,7 @@ func snapOf(p prober.Progress) progressSnap {
 		at: p.Now, started: p.Started,
 		lower: p.Partial.Lower, upper: p.Partial.Upper, found: p.Partial.Found,
 		live: p.Live, trials: len(p.Partial.Trials), remaining: p.Remaining,
+		keepalive: p.Keepalive,
 	}
 }
 
@@ -275,6 +284,9 @@ func progressLine(s progressSnap, now time.Time) string {
 		b.WriteString("> " + fmtDur(s.lower) + " so far")
 	default:
 		b.WriteString("no trial done yet")
+	}
+	if s.keepalive {
+		b.WriteString(" | checking TCP keepalive...")
 	}
 	fmt.Fprintf(&b, " | %d live conn", s.live)
 	if s.live != 1 {

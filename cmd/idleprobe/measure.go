@@ -101,6 +101,7 @@ type measureFlags struct {
 	output     string
 	name       string
 	pushURL    string
+	keepalive  *prober.KeepaliveCheck
 	log        *logFlags
 	// given holds the names of the flags set on the command line.
 	given map[string]bool
@@ -124,6 +125,7 @@ func newMeasureFlags() (*flag.FlagSet, *measureFlags) {
 	fs.Var(choiceValue{&f.output, outputFormats}, "output", "Result `format`: text (summary and advice), json (one object), prom (Prometheus text format, for a textfile collector).")
 	fs.StringVar(&f.name, "name", "", "`name` of the path: the path label of --output prom and --push-gateway (default: the target).")
 	fs.StringVar(&f.pushURL, "push-gateway", "", "Push a complete result to the Pushgateway at this `URL` (job \"idleprobe\", grouped by path).")
+	fs.Var(keepaliveValue{&f.keepalive}, "keepalive", keepaliveUsage)
 	f.log = addLogFlags(fs)
 	return fs, f
 }
@@ -216,7 +218,7 @@ func (f *measureFlags) build(pos []string) (prober.Target, prober.Options, []str
 			only("tcp", "send", "expect")
 		}
 	}
-	return target, prober.Options{Plan: f.settings, Transport: topt}, errs
+	return target, prober.Options{Plan: f.settings, Transport: topt, Keepalive: f.keepalive}, errs
 }
 
 func runMeasureCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -317,6 +319,12 @@ func measureAndReport(ctx context.Context, target prober.Target, opts prober.Opt
 	}
 	if interrupted {
 		fmt.Fprintln(stderr, "idleprobe: interrupted; the result above is partial")
+		return r, exitInterrupted
+	}
+	if ctx.Err() != nil && opts.Keepalive != nil && r.Found && !r.KeepaliveChecked {
+		// Measure keeps a finished search when the keepalive check after it
+		// is cut short: the limit above is final, the check is not done.
+		fmt.Fprintln(stderr, "idleprobe: interrupted during the TCP keepalive check; the limit above is final, the check was not done")
 		return r, exitInterrupted
 	}
 	return r, exitOK
