@@ -3,7 +3,6 @@ package prober
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -24,13 +23,13 @@ import (
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
-// HTTP/2 (RFC 9113) on connections idleprobe owns. The first exchange is a
-// real request on stream 1, so the server sees traffic like any client's;
-// every reuse is one PING that must come back acknowledged. Nothing is sent
-// while idle: no PING, no WINDOW_UPDATE, no SETTINGS. Frames the server
-// sends while idle are decoded as they arrive (a GOAWAY is the server's idle
-// close, at that moment); the ones that want an answer (SETTINGS, PING) are
-// answered at the next reuse.
+// HTTP/2 (RFC 9113) on connections idleprobe owns. Every exchange (the
+// first, and each reuse) is the configured request on a new stream, read to
+// the end of its response, so the server and every hop see what a client's
+// pool does. Nothing is sent while idle: no PING, no WINDOW_UPDATE, no
+// SETTINGS ACK. Frames the server sends while idle are decoded as they
+// arrive (a GOAWAY is the server's idle close, at that moment); the ones
+// that want an answer (SETTINGS, PING) are answered with the next request.
 
 const (
 	// h2FrameSize is the largest frame read (the protocol default; we never
@@ -264,10 +263,18 @@ type h2Conn struct {
 	hsize  int                 // its size so far
 	framed bool                // a frame was read (the server is not HTTP/1.x)
 
+	// Requests: the next stream, the HPACK encoder (its table lives as long
+	// as the connection), the connection's flow-control windows.
+	nextStream  uint32
+	enc         *hpack.Encoder
+	hb          bytes.Buffer
+	connSend    int64 // what we may still send on the connection
+	recvUnacked int64 // DATA received and not yet given back
+	status      string
+
 	// The peer's settings and what we owe it.
 	peerMaxFrame  uint32
 	peerWindow    int64 // initial stream send window
-	peerTable     uint32
 	settingsAcks  int
 	pendingPings  [][8]byte
 	goneAway      *goAway
@@ -291,9 +298,11 @@ func newH2Conn(t *h2Transport, wc *watchedConn) *h2Conn {
 		chunk:        make([]byte, h2ReadChunk),
 		peerMaxFrame: h2FrameSize,
 		peerWindow:   h2Window,
-		peerTable:    h2HeaderTable,
 		closedCh:     make(chan struct{}),
+		nextStream:   1,
+		connSend:     h2Window,
 	}
+	c.enc = hpack.NewEncoder(&c.hb)
 	c.rw = c.wire
 	c.fr = http2.NewFramer(&c.out, h2Feed{c})
 	c.fr.SetMaxReadFrameSize(h2FrameSize)
@@ -389,7 +398,7 @@ func (c *h2Conn) applySettings(f *http2.SettingsFrame) error {
 		case http2.SettingInitialWindowSize:
 			c.peerWindow = int64(s.Val)
 		case http2.SettingHeaderTableSize:
-			c.peerTable = s.Val
+			c.enc.SetMaxDynamicTableSizeLimit(s.Val)
 		}
 		return nil
 	})
@@ -522,7 +531,9 @@ func (c *h2Conn) firstExchange(ctx context.Context) (end time.Time, err error) {
 			return end, err
 		}
 	}
-	return c.request()
+	end, err = c.exchange(c.nextStream, true)
+	c.nextStream += 2
+	return end, err
 }
 
 // goAwayOf describes a GOAWAY frame.
@@ -530,30 +541,45 @@ func goAwayOf(f *http2.GoAwayFrame) *goAway {
 	return &goAway{code: f.ErrCode, debug: oneLine(string(f.DebugData()))}
 }
 
-// request sends the request on stream 1 and reads the response to its end.
-func (c *h2Conn) request() (time.Time, error) {
-	const stream = 1
-	var hb bytes.Buffer
-	enc := hpack.NewEncoder(&hb)
-	enc.SetMaxDynamicTableSizeLimit(c.peerTable)
+// refusedError: the server will not process the request (a GOAWAY below
+// its stream, or REFUSED_STREAM): it is closing the connection.
+type refusedError struct{ why string }
+
+func (e *refusedError) Error() string { return e.why }
+
+// exchange sends the request on stream and reads the response to its end,
+// answering what the server asks for on the way (SETTINGS and PING ACKs,
+// WINDOW_UPDATEs for the response body). It returns when the response
+// ended. first is the first exchange, where any GOAWAY is an error.
+func (c *h2Conn) exchange(stream uint32, first bool) (time.Time, error) {
+	// What we owe from the idle period (ACKs, the connection window the
+	// last responses used) goes out with the request, never while idle.
+	if err := c.queueOwed(); err != nil {
+		return time.Time{}, err
+	}
+	if c.recvUnacked > 0 {
+		if err := c.fr.WriteWindowUpdate(0, uint32(c.recvUnacked)); err != nil {
+			return time.Time{}, err
+		}
+		c.recvUnacked = 0
+	}
+	c.hb.Reset()
 	for _, f := range c.t.fields {
-		if err := enc.WriteField(f); err != nil {
+		if err := c.enc.WriteField(f); err != nil {
 			return time.Time{}, err
 		}
 	}
-	block := hb.Bytes()
+	block := c.hb.Bytes()
 	maxFrame := int(c.peerMaxFrame)
 	body := c.t.body
-	first := true
-	for first || len(block) > 0 {
+	for i := 0; i == 0 || len(block) > 0; i++ {
 		n := min(len(block), maxFrame)
 		frag := block[:n]
 		block = block[n:]
 		var err error
-		if first {
+		if i == 0 {
 			err = c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: frag,
 				EndStream: len(body) == 0, EndHeaders: len(block) == 0})
-			first = false
 		} else {
 			err = c.fr.WriteContinuation(stream, len(block) == 0, frag)
 		}
@@ -563,21 +589,28 @@ func (c *h2Conn) request() (time.Time, error) {
 	}
 
 	var (
-		connSend, streamSend = int64(h2Window), c.peerWindow
-		recvUnacked          int64 // bytes of DATA not yet given back by WINDOW_UPDATE
-		resp                 h2Response
-		blockEnds            bool // the request stream's header block carries END_STREAM
+		streamSend    = c.peerWindow
+		streamUnacked int64 // DATA bytes on the stream not yet given back
+		resp          h2Response
+		blockEnds     bool // the stream's header block carries END_STREAM
 	)
 	for {
 		// Send as much of the body as the windows allow.
-		for len(body) > 0 && connSend > 0 && streamSend > 0 {
-			n := min(int64(len(body)), connSend, streamSend, int64(maxFrame))
+		for len(body) > 0 && c.connSend > 0 && streamSend > 0 && !resp.done {
+			n := min(int64(len(body)), c.connSend, streamSend, int64(maxFrame))
 			if err := c.fr.WriteData(stream, int64(len(body)) == n, body[:n]); err != nil {
 				return time.Time{}, err
 			}
 			body = body[n:]
-			connSend -= n
+			c.connSend -= n
 			streamSend -= n
+		}
+		if resp.done && len(body) > 0 {
+			// The server answered before taking the whole body: cancel ours.
+			if err := c.fr.WriteRSTStream(stream, http2.ErrCodeCancel); err != nil {
+				return time.Time{}, err
+			}
+			body = nil
 		}
 		if err := c.queueOwed(); err != nil {
 			return time.Time{}, err
@@ -586,6 +619,7 @@ func (c *h2Conn) request() (time.Time, error) {
 			return time.Time{}, err
 		}
 		if resp.done {
+			c.status = resp.status
 			return time.Now(), nil
 		}
 		f, err := c.readFrame()
@@ -608,18 +642,29 @@ func (c *h2Conn) request() (time.Time, error) {
 				c.notePing(f)
 			}
 		case *http2.GoAwayFrame:
-			return time.Time{}, fmt.Errorf("the server sent %s during the first request", goAwayOf(f))
+			g := goAwayOf(f)
+			c.goneAway = g
+			if first {
+				return time.Time{}, fmt.Errorf("the server sent %s during the first request", g)
+			}
+			if f.LastStreamID < stream {
+				return time.Time{}, &refusedError{g.String() + ": the server did not take the request"}
+			}
 		case *http2.WindowUpdateFrame:
 			switch f.StreamID {
 			case 0:
-				connSend += int64(f.Increment)
+				c.connSend += int64(f.Increment)
 			case stream:
 				streamSend += int64(f.Increment)
 			}
 		case *http2.RSTStreamFrame:
-			if f.StreamID == stream {
-				return time.Time{}, fmt.Errorf("the server reset the request stream (RST_STREAM %s)", f.ErrCode)
+			if f.StreamID != stream {
+				break
 			}
+			if !first && f.ErrCode == http2.ErrCodeRefusedStream {
+				return time.Time{}, &refusedError{"the server refused the request (RST_STREAM REFUSED_STREAM)"}
+			}
+			return time.Time{}, fmt.Errorf("the server reset the request stream (RST_STREAM %s)", f.ErrCode)
 		case *http2.HeadersFrame:
 			if f.StreamID == stream {
 				blockEnds = f.StreamEnded()
@@ -638,7 +683,7 @@ func (c *h2Conn) request() (time.Time, error) {
 			}
 		case *http2.DataFrame:
 			// Flow control counts the whole frame, padding included.
-			recvUnacked += int64(f.Length)
+			c.recvUnacked += int64(f.Length)
 			if f.StreamID == stream {
 				if !resp.final || resp.done {
 					return time.Time{}, errors.New("malformed HTTP/2 response: DATA outside the response body")
@@ -647,24 +692,24 @@ func (c *h2Conn) request() (time.Time, error) {
 				if resp.bodyBytes > maxResponseBytes {
 					return time.Time{}, errBodyTooLarge
 				}
+				streamUnacked += int64(f.Length)
 				resp.done = f.StreamEnded()
 			}
-			if recvUnacked >= h2Window/2 && !resp.done {
-				if err := c.fr.WriteWindowUpdate(0, uint32(recvUnacked)); err != nil {
+			if resp.done {
+				break
+			}
+			if c.recvUnacked >= h2Window/2 {
+				if err := c.fr.WriteWindowUpdate(0, uint32(c.recvUnacked)); err != nil {
 					return time.Time{}, err
 				}
-				if err := c.fr.WriteWindowUpdate(stream, uint32(recvUnacked)); err != nil {
+				c.recvUnacked = 0
+			}
+			if streamUnacked >= h2Window/2 {
+				if err := c.fr.WriteWindowUpdate(stream, uint32(streamUnacked)); err != nil {
 					return time.Time{}, err
 				}
-				recvUnacked = 0
+				streamUnacked = 0
 			}
-		}
-		if resp.done && len(body) > 0 {
-			// The server answered before taking the whole body: cancel ours.
-			if err := c.fr.WriteRSTStream(stream, http2.ErrCodeCancel); err != nil {
-				return time.Time{}, err
-			}
-			body = nil
 		}
 	}
 }
@@ -675,6 +720,7 @@ type h2Response struct {
 	interim   int
 	done      bool // END_STREAM
 	bodyBytes int64
+	status    string // "200 OK"
 }
 
 // block takes one HEADERS or CONTINUATION fragment (of the request stream
@@ -692,7 +738,7 @@ func (r *h2Response) block(c *h2Conn, ours bool, frag []byte, endHeaders, ends b
 		r.done = true
 		return nil
 	}
-	final, err := responseStatus(fields)
+	final, status, err := responseStatus(fields)
 	if err != nil {
 		return err
 	}
@@ -705,27 +751,31 @@ func (r *h2Response) block(c *h2Conn, ours bool, frag []byte, endHeaders, ends b
 		}
 		return nil
 	}
-	r.final, r.done = true, ends
+	r.final, r.done, r.status = true, ends, status
 	return nil
 }
 
 // responseStatus checks :status in a decoded response header block and
-// reports whether the response is final (not 1xx).
-func responseStatus(fields []hpack.HeaderField) (bool, error) {
+// reports whether the response is final (not 1xx), and its status.
+func responseStatus(fields []hpack.HeaderField) (bool, string, error) {
 	for _, f := range fields {
 		if f.Name != ":status" {
 			continue
 		}
 		code, err := strconv.Atoi(f.Value)
 		if err != nil || len(f.Value) != 3 || code < 100 {
-			return false, fmt.Errorf("malformed HTTP/2 response: :status %q", oneLine(f.Value))
+			return false, "", fmt.Errorf("malformed HTTP/2 response: :status %q", oneLine(f.Value))
 		}
 		if code == http.StatusSwitchingProtocols {
-			return false, errors.New("malformed HTTP/2 response: 101 Switching Protocols")
+			return false, "", errors.New("malformed HTTP/2 response: 101 Switching Protocols")
 		}
-		return code >= 200, nil
+		status := f.Value
+		if text := http.StatusText(code); text != "" {
+			status += " " + text
+		}
+		return code >= 200, status, nil
 	}
-	return false, errors.New("malformed HTTP/2 response: no :status")
+	return false, "", errors.New("malformed HTTP/2 response: no :status")
 }
 
 // Closed is closed when the server or a hop ended the connection while it
@@ -849,6 +899,12 @@ func (c *h2Conn) scanIdle() bool {
 			if !f.IsAck() {
 				c.notePing(f)
 			}
+		case *http2.WindowUpdateFrame:
+			if f.StreamID == 0 {
+				c.connSend += int64(f.Increment)
+			}
+		case *http2.DataFrame:
+			c.recvUnacked += int64(f.Length)
 		case *http2.HeadersFrame:
 			if _, err := c.headerBlock(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
 				c.idleBroken = err
@@ -890,7 +946,11 @@ func (c *h2Conn) watcherEnd() (time.Time, string) {
 	return c.endAt, closeDetail(c.endErr)
 }
 
-// Reuse sends one PING with 8 random bytes and waits for its ACK.
+// Reuse makes the request again, on the next stream, and reads the whole
+// response: what a client's pool does with a kept-alive connection. (A
+// PING would refresh the path but not the idle timer of servers that count
+// only streams, such as Go's and Envoy's: a recycled connection would then
+// see their GOAWAY early.)
 func (c *h2Conn) Reuse(ctx context.Context) Reply {
 	if c.spent {
 		now := time.Now()
@@ -906,40 +966,50 @@ func (c *h2Conn) Reuse(ctx context.Context) Reply {
 		}
 		return Reply{Outcome: plan.ClosedIdle, Start: at, End: at, Detail: detail}
 	}
-	if !ok || c.idleBroken != nil {
+	if !ok || c.idleBroken != nil || c.nextStream > 1<<31-1 {
 		if ok {
 			c.endReuse(false, time.Time{})
 		}
 		now := time.Now()
 		detail := "connection already closed"
-		if c.idleBroken != nil {
+		switch {
+		case c.idleBroken != nil:
 			detail = c.idleBroken.Error()
-		} else if r, bad := c.unusable(); bad {
-			detail = r
+		case c.nextStream > 1<<31-1:
+			detail = "connection not reusable: stream IDs used up"
+		default:
+			if r, bad := c.unusable(); bad {
+				detail = r
+			}
 		}
 		return Reply{Outcome: plan.Error, Start: now, End: now, Detail: detail}
 	}
 
-	start, end, err := c.ping(ctx)
+	start, end, err := c.reuseExchange(ctx)
 	if err != nil {
 		out, detail := classify(err, c.acked)
-		if g := c.goneAway; g != nil && out != plan.Reset {
+		var refused *refusedError
+		switch {
+		case errors.As(err, &refused):
+			out, detail = plan.ClosedOnReuse, refused.why
+		case c.goneAway != nil && out != plan.Reset:
 			// The server said it is going away, then did not answer.
-			out, detail = plan.ClosedOnReuse, g.String()+", then "+detail
+			out, detail = plan.ClosedOnReuse, c.goneAway.String()+", then "+detail
 		}
 		c.endReuse(false, time.Time{})
 		return Reply{Outcome: out, Start: start, End: end, Detail: detail}
 	}
 	c.wire.live.Store(false)
 	if g := c.goneAway; g != nil {
-		// The path survived, but the server ends the connection now.
+		// The path survived (a full response), but the server ends the
+		// connection now: it cannot be watched or reused again.
 		c.spent = true
 		c.endReuse(false, time.Time{})
-		return Reply{Outcome: plan.OK, Start: start, End: end, Detail: "PING ACK; server sent " + g.String() + ": connection not reusable"}
+		return Reply{Outcome: plan.OK, Start: start, End: end, Detail: c.status + "; server sent " + g.String() + ": connection not reusable"}
 	}
 	c.endReuse(true, end)
 	c.startMonitor()
-	return Reply{Outcome: plan.OK, Start: start, End: end, Detail: "PING ACK"}
+	return Reply{Outcome: plan.OK, Start: start, End: end, Detail: c.status}
 }
 
 // unusable describes why the watcher cannot go on (closed or overflowed).
@@ -950,17 +1020,9 @@ func (c *h2Conn) unusable() (string, bool) {
 	return r.Detail, !ok
 }
 
-// ping writes what we owe and our PING and reads until the PING ACK.
-func (c *h2Conn) ping(ctx context.Context) (start, end time.Time, err error) {
-	var data [8]byte
-	_, _ = rand.Read(data[:])
-	if err := c.queueOwed(); err != nil {
-		return time.Now(), time.Now(), err
-	}
-	if err := c.fr.WritePing(false, data); err != nil {
-		return time.Now(), time.Now(), err
-	}
-	// The timeout runs from the first byte of the reuse.
+// reuseExchange runs one exchange bounded by the timeout (from its first
+// byte) and ctx.
+func (c *h2Conn) reuseExchange(ctx context.Context) (start, end time.Time, err error) {
 	start = time.Now()
 	deadline := start.Add(c.t.d.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -969,51 +1031,13 @@ func (c *h2Conn) ping(ctx context.Context) (start, end time.Time, err error) {
 	done := c.withDeadline(ctx, deadline)
 	defer done(&err)
 	c.wire.live.Store(true)
-	if err := c.flush(); err != nil {
-		return start, time.Now(), err
+	stream := c.nextStream
+	c.nextStream += 2
+	end, err = c.exchange(stream, false)
+	if err != nil {
+		end = time.Now()
 	}
-	for {
-		f, err := c.readFrame()
-		if err != nil {
-			return start, time.Now(), err
-		}
-		switch f := f.(type) {
-		case *http2.PingFrame:
-			if f.IsAck() {
-				if f.Data == data {
-					return start, time.Now(), nil
-				}
-				break
-			}
-			c.notePing(f)
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				if err := c.applySettings(f); err != nil {
-					return start, time.Now(), err
-				}
-			}
-		case *http2.GoAwayFrame:
-			c.goneAway = goAwayOf(f)
-		case *http2.HeadersFrame:
-			if _, err := c.headerBlock(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
-				return start, time.Now(), err
-			}
-		case *http2.ContinuationFrame:
-			if _, err := c.headerBlock(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
-				return start, time.Now(), err
-			}
-		case *http2.PushPromiseFrame:
-			if _, err := c.headerBlock(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
-				return start, time.Now(), err
-			}
-		}
-		if err := c.queueOwed(); err != nil {
-			return start, time.Now(), err
-		}
-		if err := c.flush(); err != nil {
-			return start, time.Now(), err
-		}
-	}
+	return start, end, err
 }
 
 // Close stops the idle decoder and closes the socket.

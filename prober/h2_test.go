@@ -172,7 +172,7 @@ func TestH2GoServer(t *testing.T) {
 				default:
 				}
 				r := reuse(t, conn)
-				if r.Outcome != plan.OK || r.Detail != "PING ACK" || r.End.Before(r.Start) {
+				if r.Outcome != plan.OK || r.Detail != "200 OK" || r.End.Before(r.Start) {
 					t.Fatalf("reuse %d: %+v", i+1, r)
 				}
 				if !conn.IdleSince().Equal(r.End) {
@@ -180,15 +180,17 @@ func TestH2GoServer(t *testing.T) {
 				}
 			}
 			seen := srv.seen()
-			if len(seen) != 1 {
-				t.Fatalf("server saw %d requests, want 1 (reuses are PINGs)", len(seen))
+			if len(seen) != 4 {
+				t.Fatalf("server saw %d requests, want 4 (the first and 3 reuses)", len(seen))
 			}
 			want := tc.want
 			if want.host == "" {
 				want.host = srv.addr
 			}
-			if seen[0] != want {
-				t.Errorf("server saw %+v, want %+v", seen[0], want)
+			for i, s := range seen {
+				if s != want {
+					t.Errorf("request %d: server saw %+v, want %+v", i+1, s, want)
+				}
 			}
 		})
 	}
@@ -400,14 +402,13 @@ func (s *fakeH2) handshake(t *testing.T) {
 	s.fr.WriteSettingsAck()
 }
 
-// readRequest reads frames until the request's HEADERS (skipping the
-// SETTINGS ACK) and returns them.
+// readRequest reads frames until a request's HEADERS (skipping the
+// SETTINGS ACK and anything else) and returns them, or nil on error.
 func (s *fakeH2) readRequest(t *testing.T) *http2.MetaHeadersFrame {
 	t.Helper()
 	for range 10 {
 		f, err := s.fr.ReadFrame()
 		if err != nil {
-			t.Errorf("server: read request: %v", err)
 			return nil
 		}
 		if mh, ok := f.(*http2.MetaHeadersFrame); ok {
@@ -418,13 +419,12 @@ func (s *fakeH2) readRequest(t *testing.T) *http2.MetaHeadersFrame {
 	return nil
 }
 
-// respond answers stream 1 with 200 and a short body.
-func (s *fakeH2) respond(t *testing.T) {
-	t.Helper()
+// respond answers stream id with 200 and a short body.
+func (s *fakeH2) respond(id uint32) {
 	s.hb.Reset()
 	s.enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
-	s.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: s.hb.Bytes(), EndHeaders: true})
-	s.fr.WriteData(1, true, []byte("ok"))
+	s.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: s.hb.Bytes(), EndHeaders: true})
+	s.fr.WriteData(id, true, []byte("ok"))
 }
 
 // open runs the handshake and the first exchange.
@@ -432,24 +432,21 @@ func (s *fakeH2) open(t *testing.T) bool {
 	t.Helper()
 	s.handshake(t)
 	if s.readRequest(t) == nil {
+		t.Error("server: no first request")
 		return false
 	}
-	s.respond(t)
+	s.respond(1)
 	return true
 }
 
-// readPing reads frames until the client's PING; ok is false on error.
-func (s *fakeH2) readPing() ([8]byte, bool) {
-	for range 20 {
-		f, err := s.fr.ReadFrame()
-		if err != nil {
-			return [8]byte{}, false
-		}
-		if p, ok := f.(*http2.PingFrame); ok && !p.IsAck() {
-			return p.Data, true
-		}
+// next reads the next request and returns its stream; ok is false on error.
+func (s *fakeH2) next(t *testing.T) (uint32, bool) {
+	t.Helper()
+	mh := s.readRequest(t)
+	if mh == nil {
+		return 0, false
 	}
-	return [8]byte{}, false
+	return mh.StreamID, true
 }
 
 // TestH2Reuse covers what a reuse can meet, with a scripted server.
@@ -461,26 +458,25 @@ func TestH2Reuse(t *testing.T) {
 		detail string
 		again  plan.Outcome // outcome of a second reuse, when the first is OK
 	}{
-		{name: "ack", want: plan.OK, detail: "PING ACK", again: plan.OK, script: func(t *testing.T, s *fakeH2) {
+		{name: "ok", want: plan.OK, detail: "200 OK", again: plan.OK, script: func(t *testing.T, s *fakeH2) {
 			for {
-				p, ok := s.readPing()
+				id, ok := s.next(t)
 				if !ok {
 					return
 				}
-				s.fr.WritePing(true, p)
+				s.respond(id)
 			}
 		}},
-		{name: "server-ping-and-settings-first", want: plan.OK, detail: "PING ACK", again: plan.OK, script: func(t *testing.T, s *fakeH2) {
+		{name: "server-ping-and-settings-first", want: plan.OK, detail: "200 OK", again: plan.OK, script: func(t *testing.T, s *fakeH2) {
 			for {
-				p, ok := s.readPing()
+				id, ok := s.next(t)
 				if !ok {
 					return
 				}
-				// Ask for a SETTINGS ACK and a PING ACK before answering:
-				// both must arrive before ours is acknowledged.
+				// Ask for a SETTINGS ACK and a PING ACK before answering.
 				s.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 20})
 				s.fr.WritePing(false, [8]byte{'s', 'e', 'r', 'v', 'e', 'r'})
-				s.fr.WritePing(true, [8]byte{'w', 'r', 'o', 'n', 'g'})
+				s.fr.WritePing(true, [8]byte{'s', 't', 'r', 'a', 'y'})
 				gotSettingsAck, gotPingAck := false, false
 				for !gotSettingsAck || !gotPingAck {
 					f, err := s.fr.ReadFrame()
@@ -497,37 +493,49 @@ func TestH2Reuse(t *testing.T) {
 						}
 					}
 				}
-				s.fr.WritePing(true, p)
+				s.respond(id)
 			}
 		}},
-		{name: "goaway-then-ack", want: plan.OK, detail: "PING ACK; server sent GOAWAY (NO_ERROR): connection not reusable", again: plan.Error,
+		{name: "goaway-then-response", want: plan.OK, detail: "200 OK; server sent GOAWAY (NO_ERROR): connection not reusable", again: plan.Error,
 			script: func(t *testing.T, s *fakeH2) {
-				p, ok := s.readPing()
-				if !ok {
-					return
+				if id, ok := s.next(t); ok {
+					s.fr.WriteGoAway(id, http2.ErrCodeNo, nil)
+					s.respond(id)
+					s.wait()
 				}
-				s.fr.WriteGoAway(1, http2.ErrCodeNo, nil)
-				s.fr.WritePing(true, p)
-				s.wait()
+			}},
+		{name: "goaway-refuses", want: plan.ClosedOnReuse, detail: "GOAWAY (NO_ERROR): the server did not take the request",
+			script: func(t *testing.T, s *fakeH2) {
+				if _, ok := s.next(t); ok {
+					s.fr.WriteGoAway(1, http2.ErrCodeNo, nil)
+					s.wait()
+				}
+			}},
+		{name: "refused-stream", want: plan.ClosedOnReuse, detail: "the server refused the request (RST_STREAM REFUSED_STREAM)",
+			script: func(t *testing.T, s *fakeH2) {
+				if id, ok := s.next(t); ok {
+					s.fr.WriteRSTStream(id, http2.ErrCodeRefusedStream)
+					s.wait()
+				}
 			}},
 		{name: "goaway-then-close", want: plan.ClosedOnReuse, detail: "GOAWAY (NO_ERROR), then EOF: connection closed before the answer",
 			script: func(t *testing.T, s *fakeH2) {
-				if _, ok := s.readPing(); ok {
-					s.fr.WriteGoAway(1, http2.ErrCodeNo, nil)
+				if id, ok := s.next(t); ok {
+					s.fr.WriteGoAway(id, http2.ErrCodeNo, nil)
 				}
 			}},
-		{name: "close", want: plan.ClosedOnReuse, script: func(t *testing.T, s *fakeH2) { s.readPing() }},
+		{name: "close", want: plan.ClosedOnReuse, script: func(t *testing.T, s *fakeH2) { s.next(t) }},
 		{name: "reset", want: plan.Reset, detail: "connection reset by peer", script: func(t *testing.T, s *fakeH2) {
-			if _, ok := s.readPing(); ok {
+			if _, ok := s.next(t); ok {
 				resetConn(t, s.c)
 			}
 		}},
 		{name: "stall", want: plan.Slow, detail: "timeout: bytes acknowledged but no answer", script: func(t *testing.T, s *fakeH2) {
-			s.readPing()
+			s.next(t)
 			s.wait()
 		}},
 		{name: "garbage", want: plan.Error, script: func(t *testing.T, s *fakeH2) {
-			if _, ok := s.readPing(); ok {
+			if _, ok := s.next(t); ok {
 				s.fr.WriteRawFrame(http2.FramePing, 0, 3, []byte("short"))
 				s.wait()
 			}
@@ -587,7 +595,7 @@ func TestH2IdleEvents(t *testing.T) {
 			s.fr.WriteSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 1 << 15})
 			s.fr.WritePing(false, [8]byte{1})
 			// Nothing may come back until the reuse; then both ACKs
-			// before the client's PING.
+			// before the client's request.
 			s.c.SetReadDeadline(time.Now().Add(150 * time.Millisecond))
 			f, err := s.fr.ReadFrame()
 			if err == nil {
@@ -609,12 +617,12 @@ func TestH2IdleEvents(t *testing.T) {
 				case *http2.PingFrame:
 					if f.IsAck() && f.Data == [8]byte{1} {
 						sawAck++
-					} else if !f.IsAck() {
-						if sawAck != 2 {
-							t.Errorf("server: the client's PING came after %d of 2 ACKs", sawAck)
-						}
-						s.fr.WritePing(true, f.Data)
 					}
+				case *http2.MetaHeadersFrame:
+					if sawAck != 2 {
+						t.Errorf("server: the client's request came after %d of 2 ACKs", sawAck)
+					}
+					s.respond(f.StreamID)
 				}
 			}
 		}},
@@ -709,7 +717,7 @@ func TestH2ReuseCanceled(t *testing.T) {
 	noLeaks(t)
 	srv := startFakeH2(t, func(t *testing.T, s *fakeH2) {
 		if s.open(t) {
-			s.readPing()
+			s.next(t)
 			s.wait()
 		}
 	})

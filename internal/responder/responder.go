@@ -1,8 +1,9 @@
 // Package responder is the companion server of idleprobe: it answers
-// HTTP/1.1 and raw TCP (echo) and holds every connection for as long as the
-// client wants. Deployed behind the same Service or load balancer as the
-// real application, it lets idleprobe measure the path itself instead of the
-// application's own idle timeout.
+// HTTP/1.1, cleartext HTTP/2 with prior knowledge (h2c) and raw TCP (echo)
+// and holds every connection for as long as the client wants. Deployed
+// behind the same Service or load balancer as the real application, it lets
+// idleprobe measure the path itself instead of the application's own idle
+// timeout.
 package responder
 
 import (
@@ -20,7 +21,8 @@ import (
 // Config says where the responder listens. An empty address disables that
 // listener; at least one must be set.
 type Config struct {
-	// HTTPAddr is the HTTP/1.1 listen address, e.g. ":8080" or "127.0.0.1:0".
+	// HTTPAddr is the HTTP/1.1 and h2c listen address, e.g. ":8080" or
+	// "127.0.0.1:0".
 	HTTPAddr string
 	// TCPAddr is the TCP echo listen address, e.g. ":9090".
 	TCPAddr string
@@ -80,7 +82,18 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.tcpLn = ln
 	}
 	if s.httpLn != nil {
+		// HTTP/1.1 and h2c with prior knowledge on the same port (net/http
+		// tells them apart by the HTTP/2 preface).
+		var protocols http.Protocols
+		protocols.SetHTTP1(true)
+		protocols.SetUnencryptedHTTP2(true)
 		s.srv = &http.Server{
+			Protocols: &protocols,
+			// HTTP/2 keeps quiet too: with IdleTimeout and ReadTimeout 0
+			// its idle timer is off (no GOAWAY), and with SendPingTimeout 0
+			// it never sends a PING health check (PingTimeout only applies
+			// once a PING was sent). It answers the client's PINGs.
+			HTTP2:   &http.HTTP2Config{SendPingTimeout: 0},
 			Handler: http.HandlerFunc(s.serveHTTP),
 			// No timeouts at all: an idle keep-alive connection is held
 			// until the client (or the path) ends it. IdleTimeout 0 falls
@@ -138,7 +151,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	if r.ProtoAtLeast(1, 1) || r.Header.Get("Connection") == "keep-alive" {
+	if r.ProtoMajor == 1 && (r.ProtoAtLeast(1, 1) || r.Header.Get("Connection") == "keep-alive") {
 		h.Set("Connection", "keep-alive")
 	}
 	if r.Method == http.MethodHead {

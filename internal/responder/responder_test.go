@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -275,4 +277,109 @@ func TestStartErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// h2cRequest sends a GET on stream id and reads the response to its end,
+// failing on anything but 200 with Body.
+func h2cRequest(t *testing.T, fr *http2.Framer, id uint32) {
+	t.Helper()
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "test"}, {":path", "/h2"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
+		t.Fatalf("write HEADERS: %v", err)
+	}
+	var body []byte
+	status := ""
+	for range 20 {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("read response: %v", err)
+		}
+		switch f := f.(type) {
+		case *http2.MetaHeadersFrame:
+			if f.StreamID == id {
+				status = f.PseudoValue("status")
+			}
+			if f.StreamEnded() {
+				t.Fatalf("response without body, status %s", status)
+			}
+		case *http2.DataFrame:
+			if f.StreamID == id {
+				body = append(body, f.Data()...)
+				if f.StreamEnded() {
+					if status != "200" || string(body) != Body {
+						t.Fatalf("response %s %q, want 200 %q", status, body, Body)
+					}
+					return
+				}
+			}
+		case *http2.GoAwayFrame:
+			t.Fatalf("server sent GOAWAY %s", f.ErrCode)
+		}
+	}
+	t.Fatal("no complete response in 20 frames")
+}
+
+// TestH2CHoldsIdleConnection: the HTTP port speaks h2c with prior
+// knowledge, sends nothing while the connection idles (no PING, no
+// GOAWAY) and still answers a PING and a request afterwards.
+func TestH2CHoldsIdleConnection(t *testing.T) {
+	s := start(t, Config{HTTPAddr: "127.0.0.1:0"})
+	c := dial(t, s.HTTPAddr())
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fr := http2.NewFramer(c, c)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	// The server's SETTINGS (and probably a WINDOW_UPDATE), and the ACK of ours.
+	gotSettings, gotAck := false, false
+	for i := 0; i < 10 && !(gotSettings && gotAck); i++ {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		if sf, ok := f.(*http2.SettingsFrame); ok {
+			if sf.IsAck() {
+				gotAck = true
+			} else {
+				gotSettings = true
+				fr.WriteSettingsAck()
+			}
+		}
+	}
+	if !gotSettings || !gotAck {
+		t.Fatal("no SETTINGS exchange")
+	}
+	h2cRequest(t, fr, 1)
+
+	// Idle: the server must send nothing at all.
+	c.SetReadDeadline(time.Now().Add(1200 * time.Millisecond))
+	if f, err := fr.ReadFrame(); err == nil {
+		t.Fatalf("server sent %v while the connection was idle", f)
+	} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+		t.Fatalf("idle read ended with %v, want a timeout (the server closed?)", err)
+	}
+
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	data := [8]byte{'i', 'd', 'l', 'e', 'p', 'r', 'o', 'b'}
+	if err := fr.WritePing(false, data); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("read PING ACK: %v", err)
+		}
+		if p, ok := f.(*http2.PingFrame); ok && p.IsAck() && p.Data == data {
+			break
+		}
+	}
+	h2cRequest(t, fr, 3)
 }

@@ -1,0 +1,79 @@
+package prober_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/idleprobe/idleprobe/internal/middlebox"
+	"github.com/idleprobe/idleprobe/prober"
+	"github.com/idleprobe/idleprobe/prober/plan"
+)
+
+// TestMeasureH2CThroughResettingMiddlebox: h2c to the responder through a
+// middlebox that forgets idle flows: a reuse (a request on a new stream) finds its timeout.
+func TestMeasureH2CThroughResettingMiddlebox(t *testing.T) {
+	checkNoLeaks(t)
+	const T = 1500 * time.Millisecond
+	srv := startResponder(t)
+	mb := startMiddlebox(t, srv.HTTPAddr(), T, middlebox.Reset)
+	r, err := prober.Measure(context.Background(), mustTarget(t, "h2c://"+mb.String()+"/"),
+		prober.Options{Plan: fastSettings(plan.Parallel, 5*time.Second), Transport: prober.TransportOptions{Timeout: 2 * time.Second}})
+	if err != nil {
+		t.Fatalf("measure: %v", err)
+	}
+	if !r.Found || r.Lower >= T || r.Upper < T {
+		t.Fatalf("bracket found=%v (%s, %s] does not contain %s", r.Found, r.Lower, r.Upper, T)
+	}
+	if w := r.Upper - r.Lower; w > 250*time.Millisecond {
+		t.Errorf("bracket %s wide, want <= 250ms", w)
+	}
+	if r.Mode != plan.Reset {
+		t.Errorf("mode %s, want reset", r.Mode)
+	}
+	for _, tr := range r.Trials {
+		if tr.Outcome == plan.OK && tr.Detail != "200 OK" {
+			t.Errorf("ok trial with detail %q, want 200 OK", tr.Detail)
+		}
+	}
+	t.Logf("(%s, %s] in %s, %d connections", r.Lower, r.Upper, r.Duration(), r.ConnectionsOpened)
+}
+
+// TestMeasureH2CServerIdleClose: Go's h2c server ends idle connections
+// with a GOAWAY at its IdleTimeout (and closes a second later): the limit
+// is the GOAWAY's moment, found without a search.
+func TestMeasureH2CServerIdleClose(t *testing.T) {
+	checkNoLeaks(t)
+	const K = 800 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	hs := &http.Server{
+		Handler:     http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }),
+		Protocols:   &p,
+		IdleTimeout: K,
+	}
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { _ = hs.Close() })
+
+	r, err := prober.Measure(context.Background(), mustTarget(t, "h2c://"+ln.Addr().String()+"/"),
+		prober.Options{Plan: fastSettings(plan.Parallel, 5*time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Mode != plan.ClosedIdle {
+		t.Fatalf("mode %q, want closed_idle", r.Mode)
+	}
+	const early = 5 * time.Millisecond
+	if d := r.CloseAge - K; d < -early || d > 50*time.Millisecond {
+		t.Errorf("close seen at %s idle, want %s (-5ms, +50ms): the GOAWAY, not the close a second later", r.CloseAge, K)
+	}
+	if r.Duration() > 2*K+time.Second {
+		t.Errorf("took %s, want about %s", r.Duration(), K)
+	}
+}
