@@ -96,7 +96,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"no command", nil, []string{"Usage: idleprobe COMMAND"}},
 		{"unknown command", []string{"mesure"}, []string{`idleprobe: unknown command "mesure" (valid: `}},
-		{"unknown scheme", []string{"measure", "ftp://example.com/"}, []string{`idleprobe: target "ftp://example.com/": unknown scheme "ftp" (valid: tcp, http, https)`}},
+		{"unknown scheme", []string{"measure", "ftp://example.com/"}, []string{`idleprobe: target "ftp://example.com/": unknown scheme "ftp" (valid: tcp, http, https, h2, h2c)`}},
 		{"not a url", []string{"measure", "example.com"}, []string{`is not a URL`}},
 		{"tcp without port", []string{"measure", "tcp://example.com"}, []string{"tcp targets need a port"}},
 		{"bad duration", []string{"measure", "--max", "90x", url}, []string{`idleprobe: --max: "90x" is not a duration (examples: 250ms, 90s, 15m, 1h)`}},

@@ -22,7 +22,7 @@ import (
 func init() {
 	register(command{
 		name:    "measure",
-		summary: "measure the idle limit of one path (tcp://, http://, https://)",
+		summary: "measure the idle limit of one path (tcp://, http://, https://, h2://, h2c://)",
 		run:     runMeasureCmd,
 	})
 }
@@ -38,6 +38,9 @@ TARGET is one of:
                              (or once the answer contains --expect)
   http://HOST[:PORT]/PATH    reuse = one HTTP/1.1 request, full response read
   https://HOST[:PORT]/PATH   the same over TLS
+  h2://HOST[:PORT]/PATH      HTTP/2 over TLS (ALPN h2): reuse = the request on a
+                             new stream, full response read
+  h2c://HOST[:PORT]/PATH     the same over cleartext HTTP/2 (prior knowledge)
 
 Examples:
   idleprobe measure http://10.0.0.7:8080/healthz
@@ -112,14 +115,14 @@ func newMeasureFlags() (*flag.FlagSet, *measureFlags) {
 	f := &measureFlags{settings: plan.Defaults(), timeout: prober.DefaultTimeout, output: "text"}
 	addSearchFlags(fs, &f.settings)
 	fs.Var(durationValue{&f.timeout}, "timeout", "Trial timeout (`duration`): bounds dialing, handshakes and every reuse; also the TCP_USER_TIMEOUT, so a black hole cannot hold a trial for minutes.")
-	fs.BoolVar(&f.insecure, "insecure", false, "https: do not verify the server certificate.")
-	fs.StringVar(&f.caFile, "ca-file", "", "https: PEM `file` with the CA certificates to trust instead of the system pool.")
-	fs.StringVar(&f.serverName, "server-name", "", "https: TLS server `name` (SNI and certificate check) when it differs from the target host.")
-	fs.StringVar(&f.method, "method", "GET", "http(s): request `method`.")
-	fs.Var(&f.header, "header", "http(s): extra request header `\"Name: value\"`; repeat for more.")
-	fs.StringVar(&f.host, "host", "", "http(s): Host header `name` (default: from the target).")
-	fs.StringVar(&f.body, "body", "", "http(s): request `body` (sent with Content-Length on every request).")
-	fs.StringVar(&f.bodyFile, "body-file", "", "http(s): read the request body from `file`.")
+	fs.BoolVar(&f.insecure, "insecure", false, "https, h2: do not verify the server certificate.")
+	fs.StringVar(&f.caFile, "ca-file", "", "https, h2: PEM `file` with the CA certificates to trust instead of the system pool.")
+	fs.StringVar(&f.serverName, "server-name", "", "https, h2: TLS server `name` (SNI and certificate check) when it differs from the target host.")
+	fs.StringVar(&f.method, "method", "GET", "http(s), h2(c): request `method`.")
+	fs.Var(&f.header, "header", "http(s), h2(c): extra request header `\"Name: value\"`; repeat for more.")
+	fs.StringVar(&f.host, "host", "", "http(s), h2(c): Host header `name` (:authority for HTTP/2; default: from the target).")
+	fs.StringVar(&f.body, "body", "", "http(s), h2(c): request `body` (sent with Content-Length on every request).")
+	fs.StringVar(&f.bodyFile, "body-file", "", "http(s), h2(c): read the request body from `file`.")
 	fs.StringVar(&f.send, "send", "", "tcp: reuse `payload`; \\r \\n \\t \\0 \\\\ \\xHH escapes are expanded (default \"\\r\\n\").")
 	fs.StringVar(&f.expect, "expect", "", "tcp: the answer must contain this `string` (escapes as for --send); without it, reuse succeeds once the payload is acknowledged.")
 	fs.Var(choiceValue{&f.output, outputFormats}, "output", "Result `format`: text (summary and advice), json (one object), prom (Prometheus text format, for a textfile collector).")
@@ -211,10 +214,10 @@ func (f *measureFlags) build(pos []string) (prober.Target, prober.Options, []str
 		case "tcp":
 			only("http(s)", "method", "header", "host", "body", "body-file")
 			only("https", "insecure", "ca-file", "server-name")
-		case "http":
+		case "http", "h2c":
 			only("tcp", "send", "expect")
 			only("https", "insecure", "ca-file", "server-name")
-		case "https":
+		case "https", "h2":
 			only("tcp", "send", "expect")
 		}
 	}
