@@ -58,8 +58,9 @@ type Config struct {
 type Path struct {
 	// Name is unique within the file and is the `path` label of every metric.
 	Name string
-	// Target is the target as written: tcp://host:port, http://host[:port]/path
-	// or https://host[:port]/path.
+	// Target is the target as written: tcp://host:port, http://host[:port]/path,
+	// https://host[:port]/path, h2://host[:port]/path (HTTP/2 over TLS) or
+	// h2c://host[:port]/path (cleartext HTTP/2 with prior knowledge).
 	Target string
 	// Schedule is a robfig/cron/v3 expression (optional seconds field,
 	// descriptors such as "@every 6h" and "@daily", CRON_TZ= prefix).
@@ -103,7 +104,7 @@ type Path struct {
 	bad    map[string]bool   // dotted keys whose value could not be decoded
 }
 
-// TLS configures https targets.
+// TLS configures https and h2 targets.
 type TLS struct {
 	// InsecureSkipVerify turns off certificate verification.
 	InsecureSkipVerify bool
@@ -114,7 +115,7 @@ type TLS struct {
 	ServerName string
 }
 
-// Request configures the HTTP request of http and https targets.
+// Request configures the HTTP request of http, https, h2 and h2c targets.
 type Request struct {
 	// Method is the request method; empty means GET.
 	Method string

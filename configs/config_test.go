@@ -282,6 +282,15 @@ func TestWarnings(t *testing.T) {
 			want: []string{"w.yml:6: paths[0].tls: is ignored for http targets"},
 		},
 		{
+			name: "tls and request on h2 target",
+			src:  "paths:\n  - name: a\n    target: h2://192.0.2.1/\n    max_idle: 10m\n    tls:\n      server_name: example.com\n    request:\n      method: HEAD\n",
+		},
+		{
+			name: "tls on h2c target",
+			src:  "paths:\n  - name: a\n    target: h2c://192.0.2.1/\n    max_idle: 10m\n    tls:\n      server_name: example.com\n",
+			want: []string{"w.yml:6: paths[0].tls: is ignored for h2c targets (only https and h2 use it)"},
+		},
+		{
 			name: "request on tcp target",
 			src:  "paths:\n  - name: a\n    target: tcp://192.0.2.1:6379\n    request:\n      method: POST\n",
 			want: []string{"w.yml:5: paths[0].request: is ignored for tcp targets"},

@@ -304,8 +304,8 @@ func (v pathCheck) checkTLS(scheme string) {
 			v.errorf("tls.ca_file", "%v", err)
 		}
 	}
-	if scheme != "" && scheme != "https" && v.setHere("tls") {
-		v.warnf("tls", "is ignored for %s targets (only https uses it)", scheme)
+	if scheme != "" && scheme != "https" && scheme != "h2" && v.setHere("tls") {
+		v.warnf("tls", "is ignored for %s targets (only https and h2 use it)", scheme)
 	}
 	if v.TLS.InsecureSkipVerify && v.TLS.CAFile != "" && v.setHere("tls") {
 		v.warnf("tls", "ca_file is unused when insecure_skip_verify is true")
@@ -378,7 +378,7 @@ func (v pathCheck) checkTCP(scheme string) {
 		v.errorf("tcp.send", "must not be empty: a reuse has to send at least one byte (leave it out for the default \"\\r\\n\")")
 	}
 	if scheme != "" && scheme != "tcp" && v.setHere("tcp") {
-		v.warnf("tcp", "is ignored for %s targets (use request: for http and https)", scheme)
+		v.warnf("tcp", "is ignored for %s targets (use request: for http, https, h2 and h2c)", scheme)
 	}
 }
 
