@@ -77,7 +77,7 @@ var Schemes = []string{"tcp", "http", "https", "h2", "h2c"}
 func ParseTarget(s string) (Target, error) {
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return Target{}, fmt.Errorf("target %q is not a URL (examples: tcp://10.0.0.1:6379, http://svc:8080/healthz, https://example.com/)", s)
+		return Target{}, fmt.Errorf("target %q is not a URL (examples: tcp://192.0.2.1:6379, http://svc:8080/healthz, https://example.com/)", s)
 	}
 	scheme := strings.ToLower(u.Scheme)
 	port := u.Port()

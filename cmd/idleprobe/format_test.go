@@ -91,7 +91,7 @@ func TestSafeIdle(t *testing.T) {
 func result(mut func(r *prober.Result)) prober.Result {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	r := prober.Result{
-		Target:            "http://10.0.0.7:8080/",
+		Target:            "http://192.0.2.7:8080/",
 		Settings:          plan.Defaults(),
 		Complete:          true,
 		Started:           start,
@@ -120,7 +120,7 @@ func TestSummaryAndAdvice(t *testing.T) {
 			}),
 			want: []string{
 				"idleprobe result\n",
-				"  Target:      http://10.0.0.7:8080/\n",
+				"  Target:      http://192.0.2.7:8080/\n",
 				"  Strategy:    parallel\n",
 				"  Idle limit:  reset by a hop (RST) after 900.0-917.5 s idle (about 15m 18s)\n",
 				"  Took:        16m 15s (1.06 x the limit)\n",

@@ -43,7 +43,7 @@ TARGET is one of:
   h2c://HOST[:PORT]/PATH     the same over cleartext HTTP/2 (prior knowledge)
 
 Examples:
-  idleprobe measure http://10.0.0.7:8080/healthz
+  idleprobe measure http://192.0.2.7:8080/healthz
   idleprobe measure --max 20m --strategy sequential tcp://db.internal:5432
   idleprobe measure --send 'PING\r\n' --expect +PONG tcp://redis:6379
   idleprobe measure --output json https://api.example.com/ > result.json
@@ -140,7 +140,7 @@ func (f *measureFlags) build(pos []string) (prober.Target, prober.Options, []str
 	var target prober.Target
 	switch len(pos) {
 	case 0:
-		errs = append(errs, "measure needs a TARGET (examples: tcp://10.0.0.1:6379, http://svc:8080/healthz, https://example.com/)")
+		errs = append(errs, "measure needs a TARGET (examples: tcp://192.0.2.1:6379, http://svc:8080/healthz, https://example.com/)")
 	case 1:
 		t, err := prober.ParseTarget(pos[0])
 		if err != nil {
