@@ -47,6 +47,7 @@ Examples:
   idleprobe measure --max 20m --strategy sequential tcp://db.internal:5432
   idleprobe measure --send 'PING\r\n' --expect +PONG tcp://redis:6379
   idleprobe measure --output json https://api.example.com/ > result.json
+  idleprobe measure --keepalive 30s,75s,9 http://192.0.2.7:30080/   # does TCP keepalive rescue it?
 
 Exit codes:
   0    measured: a limit was found, or no limit up to --max
@@ -212,11 +213,11 @@ func (f *measureFlags) build(pos []string) (prober.Target, prober.Options, []str
 		}
 		switch target.Scheme {
 		case "tcp":
-			only("http(s)", "method", "header", "host", "body", "body-file")
-			only("https", "insecure", "ca-file", "server-name")
+			only("http(s) and h2(c)", "method", "header", "host", "body", "body-file")
+			only("https and h2", "insecure", "ca-file", "server-name")
 		case "http", "h2c":
 			only("tcp", "send", "expect")
-			only("https", "insecure", "ca-file", "server-name")
+			only("https and h2", "insecure", "ca-file", "server-name")
 		case "https", "h2":
 			only("tcp", "send", "expect")
 		}

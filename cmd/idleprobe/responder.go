@@ -14,7 +14,7 @@ import (
 func init() {
 	register(command{
 		name:    "responder",
-		summary: "serve HTTP/1.1 and TCP echo, holding every connection forever (measure the path, not the app)",
+		summary: "serve HTTP/1.1, h2c and TCP echo, holding every connection forever (measure the path, not the app)",
 		run:     runResponder,
 	})
 }
@@ -27,7 +27,9 @@ keepalives. Deploy it behind the same Service or load balancer as your
 application and measure it: whatever limit idleprobe then finds belongs to the
 path (load balancer, NAT, conntrack), not to a server's own idle timeout.
 
-  HTTP/1.1: any method and path gets 200 with a small body, keep-alive.
+  HTTP/1.1 and h2c (HTTP/2 with prior knowledge) on the same port: any
+            method and path gets 200 with a small body; connections are
+            kept alive, never closed for idleness and never pinged.
   TCP:      every byte received is echoed back.
 
 Stops cleanly on Ctrl-C or SIGTERM.
@@ -35,7 +37,7 @@ Stops cleanly on Ctrl-C or SIGTERM.
 
 func runResponder(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("responder")
-	httpAddr := fs.String("http.listen-address", ":8080", "HTTP/1.1 listen `address`; empty disables HTTP.")
+	httpAddr := fs.String("http.listen-address", ":8080", "HTTP/1.1 and h2c listen `address`; empty disables HTTP.")
 	tcpAddr := fs.String("tcp.listen-address", ":9090", "TCP echo listen `address`; empty disables TCP echo.")
 	grace := 5 * time.Second
 	fs.Var(durationValue{&grace}, "shutdown-timeout", "How long requests in flight may finish after a stop signal (`duration`).")
