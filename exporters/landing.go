@@ -24,8 +24,8 @@ type LandingConfig struct {
 
 type landingRow struct {
 	Name, Target, Bracket, Mode, LastMeasured, LastAttempt, LastError string
-	ClientIdleTimeout, Margin                                         string
-	MarginBad, InProgress, HasResult                                  bool
+	ClientIdleTimeout, Margin, Keepalive                              string
+	MarginBad, KeepaliveBad, InProgress, HasResult                    bool
 }
 
 type landingData struct {
@@ -54,7 +54,7 @@ th { background: #f0f0f0; }
 <h2>Paths</h2>
 {{- if .Rows}}
 <table>
-<thead><tr><th>Path</th><th>Target</th><th>Idle limit</th><th>Mode</th><th>Last measured</th><th>Client idle timeout</th><th>Margin</th><th>Status</th></tr></thead>
+<thead><tr><th>Path</th><th>Target</th><th>Idle limit</th><th>Mode</th><th>Last measured</th><th>Client idle timeout</th><th>Margin</th><th>TCP keepalive</th><th>Status</th></tr></thead>
 <tbody>
 {{- range .Rows}}
 <tr>
@@ -65,6 +65,7 @@ th { background: #f0f0f0; }
 <td>{{.LastMeasured}}</td>
 <td>{{.ClientIdleTimeout}}</td>
 <td{{if .MarginBad}} class="bad"{{end}}>{{.Margin}}</td>
+<td{{if .KeepaliveBad}} class="bad"{{end}}>{{.Keepalive}}</td>
 <td>{{if .InProgress}}measuring{{else}}idle{{end}}{{if .LastError}}<br><span class="bad">last attempt {{.LastAttempt}} failed: {{.LastError}}</span>{{end}}</td>
 </tr>
 {{- end}}
@@ -125,6 +126,7 @@ func landingRowFor(ps PathStatus, now time.Time) landingRow {
 		LastError:         ps.LastError,
 		Mode:              "-",
 		Margin:            "-",
+		Keepalive:         "not checked",
 		ClientIdleTimeout: "not set",
 	}
 	if !ps.LastAttempt.IsZero() {
@@ -152,6 +154,18 @@ func landingRowFor(ps PathStatus, now time.Time) landingRow {
 		m := r.Lower - client
 		row.Margin = fmtDur(m)
 		row.MarginBad = m <= 0
+	}
+	if r.KeepaliveIdle > 0 {
+		settings := "idle " + fmtDur(r.KeepaliveIdle) + ", interval " + fmtDur(r.KeepaliveInterval)
+		switch {
+		case !r.KeepaliveChecked:
+			row.Keepalive = settings + ": no answer (" + r.KeepaliveDetail + ")"
+		case r.KeepaliveRescues:
+			row.Keepalive = settings + ": keeps it alive"
+		default:
+			row.Keepalive = settings + ": does not keep it alive"
+			row.KeepaliveBad = true
+		}
 	}
 	return row
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
 func TestLandingPage(t *testing.T) {
@@ -19,6 +21,13 @@ func TestLandingPage(t *testing.T) {
 	c := NewCollector()
 	c.Set(apiPath, foundResult())
 	c.Set(redisPath, noLimitResult())
+	rescued, lost := foundResult(), foundResult()
+	for _, r := range []*plan.Result{&rescued, &lost} {
+		r.KeepaliveIdle, r.KeepaliveInterval, r.KeepaliveCount, r.KeepaliveChecked = 30*time.Second, 75*time.Second, 9, true
+	}
+	rescued.KeepaliveRescues = true
+	c.Set(PathInfo{Name: "ka-rescued", Target: "http://192.0.2.20/"}, rescued)
+	c.Set(PathInfo{Name: "ka-lost", Target: "http://192.0.2.21/"}, lost)
 	evil := PathInfo{Name: `<script>alert("x")</script>`, Target: `http://192.0.2.1/?q=<b>`, ClientIdleTimeout: time.Minute}
 	c.SetPath(evil)
 	c.SetInProgress(evil.Name, true)
@@ -88,6 +97,11 @@ func TestLandingPage(t *testing.T) {
 			"failed: dial: &lt;img src=x onerror=alert(1)&gt;",
 			// 59.5s - 1m is below zero: flagged.
 			`<td class="bad">-0.5s</td>`,
+			// The TCP keepalive check's answer; a path that was not
+			// asked says so.
+			"<td>idle 30s, interval 75s: keeps it alive</td>",
+			`<td class="bad">idle 30s, interval 75s: does not keep it alive</td>`,
+			"<td>not checked</td>",
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("page lacks %q", want)
