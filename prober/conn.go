@@ -258,19 +258,27 @@ func (c *watchedConn) Close() error {
 // returns the bytes the watcher stashed while idle, then reads the socket.
 type replayConn struct{ *watchedConn }
 
+// readStash copies bytes the watcher stashed while idle into p. It
+// reports false when there were none.
+func (c *watchedConn) readStash(p []byte) (int, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.stash) == 0 {
+		return 0, false
+	}
+	n := copy(p, c.stash)
+	c.stash = c.stash[n:]
+	if len(c.stash) == 0 {
+		c.stash = nil
+	}
+	return n, true
+}
+
 // Read returns stashed bytes first.
 func (r replayConn) Read(p []byte) (int, error) {
-	r.mu.Lock()
-	if len(r.stash) > 0 {
-		n := copy(p, r.stash)
-		r.stash = r.stash[n:]
-		if len(r.stash) == 0 {
-			r.stash = nil
-		}
-		r.mu.Unlock()
+	if n, ok := r.readStash(p); ok {
 		return n, nil
 	}
-	r.mu.Unlock()
 	return r.raw.Read(p)
 }
 

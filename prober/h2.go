@@ -204,17 +204,9 @@ type h2Wire struct {
 
 // Read returns stashed bytes first, then reads the socket when live.
 func (w *h2Wire) Read(p []byte) (int, error) {
-	w.mu.Lock()
-	if len(w.stash) > 0 {
-		n := copy(p, w.stash)
-		w.stash = w.stash[n:]
-		if len(w.stash) == 0 {
-			w.stash = nil
-		}
-		w.mu.Unlock()
+	if n, ok := w.readStash(p); ok {
 		return n, nil
 	}
-	w.mu.Unlock()
 	if !w.live.Load() {
 		return 0, errNoData
 	}
