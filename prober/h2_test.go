@@ -683,30 +683,7 @@ func TestH2NoFDLeak(t *testing.T) {
 	warm := open(t, h2c)
 	warm.Close()
 	before := countFDs(t)
-	var wg sync.WaitGroup
-	for i := range 20 {
-		tr := h2c
-		if i%2 == 1 {
-			tr = h2
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := tr.Open(context.Background())
-			if err != nil {
-				t.Errorf("Open: %v", err)
-				return
-			}
-			if i%3 == 0 {
-				if r := c.Reuse(context.Background()); r.Outcome != plan.OK {
-					t.Errorf("Reuse: %s (%s)", r.Outcome, r.Detail)
-				}
-			}
-			c.Close()
-			c.Close()
-		}()
-	}
-	wg.Wait()
+	churnConns(t, 20, h2c, h2)
 	if after := fdsBackTo(t, before); after > before {
 		t.Errorf("%d file descriptors before, %d after", before, after)
 	}

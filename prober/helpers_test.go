@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
 // noLeaks fails the test if goroutines started during it are still
@@ -206,3 +208,33 @@ func mustURL(t *testing.T, s string) *url.URL {
 // newDiscardLogger returns a log.Logger that drops everything (TLS
 // handshake errors the servers log on purpose in tests).
 func newDiscardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// churnConns opens n connections at once, alternately from a and b, reuses
+// every third and closes each twice (closing twice must be harmless).
+func churnConns(t *testing.T, n int, a, b Transport) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for i := range n {
+		tr := a
+		if i%2 == 1 {
+			tr = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := tr.Open(context.Background())
+			if err != nil {
+				t.Errorf("Open: %v", err)
+				return
+			}
+			if i%3 == 0 {
+				if r := c.Reuse(context.Background()); r.Outcome != plan.OK {
+					t.Errorf("Reuse: %s (%s)", r.Outcome, r.Detail)
+				}
+			}
+			c.Close()
+			c.Close()
+		}()
+	}
+	wg.Wait()
+}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -332,30 +331,7 @@ func TestNoFDLeak(t *testing.T) {
 	warm := open(t, tcpTr)
 	warm.Close()
 	before := countFDs(t)
-	var wg sync.WaitGroup
-	for i := range 40 {
-		tr := tcpTr
-		if i%2 == 1 {
-			tr = httpTr
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := tr.Open(context.Background())
-			if err != nil {
-				t.Errorf("Open: %v", err)
-				return
-			}
-			if i%3 == 0 {
-				if r := c.Reuse(context.Background()); r.Outcome != plan.OK {
-					t.Errorf("Reuse: %s (%s)", r.Outcome, r.Detail)
-				}
-			}
-			c.Close()
-			c.Close() // twice is fine
-		}()
-	}
-	wg.Wait()
+	churnConns(t, 40, tcpTr, httpTr)
 	if after := fdsBackTo(t, before); after > before {
 		t.Errorf("%d file descriptors before, %d after opening and closing 40 connections", before, after)
 	}
