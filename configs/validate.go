@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idleprobe/idleprobe/internal/durfmt"
 	"github.com/idleprobe/idleprobe/prober"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
@@ -484,15 +485,8 @@ func sortedKeys(m map[string]string) []string {
 // short formats d without trailing zero units: 6h0m0s becomes 6h, 1m30s
 // stays.
 func short(d time.Duration) string {
-	s := d.Round(time.Second).String()
 	if d < time.Second {
-		s = d.String()
+		return durfmt.Short(d)
 	}
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
+	return durfmt.Short(d.Round(time.Second))
 }

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 
+	"github.com/idleprobe/idleprobe/internal/durfmt"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
@@ -221,12 +221,5 @@ func shortDur(d time.Duration) string {
 	if d > time.Second {
 		d = d.Round(time.Millisecond)
 	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
+	return durfmt.Short(d)
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/idleprobe/idleprobe/internal/durfmt"
 )
 
 // newFlagSet returns a FlagSet that reports nothing by itself: parseArgs
@@ -100,16 +102,7 @@ func (v durationValue) Set(s string) error {
 
 // fmtFlagDuration prints a duration the way a user would type it: 1h, 15m,
 // 1m30s, 250ms.
-func fmtFlagDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
+func fmtFlagDuration(d time.Duration) string { return durfmt.Short(d) }
 
 // intValue is an int flag with a helpful parse error.
 type intValue struct{ n *int }
