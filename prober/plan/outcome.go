@@ -65,21 +65,22 @@ type ConnID int
 
 // Trial is one observation: a connection that had been idle for Age was
 // reused (or was seen closing while idle) and the path answered Outcome.
+// Its wire form (age in seconds) is part of Result's JSON.
 type Trial struct {
-	Conn ConnID `json:"conn"`
+	Conn ConnID
 	// Age is how long the connection had been idle when it was reused, or
 	// when the close was seen for ClosedIdle.
-	Age time.Duration `json:"-"`
+	Age time.Duration
 	// IdleSince is when the connection's last exchange ended.
-	IdleSince time.Time `json:"idle_since"`
+	IdleSince time.Time
 	// Start is when the reuse began (the close was seen, for ClosedIdle).
-	Start time.Time `json:"start"`
+	Start time.Time
 	// End is when the outcome was known.
-	End     time.Time `json:"end"`
-	Outcome Outcome   `json:"outcome"`
+	End     time.Time
+	Outcome Outcome
 	// Confirm marks a re-test of a bracket edge.
-	Confirm bool `json:"confirm,omitempty"`
+	Confirm bool
 	// Detail is a short, human-readable reason (the error text, the HTTP
 	// status line...). Empty for plain successes.
-	Detail string `json:"detail,omitempty"`
+	Detail string
 }
