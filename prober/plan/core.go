@@ -1,7 +1,9 @@
 package plan
 
 import (
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"time"
 )
@@ -336,14 +338,7 @@ func (c *core) closeAll(acts []Action) []Action {
 	return acts
 }
 
-func (c *core) sortedIDs() []ConnID {
-	ids := make([]ConnID, 0, len(c.conns))
-	for id := range c.conns {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	return ids
-}
+func (c *core) sortedIDs() []ConnID { return slices.Sorted(maps.Keys(c.conns)) }
 
 // suspectAfter is how long a reuse may run before it looks like a black
 // hole: well past the slowest success so far.

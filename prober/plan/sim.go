@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -168,7 +169,7 @@ func Simulate(s Settings, p SimPath) (Result, error) {
 		}
 		// Closes seen while idle happen first: they race nothing.
 		if p.Mode == ClosedIdle {
-			for _, id := range sortedSimIDs(conns) {
+			for _, id := range slices.Sorted(maps.Keys(conns)) {
 				c := conns[id]
 				if c.testing || c.limit <= 0 || now.Before(c.idleSince.Add(c.limit)) {
 					continue
@@ -224,13 +225,4 @@ func simReuse(p SimPath, c *simConn, now time.Time, a Action, rng *rand.Rand) Tr
 		t.Outcome, t.End = p.Mode, now.Add(p.Latency/2)
 	}
 	return t
-}
-
-func sortedSimIDs(m map[ConnID]*simConn) []ConnID {
-	ids := make([]ConnID, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
 }
