@@ -28,6 +28,8 @@ var aLongTimeAgo = time.Unix(1, 0)
 // moment the read returned. Nothing is ever written by the watcher.
 type watchedConn struct {
 	raw *net.TCPConn
+	// opened is when the handshake completed (when the conn was wrapped).
+	opened time.Time
 	rc  syscall.RawConn
 	// keepStash keeps every byte read while watching, for replay (http,
 	// https). Without it the stash is only a window the caller drains.
@@ -55,6 +57,7 @@ type watchedConn struct {
 
 func newWatchedConn(raw *net.TCPConn, rc syscall.RawConn, keepStash bool) *watchedConn {
 	return &watchedConn{
+		opened:    time.Now(),
 		raw:       raw,
 		rc:        rc,
 		keepStash: keepStash,
@@ -62,6 +65,9 @@ func newWatchedConn(raw *net.TCPConn, rc syscall.RawConn, keepStash bool) *watch
 		events:    make(chan struct{}, 1),
 	}
 }
+
+// Opened is when the connection was handed over after its TCP handshake.
+func (c *watchedConn) Opened() time.Time { return c.opened }
 
 // IdleSince is when the last exchange on the connection ended.
 func (c *watchedConn) IdleSince() time.Time {

@@ -313,7 +313,7 @@ func (m *measurement) handle(ev event) {
 		l := &live{conn: ev.conn}
 		m.conns[ev.id] = l
 		m.watch(ev.id, l)
-		m.pl.Opened(ev.id, ev.conn.IdleSince())
+		m.pl.Opened(ev.id, ev.conn.Opened(), ev.conn.IdleSince())
 	case evClosedIdle:
 		l, ok := m.conns[ev.id]
 		if !ok || l.reusing {

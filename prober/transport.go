@@ -17,6 +17,9 @@ import (
 // notices a FIN or RST the moment it arrives.
 // Methods other than Closed and IdleSince must not be called concurrently.
 type Conn interface {
+	// Opened is when the connection's TCP handshake completed: connection
+	// age (for lifetime limits) counts from it.
+	Opened() time.Time
 	// IdleSince is when the last exchange on the connection ended.
 	IdleSince() time.Time
 	// Closed is closed when the peer or a hop ended the connection while it
@@ -44,6 +47,18 @@ type Reply struct {
 	Start, End time.Time
 	// Detail is a short reason: the error text, or the status line.
 	Detail string
+	// Retired is set on an OK reply after which the server ended the
+	// connection itself (HTTP Connection: close, HTTP/2 GOAWAY): the caller
+	// must Close it, and it is not evidence for longer idle times.
+	Retired bool
+	// Requests is how many requests the connection has carried, this one
+	// included (HTTP, HTTP/2: the opening request is the first); 0 for
+	// protocols without requests.
+	Requests int
+	// KeepAliveTimeout and KeepAliveMax are what the answer advertised in an
+	// HTTP "Keep-Alive: timeout=N, max=M" header (0 when absent).
+	KeepAliveTimeout time.Duration
+	KeepAliveMax     int
 }
 
 // Transport opens connections to one target.

@@ -21,6 +21,7 @@ const (
 type pconn struct {
 	id        ConnID
 	state     connState
+	opened    time.Time
 	idleSince time.Time
 	// testAt is when the connection is due for reuse (zero: not scheduled).
 	testAt  time.Time
@@ -113,9 +114,10 @@ func (c *core) newConn(rung int, target time.Duration) *pconn {
 }
 
 // Opened implements Planner.
-func (c *core) Opened(id ConnID, idleSince time.Time) {
+func (c *core) Opened(id ConnID, opened, idleSince time.Time) {
 	if pc, ok := c.conns[id]; ok {
 		pc.state = idle
+		pc.opened = opened
 		pc.idleSince = idleSince
 	}
 }

@@ -73,6 +73,14 @@ type Trial struct {
 	Age time.Duration
 	// IdleSince is when the connection's last exchange ended.
 	IdleSince time.Time
+	// ConnAge is how old the connection was (since its handshake) when the
+	// reuse began or the close was seen. Survivors are reused again, so
+	// ConnAge and Age differ on most trials: that is how a limit on idle
+	// time is told from a limit on connection age (a lifetime).
+	ConnAge time.Duration
+	// Reuse numbers the reuses of this connection: 1 for its first reuse.
+	// A close seen while idle carries the number the next reuse would have.
+	Reuse int
 	// Start is when the reuse began (the close was seen, for ClosedIdle).
 	Start time.Time
 	// End is when the outcome was known.
@@ -80,6 +88,12 @@ type Trial struct {
 	Outcome Outcome
 	// Confirm marks a re-test of a bracket edge.
 	Confirm bool
+	// Retired marks an OK reuse after which the server ended the connection
+	// itself (HTTP Connection: close, HTTP/2 GOAWAY): it carried the request,
+	// so the path survived Age, but the connection is gone. A server does
+	// that after a number of requests (nginx keepalive_requests) or at a
+	// connection age (nginx keepalive_time).
+	Retired bool
 	// Detail is a short, human-readable reason (the error text, the HTTP
 	// status line...). Empty for plain successes.
 	Detail string

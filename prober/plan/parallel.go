@@ -97,8 +97,8 @@ func newParallel(s Settings, start time.Time) *parallel {
 }
 
 // Opened implements Planner.
-func (p *parallel) Opened(id ConnID, idleSince time.Time) {
-	p.core.Opened(id, idleSince)
+func (p *parallel) Opened(id ConnID, opened, idleSince time.Time) {
+	p.core.Opened(id, opened, idleSince)
 	pc, ok := p.conns[id]
 	if !ok {
 		return

@@ -390,7 +390,7 @@ func TestPlannerInvariants(t *testing.T) {
 						}
 						open[a.Conn] = "idle"
 						idleSince[a.Conn] = now
-						pl.Opened(a.Conn, now)
+						pl.Opened(a.Conn, now, now)
 					case Reuse:
 						if open[a.Conn] != "idle" {
 							t.Fatalf("reuse of conn %d in state %q", a.Conn, open[a.Conn])

@@ -47,8 +47,9 @@ type Planner interface {
 	// Next returns the actions due at now and the time at which Next wants
 	// to be called again (the zero time when only an event can move it on).
 	Next(now time.Time) (actions []Action, wake time.Time)
-	// Opened reports that connection id is open and idle since idleSince.
-	Opened(id ConnID, idleSince time.Time)
+	// Opened reports that connection id is open: its handshake ended at
+	// opened, and it has been idle since idleSince (after any first exchange).
+	Opened(id ConnID, opened, idleSince time.Time)
 	// OpenFailed reports that connection id could not be opened.
 	OpenFailed(id ConnID, at time.Time, detail string)
 	// Observe reports a finished reuse, or a close seen while idle (Outcome
@@ -56,7 +57,10 @@ type Planner interface {
 	// connection is idle again since t.End; after any other outcome it is
 	// gone and the driver has closed it.
 	Observe(t Trial)
-	// Done reports whether the search is over.
+	// Done reports whether the search is over. Next never leaves a planner
+	// that is not done without something to wait for: it returns actions,
+	// a wake-up time no later than the deadline, or a reuse is running.
+	// At the deadline (Settings.Deadline after start) the planner is done.
 	Done() bool
 	// Live is the number of connections open or being opened.
 	Live() int

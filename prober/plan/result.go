@@ -7,6 +7,87 @@ import (
 	"time"
 )
 
+// Status says how a measurement ended.
+type Status string
+
+// The ways a measurement ends.
+const (
+	// Measured: the search ended with a bracket of the wanted precision,
+	// confirmed, or with "no limit up to Max".
+	Measured Status = "measured"
+	// Inconclusive: the search reached its deadline or its trial cap before
+	// the evidence settled (Reason says which; the bracket is the evidence
+	// so far, Disagree counts the contradicting trials).
+	Inconclusive Status = "inconclusive"
+	// Unusable: the target cannot be measured: connections could not be
+	// opened, or every reuse fails whatever the idle time (a protocol
+	// mismatch: our payload breaks the server's protocol).
+	Unusable Status = "unusable"
+	// Interrupted: the caller cancelled the measurement (set by the driver).
+	Interrupted Status = "interrupted"
+)
+
+// Kind says which clock a limit runs on.
+type Kind string
+
+// The kinds of limit.
+const (
+	// Idle: the limit is on idle time, counted from the last exchange
+	// (conntrack, IPVS, NAT, nginx keepalive_timeout). Client knob: the pool's
+	// idle timeout, or TCP keepalive.
+	Idle Kind = "idle"
+	// Lifetime: the limit is on connection age, counted from the handshake
+	// whatever was sent since (PostgreSQL authentication_timeout, nginx
+	// keepalive_time, Envoy max_connection_duration, gRPC
+	// MaxConnectionAge). Client knob: the pool's max lifetime.
+	Lifetime Kind = "lifetime"
+)
+
+// LifetimeLimit is a limit on connection age seen beside (or instead of) the
+// idle limit.
+type LifetimeLimit struct {
+	// Found is true when connections were seen to end at an age.
+	Found bool
+	// Lower is the oldest connection age that still worked; Upper the
+	// youngest at which the connection ended (when Found).
+	Lower, Upper time.Duration
+	// Mode is how it ends: an Outcome, or "retired" when the server answered
+	// and then closed (Connection: close, GOAWAY).
+	Mode string
+}
+
+// Spread describes failures that do not all happen at one age: a server
+// that checks its idle clients on a timer (Redis: ten times a second),
+// jitter, or several backends with different limits behind one address.
+// The bracket holds the shortest limit a client can hit; Spread says how
+// far the others reach.
+type Spread struct {
+	// First and Last are the youngest and oldest ages at which a failure at
+	// or above the limit was seen (on the limit's clock). Equal when all
+	// failures happened at one age.
+	First, Last time.Duration
+	// Survived counts trials at ages above the bracket that still worked,
+	// of Beyond trials at those ages; LongestSurvived is the oldest such age.
+	Survived, Beyond int
+	LongestSurvived  time.Duration
+}
+
+// Server is what the server said about keeping connections, reported next
+// to what was measured.
+type Server struct {
+	// KeepAliveTimeout is the idle timeout advertised in an HTTP
+	// "Keep-Alive: timeout=N" header, or 0.
+	KeepAliveTimeout time.Duration
+	// KeepAliveMax is the request limit advertised in "Keep-Alive: max=N", or 0.
+	KeepAliveMax int
+	// Retired counts reuses the server answered and then ended the
+	// connection (Connection: close, GOAWAY).
+	Retired int
+	// RetiredAtReuse is N when every retirement came on the N-th reuse of a
+	// connection (a request limit such as nginx keepalive_requests), else 0.
+	RetiredAtReuse int
+}
+
 // Result is what one measurement learned about a path: the bracket
 // (Lower, Upper] that holds the idle limit, how the path kills connections at
 // the upper end, and what it cost to learn it.
@@ -33,6 +114,23 @@ type Result struct {
 	// Complete is false when the measurement was cut short (cancelled, or the
 	// target became unusable): the bracket is then partial.
 	Complete bool
+	// Status says how the measurement ended; Reason, one line, why it did
+	// not end Measured (empty when it did).
+	Status Status
+	Reason string
+	// Kind is the clock the limit (Lower, Upper] runs on: idle time or
+	// connection age. Idle when no limit was found.
+	Kind Kind
+	// Lifetime is a limit on connection age seen besides an idle limit (or
+	// when connections survived every idle age up to Max). When Kind is
+	// Lifetime the bracket itself is on connection age and Lifetime repeats it.
+	Lifetime LifetimeLimit
+	// Spread says how far failures reach above the bracket (jitter, several
+	// backends). Zero when no limit was found.
+	Spread Spread
+	// Server is what the server advertised (Keep-Alive) and how often it
+	// retired connections after answering.
+	Server Server
 	// Started and Finished bound the measurement in wall time.
 	Started, Finished time.Time
 	// ConnectionsOpened counts connections opened; PeakConnections is the
@@ -90,6 +188,9 @@ type jsonTrial struct {
 	Outcome    Outcome   `json:"outcome"`
 	Confirm    bool      `json:"confirm,omitempty"`
 	Detail     string    `json:"detail,omitempty"`
+	ConnAge    float64   `json:"conn_age_seconds"`
+	Reuse      int       `json:"reuse,omitempty"`
+	Retired    bool      `json:"retired,omitempty"`
 }
 
 type jsonSettings struct {
@@ -100,6 +201,28 @@ type jsonSettings struct {
 	PrecisionFloorSeconds float64  `json:"precision_floor_seconds"`
 	Budget                int      `json:"budget"`
 	Confirm               int      `json:"confirm"`
+	DeadlineSeconds       float64  `json:"deadline_seconds,omitempty"`
+}
+
+type jsonLifetime struct {
+	LowerSeconds float64  `json:"lower_seconds"`
+	UpperSeconds *float64 `json:"upper_seconds"`
+	Mode         string   `json:"mode,omitempty"`
+}
+
+type jsonSpread struct {
+	FirstSeconds           float64 `json:"first_seconds"`
+	LastSeconds            float64 `json:"last_seconds"`
+	Survived               int     `json:"survived"`
+	Beyond                 int     `json:"beyond"`
+	LongestSurvivedSeconds float64 `json:"longest_survived_seconds"`
+}
+
+type jsonServer struct {
+	KeepAliveTimeoutSeconds *float64 `json:"keepalive_timeout_seconds"`
+	KeepAliveMax            int      `json:"keepalive_max,omitempty"`
+	Retired                 int      `json:"retired"`
+	RetiredAtReuse          int      `json:"retired_at_reuse,omitempty"`
 }
 
 // jsonResult is the wire form of a Result: the `--output json` document and
@@ -112,6 +235,12 @@ type jsonResult struct {
 	Mode              *Outcome       `json:"mode"`
 	CloseAgeSeconds   *float64       `json:"close_age_seconds,omitempty"`
 	Complete          bool           `json:"complete"`
+	Status            Status         `json:"status,omitempty"`
+	Reason            string         `json:"reason,omitempty"`
+	Kind              Kind           `json:"limit_kind,omitempty"`
+	Lifetime          *jsonLifetime  `json:"lifetime"`
+	Spread            *jsonSpread    `json:"spread"`
+	Server            jsonServer     `json:"server"`
 	Agree             int            `json:"agree"`
 	Disagree          int            `json:"disagree"`
 	Started           time.Time      `json:"started"`
@@ -147,11 +276,17 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		Strategy:          r.Settings.Strategy,
 		LowerSeconds:      secs(r.Lower),
 		Complete:          r.Complete,
+		Status:            r.Status,
+		Reason:            r.Reason,
+		Kind:              r.Kind,
 		Agree:             r.Agree,
 		Disagree:          r.Disagree,
 		Started:           r.Started,
 		Finished:          r.Finished,
 		DurationSeconds:   secs(r.Duration()),
+		Server: jsonServer{
+			KeepAliveMax: r.Server.KeepAliveMax, Retired: r.Server.Retired, RetiredAtReuse: r.Server.RetiredAtReuse,
+		},
 		ConnectionsOpened: r.ConnectionsOpened,
 		PeakConnections:   r.PeakConnections,
 		Settings: jsonSettings{
@@ -162,8 +297,28 @@ func (r Result) MarshalJSON() ([]byte, error) {
 			PrecisionFloorSeconds: secs(r.Settings.PrecisionFloor),
 			Budget:                r.Settings.Budget,
 			Confirm:               r.Settings.Confirm,
+			DeadlineSeconds:       secs(r.Settings.Deadline),
 		},
 		Trials: make([]jsonTrial, 0, len(r.Trials)),
+	}
+	if r.Server.KeepAliveTimeout > 0 {
+		k := secs(r.Server.KeepAliveTimeout)
+		j.Server.KeepAliveTimeoutSeconds = &k
+	}
+	if l := r.Lifetime; l.Found || l.Lower > 0 {
+		jl := &jsonLifetime{LowerSeconds: secs(l.Lower), Mode: l.Mode}
+		if l.Found {
+			u := secs(l.Upper)
+			jl.UpperSeconds = &u
+		}
+		j.Lifetime = jl
+	}
+	if r.Found {
+		sp := r.Spread
+		j.Spread = &jsonSpread{
+			FirstSeconds: secs(sp.First), LastSeconds: secs(sp.Last), Survived: sp.Survived,
+			Beyond: sp.Beyond, LongestSurvivedSeconds: secs(sp.LongestSurvived),
+		}
 	}
 	if r.Found {
 		u := secs(r.Upper)
@@ -190,6 +345,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		j.Trials = append(j.Trials, jsonTrial{
 			Conn: t.Conn, AgeSeconds: secs(t.Age), IdleSince: t.IdleSince,
 			Start: t.Start, End: t.End, Outcome: t.Outcome, Confirm: t.Confirm, Detail: t.Detail,
+			ConnAge: secs(t.ConnAge), Reuse: t.Reuse, Retired: t.Retired,
 		})
 	}
 	return json.Marshal(j)
@@ -209,10 +365,16 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 		Settings: Settings{
 			Strategy: j.Settings.Strategy, Min: dur(j.Settings.MinSeconds), Max: dur(j.Settings.MaxSeconds),
 			Precision: j.Settings.Precision, PrecisionFloor: dur(j.Settings.PrecisionFloorSeconds),
-			Budget: j.Settings.Budget, Confirm: j.Settings.Confirm,
+			Budget: j.Settings.Budget, Confirm: j.Settings.Confirm, Deadline: dur(j.Settings.DeadlineSeconds),
 		},
 		Lower:             dur(j.LowerSeconds),
 		Complete:          j.Complete,
+		Status:            j.Status,
+		Reason:            j.Reason,
+		Kind:              j.Kind,
+		Server: Server{
+			KeepAliveMax: j.Server.KeepAliveMax, Retired: j.Server.Retired, RetiredAtReuse: j.Server.RetiredAtReuse,
+		},
 		Agree:             j.Agree,
 		Disagree:          j.Disagree,
 		Started:           j.Started,
@@ -222,6 +384,31 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 	}
 	if r.Settings.Strategy == "" {
 		r.Settings.Strategy = j.Strategy
+	}
+	if r.Status == "" {
+		// Written before statuses existed.
+		r.Status = Measured
+		if !r.Complete {
+			r.Status = Interrupted
+		}
+	}
+	if r.Kind == "" {
+		r.Kind = Idle
+	}
+	if k := j.Server.KeepAliveTimeoutSeconds; k != nil {
+		r.Server.KeepAliveTimeout = dur(*k)
+	}
+	if l := j.Lifetime; l != nil {
+		r.Lifetime = LifetimeLimit{Lower: dur(l.LowerSeconds), Mode: l.Mode}
+		if l.UpperSeconds != nil {
+			r.Lifetime.Found, r.Lifetime.Upper = true, dur(*l.UpperSeconds)
+		}
+	}
+	if sp := j.Spread; sp != nil {
+		r.Spread = Spread{
+			First: dur(sp.FirstSeconds), Last: dur(sp.LastSeconds), Survived: sp.Survived,
+			Beyond: sp.Beyond, LongestSurvived: dur(sp.LongestSurvivedSeconds),
+		}
 	}
 	if j.UpperSeconds != nil {
 		r.Found = true
@@ -245,6 +432,7 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 		r.Trials = append(r.Trials, Trial{
 			Conn: t.Conn, Age: dur(t.AgeSeconds), IdleSince: t.IdleSince, Start: t.Start,
 			End: t.End, Outcome: t.Outcome, Confirm: t.Confirm, Detail: t.Detail,
+			ConnAge: dur(t.ConnAge), Reuse: t.Reuse, Retired: t.Retired,
 		})
 	}
 	return nil

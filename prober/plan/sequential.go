@@ -17,8 +17,8 @@ func newSequential(s Settings, start time.Time) *sequential {
 }
 
 // Opened implements Planner.
-func (q *sequential) Opened(id ConnID, idleSince time.Time) {
-	q.core.Opened(id, idleSince)
+func (q *sequential) Opened(id ConnID, opened, idleSince time.Time) {
+	q.core.Opened(id, opened, idleSince)
 	if pc, ok := q.conns[id]; ok && pc.target > 0 {
 		pc.testAt = idleSince.Add(pc.target)
 	}

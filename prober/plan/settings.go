@@ -3,6 +3,7 @@ package plan
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -36,6 +37,49 @@ type Settings struct {
 	// Confirm is how many extra trials re-test each bracket edge before the
 	// result is published. 0 turns confirmation off.
 	Confirm int `json:"confirm"`
+	// Deadline is the longest the search may run. When it passes, the
+	// search ends Inconclusive with the evidence it has (unless it is done).
+	// 0 means AutoDeadline with the default trial timeout.
+	Deadline time.Duration `json:"deadline"`
+}
+
+// Deadline factors, as multiples of Max, of the automatic deadline.
+const (
+	// ParallelDeadlineFactor: the ladder proves Max in about 1.1 x Max; the
+	// rest is room for the fine step and confirmations near Max.
+	ParallelDeadlineFactor = 3
+	// SequentialDeadlineFactor: doubling idles for about 2 x Max, then each
+	// bisection step and confirmation idles for about the limit once.
+	SequentialDeadlineFactor = 12
+)
+
+// AutoDeadline is the deadline used when Settings.Deadline is 0:
+//
+//	factor x max + 2 x (confirm + 2) x trialTimeout
+//
+// with factor ParallelDeadlineFactor (3) or SequentialDeadlineFactor (12).
+// With the defaults (parallel, max 1h, confirm 1, timeout 5s) that is
+// 3h0m30s. The timeouts leave room for black-holed trials, each of which
+// takes a whole trial timeout to be known.
+func AutoDeadline(s Settings, trialTimeout time.Duration) time.Duration {
+	factor := float64(ParallelDeadlineFactor)
+	if s.Strategy == Sequential {
+		factor = SequentialDeadlineFactor
+	}
+	est := factor*float64(s.Max) + 2*float64(max(s.Confirm, 0)+2)*float64(trialTimeout)
+	if est >= math.MaxInt64 || math.IsNaN(est) {
+		return math.MaxInt64
+	}
+	return time.Duration(est)
+}
+
+// WithDeadline returns s with Deadline filled in from AutoDeadline when it
+// is 0.
+func (s Settings) WithDeadline(trialTimeout time.Duration) Settings {
+	if s.Deadline == 0 {
+		s.Deadline = AutoDeadline(s, trialTimeout)
+	}
+	return s
 }
 
 // Defaults returns the settings used when none are given.
@@ -77,6 +121,9 @@ func (s Settings) Validate() error {
 	}
 	if s.Confirm < 0 {
 		errs = append(errs, fmt.Errorf("confirm: %d must not be negative", s.Confirm))
+	}
+	if s.Deadline < 0 || (s.Deadline > 0 && s.Deadline <= s.Max && s.Max > s.Min) {
+		errs = append(errs, fmt.Errorf("deadline: %s must be longer than max (%s), or 0 for the automatic deadline", s.Deadline, s.Max))
 	}
 	return errors.Join(errs...)
 }

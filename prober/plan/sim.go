@@ -183,7 +183,7 @@ func Simulate(s Settings, p SimPath) (Result, error) {
 			e := heap.Pop(&q).(simEvent)
 			if e.opened {
 				conns[e.id] = &simConn{idleSince: e.at, limit: limit()}
-				pl.Opened(e.id, e.at)
+				pl.Opened(e.id, e.at, e.at)
 				continue
 			}
 			if e.trial.End.After(now) {
