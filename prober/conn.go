@@ -30,7 +30,7 @@ type watchedConn struct {
 	raw *net.TCPConn
 	// opened is when the handshake completed (when the conn was wrapped).
 	opened time.Time
-	rc  syscall.RawConn
+	rc     syscall.RawConn
 	// keepStash keeps every byte read while watching, for replay (http,
 	// https). Without it the stash is only a window the caller drains.
 	keepStash bool
