@@ -66,6 +66,9 @@ func newWatchedConn(raw *net.TCPConn, rc syscall.RawConn, keepStash bool) *watch
 	}
 }
 
+// Hints returns nothing: protocols that carry hints override it.
+func (c *watchedConn) Hints() Hints { return Hints{} }
+
 // Opened is when the connection was handed over after its TCP handshake.
 func (c *watchedConn) Opened() time.Time { return c.opened }
 

@@ -37,6 +37,9 @@ type Conn interface {
 	// Close releases the connection and stops its watcher. It is safe to call
 	// more than once.
 	Close() error
+	// Hints returns what the server advertised in its latest answer on this
+	// connection (the opening exchange, then each reuse); zero for tcp.
+	Hints() Hints
 }
 
 // Reply is the outcome of one reuse.
@@ -51,12 +54,12 @@ type Reply struct {
 	// connection itself (HTTP Connection: close, HTTP/2 GOAWAY): the caller
 	// must Close it, and it is not evidence for longer idle times.
 	Retired bool
-	// Requests is how many requests the connection has carried, this one
-	// included (HTTP, HTTP/2: the opening request is the first); 0 for
-	// protocols without requests.
-	Requests int
-	// KeepAliveTimeout and KeepAliveMax are what the answer advertised in an
-	// HTTP "Keep-Alive: timeout=N, max=M" header (0 when absent).
+}
+
+// Hints is what a server advertised about keeping a connection.
+type Hints struct {
+	// KeepAliveTimeout and KeepAliveMax are the values of the latest HTTP
+	// "Keep-Alive: timeout=N, max=M" response header (0 when absent).
 	KeepAliveTimeout time.Duration
 	KeepAliveMax     int
 }
