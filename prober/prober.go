@@ -28,6 +28,13 @@ type (
 // response. It is not an idle result.
 var ErrUnusable = errors.New("target unusable")
 
+// ErrInconclusive wraps the error of a measurement that ended by itself
+// without a clean answer: it reached its deadline (Settings.Deadline) or its
+// trial cap while the evidence still contradicted itself. The Result then
+// has Status Inconclusive, a Reason, and the evidence so far (the bracket,
+// Agree and Disagree). It is a failed measurement, not a limit.
+var ErrInconclusive = errors.New("measurement inconclusive")
+
 // Limiter caps connections across measurements (a global budget). Acquire
 // blocks until a connection may be opened or ctx ends; Release gives one back.
 type Limiter interface {
