@@ -89,12 +89,12 @@ type core struct {
 
 // bracket is the robust reading of the trial record on the limit's clock.
 type bracket struct {
-	kind                Kind
-	lower, upper        time.Duration
-	found, confirmed    bool
-	mode                Outcome
-	agree, disagree     int
-	closeAge            time.Duration
+	kind             Kind
+	lower, upper     time.Duration
+	found, confirmed bool
+	mode             Outcome
+	agree, disagree  int
+	closeAge         time.Duration
 	// implied is true when lower comes from a close seen while idle (the
 	// connection lived until then) rather than from a successful reuse.
 	implied bool
