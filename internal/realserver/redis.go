@@ -17,12 +17,13 @@ type Redis struct {
 // (closing clients idle that long; 0 never) in whole seconds, no
 // persistence, and a fresh working directory.
 //
-// Redis keeps a client's last interaction in whole seconds and checks idle
-// clients from its cron: with `timeout N` a client whose last command ended
-// at second s (fraction f) is closed at the first check at or after second
-// s+N+1, so after N+1-f idle, plus up to ~0.15 s: closes spread between N
-// and about N+1.15 s of idle time (7.0.15, Debian 12). The shortest idle a
-// client can meet is just above N.
+// Redis keeps a client's last interaction in whole seconds (from a clock
+// it caches between cron runs) and checks idle clients from its cron: with
+// `timeout N` a client whose last exchange fell at second s (fraction f) is
+// closed at the first check at or after second s+N+1, so after N+1-f idle,
+// plus up to ~0.15 s. Closes spread between about N-0.1 s (when the cached
+// clock lagged) and N+1.15 s of idle time (7.0.15, Debian 12): not the
+// ~0.1 s spread one might expect from its 10 checks a second.
 func StartRedis(t testing.TB, timeout time.Duration) *Redis {
 	t.Helper()
 	if timeout < 0 || timeout%time.Second != 0 {
