@@ -127,6 +127,18 @@ func (c *core) finish(status Status, reason string) {
 	}
 }
 
+// settle ends a search whose bracket is settled: Measured, unless the
+// record contradicts it too often to be trusted (a flapping path: a fifth
+// of the trials or more, and at least three, disagree).
+func (c *core) settle() {
+	n := c.b.agree + c.b.disagree
+	if c.b.disagree >= 3 && 5*c.b.disagree >= n {
+		c.finish(Inconclusive, fmt.Sprintf("the path contradicts itself: %d of %d trials disagree with the best reading", c.b.disagree, n))
+		return
+	}
+	c.finish(Measured, "")
+}
+
 // expired ends the search when its deadline has come or the target turned
 // out unusable, and reports whether it is over.
 func (c *core) expired(now time.Time) bool {
@@ -331,7 +343,7 @@ func (c *core) confirmedEnough(up bool) bool {
 		c.finish(Inconclusive, fmt.Sprintf("re-tests neither confirmed nor refuted the limit at %s after %d rounds",
 			c.b.upper.Round(time.Millisecond), c.confirmRounds))
 	} else {
-		c.finish(Measured, "")
+		c.settle()
 	}
 	return true
 }

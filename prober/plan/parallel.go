@@ -156,7 +156,7 @@ func (p *parallel) Next(now time.Time) ([]Action, time.Time) {
 			if p.inFlight() {
 				break // let running trials report; they may move the bracket
 			}
-			p.finish(Measured, "")
+			p.settle()
 			return p.closeAll(acts), time.Time{}
 		}
 		if p.confirmedEnough(up) {

@@ -49,7 +49,7 @@ func (q *sequential) Next(now time.Time) ([]Action, time.Time) {
 		case q.settled():
 			up, low := q.needConfirm()
 			if !up && !low {
-				q.finish(Measured, "")
+				q.settle()
 				return q.closeAll(acts), time.Time{}
 			}
 			if q.confirmedEnough(up) {
