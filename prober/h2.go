@@ -29,6 +29,8 @@ import (
 // SETTINGS ACK. Frames the server sends while idle are decoded as they
 // arrive (a GOAWAY is the server's idle close, at that moment); the ones
 // that want an answer (SETTINGS, PING) are answered with the next request.
+// A GOAWAY that comes with a response, or right after it, is no idle
+// close: the server retired the connection (Reply.Retired).
 
 const (
 	// h2FrameSize is the largest frame read (the protocol default; we never
@@ -43,6 +45,12 @@ const (
 	h2MaxPendingPings = 4
 	// h2ReadChunk is how much plaintext one read takes.
 	h2ReadChunk = 16 << 10
+	// h2RetireGrace is how long after the end of a response a GOAWAY (or a
+	// close) still belongs to that exchange: the server retired the
+	// connection with its answer, it did not close it for being idle.
+	// Frames a server writes back to back arrive within microseconds of
+	// each other, whatever the path's latency.
+	h2RetireGrace = 10 * time.Millisecond
 )
 
 // errNoData is what the wire returns, outside a reuse, once the watcher's
@@ -190,6 +198,10 @@ func (t *h2Transport) Open(ctx context.Context) (Conn, error) {
 	c.setIdleSince(end)
 	c.watch()
 	c.startMonitor()
+	if detail, ok := c.closedRightAfter(octx, end); ok {
+		c.Close()
+		return nil, unusable(fmt.Sprintf("%s does not keep HTTP/2 connections alive: it ended the connection right after the first response (%s); nothing to measure", t.target, detail), nil)
+	}
 	return c, nil
 }
 
@@ -264,13 +276,15 @@ type h2Conn struct {
 	status      string
 
 	// The peer's settings and what we owe it.
-	peerMaxFrame  uint32
-	peerWindow    int64 // initial stream send window
-	settingsAcks  int
-	pendingPings  [][8]byte
-	goneAway      *goAway
-	idleBroken    error // a protocol error in what arrived while idle
-	spent         bool  // the server sent GOAWAY: not reusable again
+	peerMaxFrame uint32
+	peerWindow   int64 // initial stream send window
+	settingsAcks int
+	pendingPings [][8]byte
+	goneAway     *goAway
+	idleBroken   error // a protocol error in what arrived while idle
+	// retired: the server sent GOAWAY (or closed) with or right after the
+	// last response. The caller closes the connection; it is never reused.
+	retired       bool
 	monMu         sync.Mutex
 	monStop       chan struct{}
 	monDone       chan struct{}
@@ -308,11 +322,15 @@ func newH2Conn(t *h2Transport, wc *watchedConn) *h2Conn {
 // response: what a client's pool does with a kept-alive connection. (A
 // PING would refresh the path but not the idle timer of servers that count
 // only streams, such as Go's and Envoy's: a recycled connection would then
-// see their GOAWAY early.)
+// see their GOAWAY early.) A GOAWAY with the response, or a GOAWAY or
+// close within h2RetireGrace after it, makes the reply OK and Retired: the
+// path carried the request and the server retired the connection (Go's
+// server when a handler sets Connection: close, nginx keepalive_requests
+// and keepalive_time, Envoy max_connection_duration during a request).
 func (c *h2Conn) Reuse(ctx context.Context) Reply {
-	if c.spent {
+	if c.retired {
 		now := time.Now()
-		return Reply{Outcome: plan.Error, Start: now, End: now, Detail: "connection not reusable: the server sent GOAWAY"}
+		return Reply{Outcome: plan.Error, Start: now, End: now, Detail: errRetired.Error()}
 	}
 	c.stopMonitor()
 	_, ok := c.beginReuse(true)
@@ -361,13 +379,37 @@ func (c *h2Conn) Reuse(ctx context.Context) Reply {
 	if g := c.goneAway; g != nil {
 		// The path survived (a full response), but the server ends the
 		// connection now: it cannot be watched or reused again.
-		c.spent = true
+		c.retired = true
 		c.endReuse(false, time.Time{})
-		return Reply{Outcome: plan.OK, Start: start, End: end, Detail: c.status + "; server sent " + g.String() + ": connection not reusable"}
+		return Reply{Outcome: plan.OK, Start: start, End: end, Retired: true,
+			Detail: c.status + "; server sent " + g.String() + " with the response: connection retired"}
 	}
 	c.endReuse(true, end)
 	c.startMonitor()
+	if detail, ok := c.closedRightAfter(ctx, end); ok {
+		c.retired = true
+		return Reply{Outcome: plan.OK, Start: start, End: end, Retired: true,
+			Detail: c.status + "; server ended the connection right after the response (" + detail + "): connection retired"}
+	}
 	return Reply{Outcome: plan.OK, Start: start, End: end, Detail: c.status}
+}
+
+// closedRightAfter waits until h2RetireGrace after end, the end of a
+// response, for the idle monitor to see a GOAWAY or a close: one that
+// follows the response at once retires the connection, it is no idle
+// limit. It returns the close's description.
+func (c *h2Conn) closedRightAfter(ctx context.Context, end time.Time) (string, bool) {
+	timer := time.NewTimer(time.Until(end.Add(h2RetireGrace)))
+	defer timer.Stop()
+	select {
+	case <-c.closedCh:
+	case <-timer.C:
+		return "", false
+	case <-ctx.Done():
+		return "", false
+	}
+	_, detail, _ := c.idleClose()
+	return detail, true
 }
 
 // unusable describes why the watcher cannot go on (closed or overflowed).

@@ -122,11 +122,12 @@ func (s *fakeH2) next(t *testing.T) (uint32, bool) {
 // TestH2Reuse covers what a reuse can meet, with a scripted server.
 func TestH2Reuse(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		script func(t *testing.T, s *fakeH2)
-		want   plan.Outcome
-		detail string
-		again  plan.Outcome // outcome of a second reuse, when the first is OK
+		name    string
+		script  func(t *testing.T, s *fakeH2)
+		want    plan.Outcome
+		detail  string
+		retired bool         // the reply says the server retired the connection
+		again   plan.Outcome // outcome of a second reuse, when the first is OK
 	}{
 		{name: "ok", want: plan.OK, detail: "200 OK", again: plan.OK, script: func(t *testing.T, s *fakeH2) {
 			for {
@@ -166,11 +167,43 @@ func TestH2Reuse(t *testing.T) {
 				s.respond(id)
 			}
 		}},
-		{name: "goaway-then-response", want: plan.OK, detail: "200 OK; server sent GOAWAY (NO_ERROR): connection not reusable", again: plan.Error,
+		{name: "goaway-then-response", want: plan.OK, retired: true, again: plan.Error,
+			detail: "200 OK; server sent GOAWAY (NO_ERROR) with the response: connection retired",
 			script: func(t *testing.T, s *fakeH2) {
 				if id, ok := s.next(t); ok {
 					s.fr.WriteGoAway(id, http2.ErrCodeNo, nil)
 					s.respond(id)
+					s.wait()
+				}
+			}},
+		// GOAWAY in its own write after the response's END_STREAM.
+		{name: "response-then-goaway", want: plan.OK, retired: true, again: plan.Error,
+			detail: "200 OK; server ended the connection right after the response (GOAWAY (NO_ERROR)): connection retired",
+			script: func(t *testing.T, s *fakeH2) {
+				if id, ok := s.next(t); ok {
+					s.respond(id)
+					s.fr.WriteGoAway(id, http2.ErrCodeNo, nil)
+					s.wait()
+				}
+			}},
+		{name: "response-then-fin", want: plan.OK, retired: true, again: plan.Error,
+			detail: "200 OK; server ended the connection right after the response (EOF): connection retired",
+			script: func(t *testing.T, s *fakeH2) {
+				if id, ok := s.next(t); ok {
+					s.respond(id)
+				}
+			}},
+		// A GOAWAY well after the response is an idle close, not a retirement.
+		{name: "response-goaway-later", want: plan.OK, detail: "200 OK", again: plan.ClosedIdle,
+			script: func(t *testing.T, s *fakeH2) {
+				if id, ok := s.next(t); ok {
+					s.respond(id)
+					select {
+					case <-s.done:
+						return
+					case <-time.After(100 * time.Millisecond):
+					}
+					s.fr.WriteGoAway(id, http2.ErrCodeNo, nil)
 					s.wait()
 				}
 			}},
@@ -223,6 +256,12 @@ func TestH2Reuse(t *testing.T) {
 			r := reuse(t, c)
 			if r.Outcome != tc.want || (tc.detail != "" && r.Detail != tc.detail) || r.Detail == "" {
 				t.Fatalf("Reuse = %s (%q), want %s (%q)", r.Outcome, r.Detail, tc.want, tc.detail)
+			}
+			if r.Retired != tc.retired {
+				t.Errorf("Retired = %v, want %v", r.Retired, tc.retired)
+			}
+			if tc.again == plan.ClosedIdle {
+				waitClosed(t, c, 3*time.Second)
 			}
 			if tc.want == plan.Slow {
 				if d := r.End.Sub(r.Start); !within(d, 450*time.Millisecond, time.Second) {

@@ -290,6 +290,15 @@ func TestH2Unusable(t *testing.T) {
 			s.fr.WriteGoAway(0, http2.ErrCodeEnhanceYourCalm, []byte("calm down"))
 			s.drain()
 		}},
+		{name: "goaway-right-after-first", want: "ended the connection right after the first response (GOAWAY (NO_ERROR))",
+			script: func(t *testing.T, s *fakeH2) {
+				if s.open(t) {
+					s.fr.WriteGoAway(1, http2.ErrCodeNo, nil)
+					s.drain()
+				}
+			}},
+		{name: "fin-right-after-first", want: "ended the connection right after the first response (EOF)",
+			script: func(t *testing.T, s *fakeH2) { s.open(t) }},
 		{name: "not-settings-first", want: "not SETTINGS", script: func(t *testing.T, s *fakeH2) {
 			s.fr.WritePing(false, [8]byte{})
 			s.drain()
