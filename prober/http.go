@@ -197,7 +197,7 @@ func (c *httpConn) Reuse(ctx context.Context) Reply {
 		c.retired = true
 		c.endReuse(false, time.Time{})
 		return Reply{Outcome: plan.OK, Start: ex.start, End: ex.end, Retired: true,
-			Detail: ex.status + "; server closed the connection after the response (Connection: close)"}
+			Detail: ex.status + "; server closed the connection after the response (" + ex.closeWhy + ")"}
 	}
 	c.endReuse(true, ex.end)
 	return Reply{Outcome: plan.OK, Start: ex.start, End: ex.end, Detail: ex.status}
@@ -208,6 +208,7 @@ type exchangeResult struct {
 	start, end time.Time
 	status     string // "200 OK"
 	close      bool   // the server will close the connection
+	closeWhy   string // "Connection: close" or "HTTP/1.0 without keep-alive"
 	hints      Hints  // the response's Keep-Alive header
 	err        error
 }
@@ -252,7 +253,7 @@ func (c *httpConn) exchange(ctx context.Context) (ex exchangeResult) {
 	}
 	sum, err := readResponse(c.br, c.t.method)
 	ex.end = time.Now()
-	ex.status, ex.close, ex.hints, ex.err = sum.status, sum.close, sum.hints, err
+	ex.status, ex.close, ex.closeWhy, ex.hints, ex.err = sum.status, sum.close, sum.closeWhy, sum.hints, err
 	return ex
 }
 
@@ -260,6 +261,7 @@ func (c *httpConn) exchange(ctx context.Context) (ex exchangeResult) {
 type responseSummary struct {
 	status    string // "200 OK"
 	close     bool   // Connection: close, or HTTP/1.0 without keep-alive
+	closeWhy  string // which of the two
 	hints     Hints  // the Keep-Alive header of the final response
 	bodyBytes int64
 }
@@ -288,6 +290,10 @@ func readResponse(br *bufio.Reader, method string) (responseSummary, error) {
 		}
 		sum.hints = parseKeepAlive(resp.Header.Values("Keep-Alive"))
 		if sum.close {
+			sum.closeWhy = "Connection: close"
+			if !resp.ProtoAtLeast(1, 1) {
+				sum.closeWhy = resp.Proto + " without keep-alive"
+			}
 			resp.Body.Close()
 			return sum, nil
 		}

@@ -255,10 +255,10 @@ func TestHTTPReuse(t *testing.T) {
 // (or in HTTP/1.0 without keep-alive) is OK (the path survived) and
 // Retired: the connection is finished.
 func TestHTTPServerClosesAfterReuse(t *testing.T) {
-	for _, tc := range []struct{ name, answer string }{
-		{"connection-close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"},
-		{"connection-close-case", "HTTP/1.1 200 OK\r\nconnection:  Close\r\nContent-Length: 2\r\n\r\nok"},
-		{"http-1.0", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+	for _, tc := range []struct{ name, answer, why string }{
+		{"connection-close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", "(Connection: close)"},
+		{"connection-close-case", "HTTP/1.1 200 OK\r\nconnection:  Close\r\nContent-Length: 2\r\n\r\nok", "(Connection: close)"},
+		{"http-1.0", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", "(HTTP/1.0 without keep-alive)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			noLeaks(t)
@@ -272,8 +272,8 @@ func TestHTTPServerClosesAfterReuse(t *testing.T) {
 			})
 			c := open(t, transport(t, "http://"+srv.addr+"/", TransportOptions{}))
 			r := reuse(t, c)
-			if r.Outcome != plan.OK || !r.Retired || !strings.Contains(r.Detail, "server closed the connection") {
-				t.Errorf("Reuse = %+v, want ok and retired, noting the close", r)
+			if r.Outcome != plan.OK || !r.Retired || !strings.Contains(r.Detail, "server closed the connection") || !strings.HasSuffix(r.Detail, tc.why) {
+				t.Errorf("Reuse = %+v, want ok and retired, noting the close %s", r, tc.why)
 			}
 			time.Sleep(50 * time.Millisecond)
 			select {
