@@ -326,7 +326,8 @@ func newH2Conn(t *h2Transport, wc *watchedConn) *h2Conn {
 // close within h2RetireGrace after it, makes the reply OK and Retired: the
 // path carried the request and the server retired the connection (Go's
 // server when a handler sets Connection: close, nginx keepalive_requests
-// and keepalive_time, Envoy max_connection_duration during a request).
+// and keepalive_time, a maximum connection age that expires during a
+// request).
 func (c *h2Conn) Reuse(ctx context.Context) Reply {
 	if c.retired {
 		now := time.Now()
