@@ -274,7 +274,7 @@ func (c *core) read() reading {
 	// Which clocks does the path keep? The pair of thresholds that explains
 	// the record best says; each limit is then read on its own clock among
 	// the trials the other one does not explain.
-	thetaI, thetaL := clocks(ts)
+	thetaI, thetaL := c.clocks(ts)
 	idle := c.readClock(points(ts, Idle, never, thetaL))
 	life := c.readClock(points(ts, Lifetime, thetaI, never))
 	switch {
@@ -307,22 +307,29 @@ func (c *core) read() reading {
 // never is a threshold that is never reached.
 const never = time.Duration(1<<63 - 1)
 
+// closeGap is the least difference between clocks that closeClock reads:
+// below it, first-exchange times and scheduling noise decide.
+const closeGap = 20 * time.Millisecond
+
 // maxCandidates bounds the thresholds tried per clock in clocks.
 const maxCandidates = 24
 
 // clocks finds the pair of thresholds, an idle limit and a lifetime (never
 // for none), that leaves the fewest trials unexplained: failures younger
-// than both, survivals at or past either. A lifetime must explain at least
-// two trials more than the best idle limit alone, so that jitter, spread
-// and a flaky hop do not pass for one; on a tie the idle limit alone wins
+// than both (closes seen while idle count twice: they are exact), survivals
+// at or past either. A lifetime must explain at least
+// two trials more than the best idle limit alone (or one, when its
+// failures are much tighter on their clock), so that jitter, spread and a
+// flaky hop do not pass for one; on a tie the idle limit alone wins
 // (fresh connections cannot tell the clocks apart, and its advice is the
 // safer one). The search tries the youngest failure ages on each clock.
-func clocks(ts []Trial) (idle, life time.Duration) {
+func (c *core) clocks(ts []Trial) (idle, life time.Duration) {
 	idleCands := candidates(ts, func(t Trial) time.Duration { return t.Age })
 	byConn := slices.Clone(ts)
 	slices.SortFunc(byConn, func(a, b Trial) int { return cmpDur(a.ConnAge, b.ConnAge) })
 	bestIdleOnly, bestIdle := -1, never
 	best, bi, bl := -1, never, never
+	bestLife, ll := -1, never // the best lifetime
 	for _, ti := range idleCands {
 		base, oks := 0, 0
 		var rest []Trial
@@ -354,15 +361,19 @@ func clocks(ts []Trial) (idle, life time.Duration) {
 			fHere, oHere := 0, 0
 			for j < len(rest) && rest[j].ConnAge == rest[i].ConnAge {
 				if rest[j].Outcome.Failed() {
-					fHere++
+					fHere += weight(rest[j])
 				} else {
 					oHere++
 				}
 				j++
 			}
 			if fHere > 0 {
-				if cost := base + failsBelow + (oks - oksBelow); cost < best {
+				cost := base + failsBelow + (oks - oksBelow)
+				if cost < best {
 					best, bi, bl = cost, ti, rest[i].ConnAge
+				}
+				if bestLife < 0 || cost < bestLife {
+					bestLife, ll = cost, rest[i].ConnAge
 				}
 			}
 			failsBelow += fHere
@@ -370,10 +381,88 @@ func clocks(ts []Trial) (idle, life time.Duration) {
 			i = j
 		}
 	}
-	if bl == never || best > bestIdleOnly-2 {
+	// Closes seen while idle are a timer firing: on the clock it runs on,
+	// they agree; on the other, recycled connections scatter them.
+	switch closeClock(ts) {
+	case Lifetime:
+		if ll != never {
+			return never, ll
+		}
+	case Idle:
 		return bestIdle, never
 	}
-	return bi, bl
+	switch gain := bestIdleOnly - best; {
+	case bl == never:
+		return bestIdle, never
+	case gain >= 2:
+		return bi, bl
+	case gain >= 1:
+		// A small gain: take the lifetime only when its failures are far
+		// tighter on their clock than on the idle one (a server's timer
+		// fires at one connection age, while the idle ages vary).
+		tl := c.tightness(ts, bi, bl, func(t Trial) time.Duration { return t.ConnAge })
+		ti := c.tightness(ts, never, bestIdle, func(t Trial) time.Duration { return t.Age })
+		if tl >= 0.8 && tl >= ti+0.3 {
+			return bi, bl
+		}
+	}
+	return bestIdle, never
+}
+
+// closeClock says which clock the closes seen while idle keep, when they
+// say it clearly: at least two closes, one of them on a connection reused
+// long enough ago that its idle and connection ages differ by more than
+// the closes' spread on either clock (and by closeGap at least), and the
+// ages on one clock at least three times tighter than on the other, which
+// spread by closeGap or more. "" otherwise.
+func closeClock(ts []Trial) Kind {
+	var n int
+	var iLo, iHi, cLo, cHi, gap time.Duration = never, 0, never, 0, 0
+	for _, t := range ts {
+		if t.Outcome != ClosedIdle {
+			continue
+		}
+		n++
+		iLo, iHi = min(iLo, t.Age), max(iHi, t.Age)
+		cLo, cHi = min(cLo, t.ConnAge), max(cHi, t.ConnAge)
+		gap = max(gap, t.ConnAge-t.Age)
+	}
+	if n < 2 {
+		return ""
+	}
+	si, sc := iHi-iLo, cHi-cLo
+	switch {
+	case gap < closeGap || gap <= min(si, sc) || max(si, sc) < closeGap:
+		return "" // the closes cannot tell the clocks apart
+	case 3*sc < si:
+		return Lifetime
+	case 3*si < sc:
+		return Idle
+	}
+	return ""
+}
+
+// tightness is the share of the failures younger than maxIdle (idle
+// clock) that lie within two widths above theta on the clock age reads.
+func (c *core) tightness(ts []Trial, maxIdle, theta time.Duration, age func(Trial) time.Duration) float64 {
+	if theta == never {
+		return 0
+	}
+	end := theta + 2*c.s.Width(theta)
+	n, in := 0, 0
+	for _, t := range ts {
+		if !t.Outcome.Failed() || t.Age >= maxIdle {
+			continue
+		}
+		n++
+		if a := age(t); a >= theta && a <= end {
+			in++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(in) / float64(n)
 }
 
 // candidates returns never and the youngest distinct failure ages of ts on
@@ -393,14 +482,25 @@ func candidates(ts []Trial, age func(Trial) time.Duration) []time.Duration {
 	return append(ages, never)
 }
 
+// countFailed weighs the failures among ts (see weight).
 func countFailed(ts []Trial) int {
 	n := 0
 	for _, t := range ts {
 		if t.Outcome.Failed() {
-			n++
+			n += weight(t)
 		}
 	}
 	return n
+}
+
+// weight is what an unexplained failure costs a model: a close seen while
+// idle is a server's or a hop's timer firing, exact and no coincidence of
+// the network, so it counts twice.
+func weight(t Trial) int {
+	if t.Outcome == ClosedIdle {
+		return 2
+	}
+	return 1
 }
 
 func cmpDur(a, b time.Duration) int {
@@ -460,7 +560,6 @@ func points(ts []Trial, clock Kind, maxIdle, maxConn time.Duration) []point {
 	}
 	return pts
 }
-
 
 // retiredAt returns N when every retirement came on the N-th reuse and no
 // connection was reused N times or more without being retired: a request
