@@ -84,6 +84,11 @@ type core struct {
 	// noteLived); livedLongest is the oldest of them.
 	lived        int
 	livedLongest time.Duration
+	// lingerUntil, lingerVersion and lingerTrials describe the short watch
+	// after a closing limit settles (see linger).
+	lingerUntil   time.Time
+	lingerVersion int
+	lingerTrials  int
 
 	inconclusive  int
 	confirmRounds int
@@ -134,17 +139,17 @@ func (c *core) finish(status Status, reason string) {
 
 // settle ends a search whose bracket is settled: Measured, unless the
 // record contradicts it too often to be trusted (a flapping path: a fifth
-// of the trials or more, and at least three, disagree; or nothing survived
-// below the limit while reuses above it worked).
+// of the trials or more, and at least three, disagree; or reuses above a
+// limit that nothing survived below, or one below Min, worked).
 func (c *core) settle(now time.Time) {
 	n := c.b.agree + c.b.disagree
 	if c.b.disagree >= 3 && 5*c.b.disagree >= n {
 		c.finish(Inconclusive, fmt.Sprintf("the path contradicts itself: %d of %d trials disagree with the best reading", c.b.disagree, n))
 		return
 	}
-	if sp := c.rd.fit.spread; c.b.found && c.b.lower == 0 && sp.Survived > 0 {
-		c.finish(Inconclusive, fmt.Sprintf("reuses right after the open failed, yet %d of %d reuses after longer idle times worked: the path fails at random",
-			sp.Survived, sp.Beyond))
+	if sp := c.rd.fit.spread; c.b.found && (c.b.lower == 0 || c.b.upper < c.s.Min) && sp.Survived > 0 {
+		c.finish(Inconclusive, fmt.Sprintf("reuses failed after %s idle, yet %d of %d reuses after longer idle times worked: the path fails at random",
+			c.b.upper.Round(time.Millisecond), sp.Survived, sp.Beyond))
 		return
 	}
 	c.noteLived(now)
@@ -152,7 +157,7 @@ func (c *core) settle(now time.Time) {
 }
 
 // noteLived counts, on a path that closes idle connections itself, the
-// connections still open past the latest close when the search ends: the
+// connections still open past the shortest close when the search ends: the
 // close would have been seen, so they outlived the limit (several backends,
 // a server that checks its clients on a coarse timer). They go into the
 // spread as survivals.
@@ -160,7 +165,7 @@ func (c *core) noteLived(now time.Time) {
 	if !c.b.found || c.b.mode != ClosedIdle {
 		return
 	}
-	past := c.rd.fit.spread.Last + livedMargin
+	past := c.rd.fit.spread.First + livedMargin
 	for _, pc := range c.conns {
 		if a := c.ageOf(pc, now); pc.state == idle && a > past {
 			c.lived++
@@ -169,7 +174,43 @@ func (c *core) noteLived(now time.Time) {
 	}
 }
 
-// livedMargin is how far past the latest close a connection must be to
+// linger keeps a search whose limit is a close seen while idle open a
+// little longer (a twentieth of the limit, at most one width), so that the
+// connections just younger than the limit pass it: each either closes
+// (the limit is the same for all) or lives on (several backends, a coarse
+// timer: the spread). It returns when to look again, or the zero time once
+// two connections have passed or the time is up.
+func (c *core) linger(now time.Time) time.Time {
+	if !c.b.found || c.b.mode != ClosedIdle {
+		return time.Time{}
+	}
+	if c.lingerUntil.IsZero() || c.lingerVersion != c.version {
+		c.lingerUntil = now.Add(min(c.s.Width(c.b.upper), c.b.upper/20))
+		c.lingerVersion, c.lingerTrials = c.version, len(c.trials)
+	}
+	if !now.Before(c.lingerUntil) {
+		return time.Time{}
+	}
+	past := c.rd.fit.spread.First + livedMargin
+	passed := len(c.trials) - c.lingerTrials
+	next := c.lingerUntil
+	for _, pc := range c.conns {
+		if pc.state != idle {
+			continue
+		}
+		if at := c.base(pc).Add(past); now.Before(at) {
+			next = minTime(next, at)
+		} else {
+			passed++
+		}
+	}
+	if passed >= 2 {
+		return time.Time{}
+	}
+	return next
+}
+
+// livedMargin is how far past the shortest close a connection must be to
 // count as having outlived it: a close under way is seen within it.
 const livedMargin = 10 * time.Millisecond
 
@@ -377,15 +418,20 @@ func (c *core) needConfirm() (upper, lower bool) {
 
 // confirmedEnough ends a search whose bracket is settled but whose edges
 // still want re-tests after maxConfirmRounds: the upper edge unconfirmed is
-// no clean answer; a lower edge short of support is published as it is.
+// no clean answer, nor a lower edge that re-tests contradict; a lower edge
+// merely short of support is published as it is.
 func (c *core) confirmedEnough(now time.Time, up bool) bool {
 	if c.confirmRounds < c.maxConfirmRounds() {
 		return false
 	}
-	if up {
+	switch {
+	case up:
 		c.finish(Inconclusive, fmt.Sprintf("re-tests neither confirmed nor refuted the limit at %s after %d rounds",
 			c.b.upper.Round(time.Millisecond), c.confirmRounds))
-	} else {
+	case c.lowSupport() < 0:
+		c.finish(Inconclusive, fmt.Sprintf("re-tests below the limit failed more often than they worked (at %s idle): the path fails at random",
+			c.b.lower.Round(time.Millisecond)))
+	default:
 		c.settle(now)
 	}
 	return true

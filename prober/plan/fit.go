@@ -179,14 +179,27 @@ func (c *core) judge(pts []point, i int) int {
 	switch {
 	case net >= c.s.Confirm || closes >= 1+c.s.Confirm:
 		return supported
-	case fails >= 2+c.s.Confirm && 3*fails >= fails+oks:
-		// Re-tests keep failing, if not all of them: several backends
-		// with different limits, or jitter. A flaky hop fails too seldom.
+	case fails >= 2+c.s.Confirm && 3*fails >= fails+oks && survivedBelow(pts[:i]) >= 2+c.s.Confirm:
+		// Re-tests keep failing, if not all of them, above an age that
+		// connections did survive: several backends with different limits,
+		// or jitter. A flaky hop fails too seldom; a path failing at random
+		// shows no age below which everything survives.
 		return supported
 	case net <= -c.s.Confirm-1, net <= -c.s.Confirm && 3*fails < fails+oks:
 		return refuted
 	}
 	return tentative
+}
+
+// survivedBelow counts the survivals among pts.
+func survivedBelow(pts []point) int {
+	n := 0
+	for _, p := range pts {
+		if !p.fail {
+			n++
+		}
+	}
+	return n
 }
 
 // modeNear names the failure mode at pts[idx]: its own, or a close seen

@@ -156,6 +156,10 @@ func (p *parallel) Next(now time.Time) ([]Action, time.Time) {
 			if p.inFlight() {
 				break // let running trials report; they may move the bracket
 			}
+			if w := p.linger(now); !w.IsZero() {
+				wake = w
+				break
+			}
 			p.settle(now)
 			return p.closeAll(acts), time.Time{}
 		}
