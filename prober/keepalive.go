@@ -114,6 +114,8 @@ func checkable(r Result) (bool, string) {
 		return false, "not checked: the search did not finish"
 	case !r.Found:
 		return false, fmt.Sprintf("not needed: no idle limit up to %s, so there is nothing for keepalive to rescue", shortDur(r.Settings.Max))
+	case r.Kind == plan.Lifetime:
+		return false, "not checked: the limit is on connection age (a lifetime), which no keepalive can extend"
 	}
 	return true, ""
 }

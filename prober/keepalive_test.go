@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
 func TestKeepaliveCheckValidate(t *testing.T) {
@@ -70,5 +72,17 @@ func TestKeepaliveConfigDefaults(t *testing.T) {
 	c = KeepaliveCheck{Idle: 30 * time.Second, Interval: 75 * time.Second, Count: 3}.config()
 	if c.Interval != 75*time.Second || c.Count != 3 {
 		t.Errorf("config() = %+v, want interval 75s, count 3", *c)
+	}
+}
+
+func TestKeepaliveCheckableByKind(t *testing.T) {
+	base := plan.Result{Complete: true, Found: true, Upper: 5 * time.Second, Kind: plan.Idle}
+	if ok, why := checkable(base); !ok {
+		t.Errorf("an idle limit is checkable, got %q", why)
+	}
+	life := base
+	life.Kind = plan.Lifetime
+	if ok, why := checkable(life); ok || !strings.Contains(why, "lifetime") {
+		t.Errorf("a lifetime: got checkable=%v %q, want not checked, saying why", ok, why)
 	}
 }

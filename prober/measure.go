@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +42,10 @@ type live struct {
 	// idleSince is when the connection went idle before the running Reuse
 	// (the Conn's own IdleSince moves on when the reuse ends).
 	idleSince time.Time
+	// reuses counts the reuses started; confirm marks the running one as a
+	// re-test of a bracket edge.
+	reuses  int
+	confirm bool
 }
 
 // measurement is the state of one Measure call.
@@ -62,13 +67,21 @@ type measurement struct {
 	abandoned map[plan.ConnID]bool // closed by the planner while still opening
 	everOpen  bool
 	lastErr   error
+	// hints is the latest of what the server advertised.
+	hints Hints
 }
 
 // Measure runs one idle-limit measurement of target and returns what it
-// learned. On cancellation it returns the partial result (Complete false)
-// with ctx's error. When the target cannot be measured at all the error
-// wraps ErrUnusable. Every connection is closed and every goroutine it
-// started has ended when Measure returns.
+// learned. It always ends by itself: the search stops at opts.Plan.Deadline
+// (plan.AutoDeadline when 0) after it started, and Measure returns within
+// the deadline plus the time to close what is open (a reuse under way is
+// cancelled), plus, with opts.Keepalive, the keepalive check's hold and one
+// trial timeout. On cancellation it returns the partial result (Status
+// Interrupted) with ctx's error. When the target cannot be measured at all
+// the error wraps ErrUnusable (Status Unusable); when the search ended
+// without a clean answer it wraps ErrInconclusive (Status Inconclusive),
+// and the Result holds the evidence. Every connection is closed and every
+// goroutine it started has ended when Measure returns.
 //
 // With opts.Keepalive, a completed search that found a limit is followed by
 // the keepalive check (see KeepaliveCheck). The error describes the search
@@ -80,6 +93,11 @@ func Measure(ctx context.Context, target Target, opts Options) (Result, error) {
 	if opts.Plan == (Settings{}) {
 		opts.Plan = plan.Defaults()
 	}
+	timeout := opts.Transport.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	opts.Plan = opts.Plan.WithDeadline(timeout)
 	if err := opts.Plan.Validate(); err != nil {
 		return Result{}, err
 	}
@@ -159,7 +177,9 @@ func (m *measurement) run(ctx context.Context) (Result, error) {
 		}
 		if !m.everOpen && m.lastErr != nil && errors.Is(m.lastErr, ErrUnusable) {
 			// The very first connections fail: nothing to measure.
-			return m.result(time.Now()), m.lastErr
+			r := m.result(time.Now())
+			r.Status, r.Reason = plan.Unusable, oneLine(m.lastErr.Error())
+			return r, m.lastErr
 		}
 		if !wake.IsZero() {
 			timer.Reset(max(time.Until(wake), 0))
@@ -169,6 +189,7 @@ func (m *measurement) run(ctx context.Context) (Result, error) {
 		select {
 		case <-ctx.Done():
 			r := m.result(time.Now())
+			r.Status, r.Reason = plan.Interrupted, "interrupted: "+ctx.Err().Error()
 			m.log.Info("measurement interrupted", "lower", r.Lower, "upper", r.Upper, "found", r.Found)
 			return r, ctx.Err()
 		case ev := <-m.events:
@@ -179,22 +200,55 @@ func (m *measurement) run(ctx context.Context) (Result, error) {
 		}
 	}
 	r := m.result(time.Now())
-	if !r.Complete {
-		err := fmt.Errorf("%w: gave up after repeated failures to open or use connections", ErrUnusable)
-		if m.lastErr != nil {
+	switch r.Status {
+	case plan.Unusable:
+		err := fmt.Errorf("%w: %s", ErrUnusable, r.Reason)
+		if m.lastErr != nil && !errors.Is(m.lastErr, ErrUnusable) {
 			err = fmt.Errorf("%w (last: %v)", err, m.lastErr)
+		} else if m.lastErr != nil && !m.everOpen {
+			err = m.lastErr
+		}
+		if r.Found && r.Lower == 0 {
+			err = fmt.Errorf("%w; the server may not speak this protocol: set the reuse payload and its answer (tcp send/expect), try another scheme, or measure the idleprobe responder behind the same hop", err)
 		}
 		return r, err
+	case plan.Inconclusive:
+		if strings.Contains(r.Reason, "disagree") {
+			return r, fmt.Errorf("%w: %s; limit in (%s, %s] so far", ErrInconclusive, r.Reason,
+				r.Lower.Round(time.Millisecond), r.Upper.Round(time.Millisecond))
+		}
+		return r, fmt.Errorf("%w: %s; %s", ErrInconclusive, r.Reason, evidence(r))
 	}
-	m.log.Debug("measurement done", "lower", r.Lower, "upper", r.Upper, "found", r.Found, "mode", r.Mode, "duration", r.Duration())
+	m.log.Debug("measurement done", "lower", r.Lower, "upper", r.Upper, "found", r.Found, "mode", r.Mode,
+		"kind", r.Kind, "duration", r.Duration())
 	return r, nil
+}
+
+// evidence sums up a partial result in words: the bracket so far and how
+// many trials contradict it.
+func evidence(r Result) string {
+	n := r.Agree + r.Disagree
+	if !r.Found {
+		return fmt.Sprintf("no limit seen so far: connections survived %s idle; %d of %d trials contradict that",
+			r.Lower.Round(time.Millisecond), r.Disagree, n)
+	}
+	return fmt.Sprintf("limit in (%s, %s] so far (%s, %s limit); %d of %d trials contradict it",
+		r.Lower.Round(time.Millisecond), r.Upper.Round(time.Millisecond), r.Mode, r.Kind, r.Disagree, n)
 }
 
 func (m *measurement) result(now time.Time) Result {
 	r := m.pl.Result()
 	r.Target = m.target.String()
 	r.Started, r.Finished = m.start, now
+	r.Server.KeepAliveTimeout, r.Server.KeepAliveMax = m.hints.KeepAliveTimeout, m.hints.KeepAliveMax
 	return r
+}
+
+// noteHints keeps what the server advertised on c.
+func (m *measurement) noteHints(c Conn) {
+	if h := c.Hints(); h != (Hints{}) {
+		m.hints = h
+	}
 }
 
 // act carries out one planner action.
@@ -210,6 +264,8 @@ func (m *measurement) act(ctx context.Context, a plan.Action) {
 		}
 		l.reusing = true
 		l.idleSince = l.conn.IdleSince()
+		l.reuses++
+		l.confirm = a.Confirm
 		close(l.stop)
 		m.wg.Add(1)
 		go func() {
@@ -312,6 +368,7 @@ func (m *measurement) handle(ev event) {
 		}
 		l := &live{conn: ev.conn}
 		m.conns[ev.id] = l
+		m.noteHints(ev.conn)
 		m.watch(ev.id, l)
 		m.pl.Opened(ev.id, ev.conn.Opened(), ev.conn.IdleSince())
 	case evClosedIdle:
@@ -321,7 +378,7 @@ func (m *measurement) handle(ev event) {
 		}
 		at, detail := l.conn.CloseInfo()
 		t := plan.Trial{Conn: ev.id, IdleSince: l.conn.IdleSince(), Start: at, End: at,
-			Outcome: plan.ClosedIdle, Detail: detail}
+			Outcome: plan.ClosedIdle, Detail: detail, Reuse: l.reuses + 1, ConnAge: at.Sub(l.conn.Opened())}
 		t.Age = at.Sub(t.IdleSince)
 		m.drop(l)
 		delete(m.conns, ev.id)
@@ -333,9 +390,14 @@ func (m *measurement) handle(ev event) {
 		}
 		rep := ev.reply
 		t := plan.Trial{Conn: ev.id, IdleSince: l.idleSince, Start: rep.Start, End: rep.End,
-			Outcome: rep.Outcome, Detail: rep.Detail}
+			Outcome: rep.Outcome, Detail: rep.Detail, Reuse: l.reuses, Confirm: l.confirm,
+			Retired: rep.Outcome.Survived() && rep.Retired}
 		t.Age = t.Start.Sub(t.IdleSince)
+		t.ConnAge = t.Start.Sub(l.conn.Opened())
 		if rep.Outcome.Survived() {
+			m.noteHints(l.conn)
+		}
+		if rep.Outcome.Survived() && !rep.Retired {
 			// The connection is idle again from the end of the exchange.
 			t.End = l.conn.IdleSince()
 			m.watch(ev.id, l)
@@ -361,7 +423,7 @@ func (m *measurement) progress(now time.Time, t *plan.Trial) {
 		return
 	}
 	partial := m.result(now)
-	left := m.pl.Remaining(now)
+	left := min(m.pl.Remaining(now), max(m.start.Add(m.opts.Plan.Deadline).Sub(now), 0))
 	if k := m.opts.Keepalive; k != nil && partial.Found {
 		// The keepalive check follows the search: its hold is time left too.
 		left += k.HoldFor(partial.Upper, m.opts.Plan.Max) + m.timeout()

@@ -6,19 +6,13 @@ import (
 	"io"
 	"os"
 
-	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 )
 
-// IsTerminal reports whether fd refers to a terminal: the TCGETS ioctl
-// succeeds only on terminals.
-func IsTerminal(fd uintptr) bool {
-	_, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
-	return err == nil
-}
-
 // IsTerminalWriter reports whether w is an *os.File attached to a terminal.
-// Buffers, pipes and regular files are not.
+// Buffers, pipes and regular files are not. It works on every platform
+// golang.org/x/term supports.
 func IsTerminalWriter(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	return ok && f != nil && IsTerminal(f.Fd())
+	return ok && f != nil && term.IsTerminal(int(f.Fd()))
 }

@@ -42,7 +42,7 @@ func TestPseudoTerminal(t *testing.T) {
 		t.Skipf("no pseudo-terminal available: %v", err)
 	}
 	t.Cleanup(func() { f.Close() })
-	if !IsTerminal(f.Fd()) {
-		t.Errorf("IsTerminal(/dev/ptmx) = false, want true")
+	if !IsTerminalWriter(f) {
+		t.Errorf("IsTerminalWriter(/dev/ptmx) = false, want true")
 	}
 }

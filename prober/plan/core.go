@@ -1,10 +1,9 @@
 package plan
 
 import (
+	"fmt"
 	"maps"
-	"math"
 	"slices"
-	"sort"
 	"time"
 )
 
@@ -34,20 +33,28 @@ type pconn struct {
 	// reuseStart and reuseAge describe the reuse under way.
 	reuseStart time.Time
 	reuseAge   time.Duration
+	// reuses counts the reuses started on the connection.
+	reuses int
+	// retire marks a survivor that must not be reused again (the reuse cap):
+	// the next Next closes it.
+	retire bool
 }
 
-func (c *pconn) age(now time.Time) time.Duration { return now.Sub(c.idleSince) }
-
-// maxInconclusive is how many slow or error trials in a row end a search:
-// the target answers, but not in a way that says anything about idle limits.
+// maxInconclusive is how many slow or error trials (or failed opens) in a
+// row end a search: the target answers, but not in a way that says anything
+// about idle limits.
 const maxInconclusive = 5
+
+// DefaultTrialTimeout is the trial timeout the automatic deadline assumes
+// when the driver does not say (prober.DefaultTimeout is the same).
+const DefaultTrialTimeout = 5 * time.Second
 
 // maxConfirmRounds bounds how many confirmation rounds one bracket gets
 // before the result is published as it stands.
 func (c *core) maxConfirmRounds() int { return 3 + 2*c.s.Confirm }
 
 // maxTrials bounds a whole search, so that a path that contradicts itself
-// forever still ends; its result then shows the disagreements.
+// forever still ends (Inconclusive); its result shows the disagreements.
 func (c *core) maxTrials() int { return 1000 + 20*c.s.Budget }
 
 // core holds the bookkeeping both strategies share: connections, the trial
@@ -55,6 +62,8 @@ func (c *core) maxTrials() int { return 1000 + 20*c.s.Budget }
 type core struct {
 	s     Settings
 	start time.Time
+	// deadline is when the search ends, done or not.
+	deadline time.Time
 
 	conns  map[ConnID]*pconn
 	nextID ConnID
@@ -62,11 +71,10 @@ type core struct {
 	peak   int
 
 	trials []Trial
-	// closeAge is the idle age of the first close seen while idle.
-	closeAge time.Duration
 
-	// Cached bracket, recomputed after every observation.
+	// Cached reading of the record, recomputed after every observation.
 	b       bracket
+	rd      reading
 	version int // bumps when the bracket moves
 
 	// slowest is the longest a successful reuse has taken.
@@ -75,23 +83,79 @@ type core struct {
 	inconclusive  int
 	confirmRounds int
 	done          bool
-	aborted       bool
+	status        Status
+	reason        string
 }
 
-// bracket is the robust reading of the trial record.
+// bracket is the robust reading of the trial record on the limit's clock.
 type bracket struct {
-	lower, upper    time.Duration
-	found           bool
-	mode            Outcome
-	agree, disagree int
+	kind             Kind
+	lower, upper     time.Duration
+	found, confirmed bool
+	mode             Outcome
+	agree, disagree  int
+	closeAge         time.Duration
 	// implied is true when lower comes from a close seen while idle (the
 	// connection lived until then) rather than from a successful reuse.
 	implied bool
 }
 
 func newCore(s Settings, start time.Time) core {
-	return core{s: s, start: start, conns: make(map[ConnID]*pconn)}
+	if s.Deadline == 0 {
+		s.Deadline = AutoDeadline(s, DefaultTrialTimeout)
+	}
+	return core{s: s, start: start, deadline: start.Add(s.Deadline), conns: make(map[ConnID]*pconn),
+		b: bracket{kind: Idle}}
 }
+
+// base is where the limit's clock starts for pc: its last exchange (idle
+// limits) or its handshake (lifetimes).
+func (c *core) base(pc *pconn) time.Time {
+	if c.b.kind == Lifetime {
+		return pc.opened
+	}
+	return pc.idleSince
+}
+
+// ageOf is pc's age at now on the limit's clock.
+func (c *core) ageOf(pc *pconn, now time.Time) time.Duration { return now.Sub(c.base(pc)) }
+
+// finish ends the search with status and reason.
+func (c *core) finish(status Status, reason string) {
+	if !c.done {
+		c.done, c.status, c.reason = true, status, reason
+	}
+}
+
+// settle ends a search whose bracket is settled: Measured, unless the
+// record contradicts it too often to be trusted (a flapping path: a fifth
+// of the trials or more, and at least three, disagree).
+func (c *core) settle() {
+	n := c.b.agree + c.b.disagree
+	if c.b.disagree >= 3 && 5*c.b.disagree >= n {
+		c.finish(Inconclusive, fmt.Sprintf("the path contradicts itself: %d of %d trials disagree with the best reading", c.b.disagree, n))
+		return
+	}
+	c.finish(Measured, "")
+}
+
+// expired ends the search when its deadline has come or the target turned
+// out unusable, and reports whether it is over.
+func (c *core) expired(now time.Time) bool {
+	if !c.done && !now.Before(c.deadline) {
+		c.finish(Inconclusive, fmt.Sprintf("no clean answer within the deadline of %s", c.s.Deadline))
+	}
+	// Every reuse failed: once the reuses under way have answered too (one
+	// of them may survive), the target is unusable.
+	if !c.done && c.rd.unusable != "" && !c.inFlight() {
+		c.finish(Unusable, c.rd.unusable)
+	}
+	return c.done
+}
+
+// wake caps a wake-up time at the deadline: a planner that is not done
+// always has a time to be called again.
+func (c *core) wake(w time.Time) time.Time { return minTime(w, c.deadline) }
 
 func (c *core) Live() int  { return len(c.conns) }
 func (c *core) Done() bool { return c.done }
@@ -115,6 +179,7 @@ func (c *core) newConn(rung int, target time.Duration) *pconn {
 
 // Opened implements Planner.
 func (c *core) Opened(id ConnID, opened, idleSince time.Time) {
+	c.inconclusive = 0
 	if pc, ok := c.conns[id]; ok {
 		pc.state = idle
 		pc.opened = opened
@@ -127,34 +192,31 @@ func (c *core) OpenFailed(id ConnID, at time.Time, detail string) {
 	delete(c.conns, id)
 	c.inconclusive++
 	if c.inconclusive >= maxInconclusive {
-		c.done, c.aborted = true, true
+		c.finish(Unusable, fmt.Sprintf("%d connections in a row could not be opened (last: %s)", c.inconclusive, detail))
 	}
 }
 
 // record stores t, forgets a dead connection and refreshes the bracket. It
-// returns the connection if it is still alive.
+// returns the connection if it is still alive and may be reused.
 func (c *core) record(t Trial) *pconn {
 	c.trials = append(c.trials, t)
-	if t.Outcome == ClosedIdle && c.closeAge == 0 {
-		c.closeAge = t.Age
-	}
 	if t.Outcome.Survived() || t.Outcome.Failed() {
 		c.inconclusive = 0
 	} else {
 		c.inconclusive++
 		if c.inconclusive >= maxInconclusive {
-			c.done, c.aborted = true, true
+			c.finish(Unusable, fmt.Sprintf("%d reuses in a row were %s (last: %s): the target answers, but not in a way that says anything about idle limits",
+				c.inconclusive, t.Outcome, t.Detail))
 		}
 	}
 	old := c.b
-	c.b = c.computeBracket()
-	if c.b.lower != old.lower || c.b.upper != old.upper || c.b.found != old.found {
+	c.refresh()
+	if c.b.lower != old.lower || c.b.upper != old.upper || c.b.found != old.found || c.b.kind != old.kind {
 		c.version++
 		c.confirmRounds = 0 // a new bracket earns its own re-tests
 	}
 	if len(c.trials) >= c.maxTrials() {
-		// A path this inconsistent will not settle: publish what it says.
-		c.done = true
+		c.finish(Inconclusive, fmt.Sprintf("%d trials without a settled answer", len(c.trials)))
 	}
 	if t.Outcome.Survived() {
 		c.slowest = max(c.slowest, t.End.Sub(t.Start))
@@ -163,109 +225,62 @@ func (c *core) record(t Trial) *pconn {
 	if !ok {
 		return nil
 	}
-	if t.Outcome.Survived() {
+	if t.Outcome.Survived() && !t.Retired {
 		pc.state = idle
 		pc.idleSince = t.End
 		pc.testAt = time.Time{}
 		pc.confirm = false
+		if cp := c.rd.reuseCap; cp > 0 && pc.reuses >= cp-1 {
+			pc.retire = true
+			return nil
+		}
 		return pc
 	}
 	delete(c.conns, t.Conn)
 	return nil
 }
 
-// point is one conclusive observation for the bracket.
-type point struct {
-	age  time.Duration
-	fail bool
-	out  Outcome
+// refresh re-reads the record into the cached bracket.
+func (c *core) refresh() {
+	c.rd = c.read()
+	f := c.rd.fit
+	c.b = bracket{
+		kind: c.rd.kind, lower: f.lower, upper: f.upper, found: f.found, confirmed: f.confirmed,
+		mode: Outcome(f.mode), agree: f.agree, disagree: f.disagree, closeAge: f.closeAge, implied: f.implied,
+	}
+	if !f.found {
+		c.b.upper, c.b.mode = 0, ""
+	}
 }
 
-// computeBracket finds the threshold that best separates survivals from
-// failures: the one that contradicts the fewest trials. A lone reset among
-// many survivals (a pod restart) therefore does not become the limit, and a
-// survival above a real limit (a flaky hop) does not hide it.
-func (c *core) computeBracket() bracket {
-	pts := make([]point, 0, len(c.trials))
-	var totalOK, totalFail int
+// closeRetired closes survivors that must not be reused again.
+func (c *core) closeRetired(acts []Action) []Action {
+	for _, id := range c.sortedIDs() {
+		if pc := c.conns[id]; pc.retire && pc.state == idle {
+			acts = append(acts, Action{Kind: Close, Conn: id})
+			delete(c.conns, id)
+		}
+	}
+	return acts
+}
+
+// probedZero reports whether a reuse right after an open has been tried.
+func (c *core) probedZero() bool {
 	for _, t := range c.trials {
-		switch {
-		case t.Outcome.Survived():
-			pts = append(pts, point{age: t.Age, out: t.Outcome})
-			totalOK++
-		case t.Outcome.Failed():
-			pts = append(pts, point{age: t.Age, fail: true, out: t.Outcome})
-			totalFail++
+		if (t.Outcome.Survived() || t.Outcome.Failed()) && t.Age <= zeroAge {
+			return true
 		}
 	}
-	sort.SliceStable(pts, func(i, j int) bool { return pts[i].age < pts[j].age })
-
-	// Threshold at +inf: every failure is a contradiction.
-	bestErr, bestIdx := totalFail, -1
-	okBelow, failBelow := 0, 0
-	for i := 0; i < len(pts); {
-		j := i
-		okHere, failHere := 0, 0
-		for j < len(pts) && pts[j].age == pts[i].age {
-			if pts[j].fail {
-				failHere++
-			} else {
-				okHere++
-			}
-			j++
-		}
-		if failHere > 0 {
-			errs := (totalOK - okBelow) + failBelow
-			// Strictly fewer contradictions: on a tie the shorter
-			// threshold stays, and "no limit" beats them all, so a lone
-			// reset that a re-test contradicts does not become a limit.
-			if errs < bestErr {
-				bestErr, bestIdx = errs, i
-			}
-		}
-		okBelow += okHere
-		failBelow += failHere
-		i = j
-	}
-	b := bracket{agree: len(pts) - bestErr, disagree: bestErr}
-	var theta time.Duration = math.MaxInt64
-	if bestIdx >= 0 {
-		theta = pts[bestIdx].age
-		b.found = true
-		b.upper = theta
-		b.mode = c.modeAt(pts, bestIdx)
-	}
-	for _, p := range pts {
-		if !p.fail && p.age < theta && p.age > b.lower {
-			b.lower = p.age
+	for _, pc := range c.conns {
+		if pc.target == zeroProbe {
+			return true
 		}
 	}
-	// A close seen while idle at age K proves the connection lived until
-	// just before K: without a confirmation that is as good as a survival.
-	if b.found && b.mode == ClosedIdle {
-		if implied := b.upper - c.s.Width(b.upper)/2; implied > b.lower {
-			b.lower, b.implied = implied, true
-		}
-	}
-	return b
+	return false
 }
 
-// modeAt names the failure mode at the threshold: the outcome of the
-// failure there, preferring a close seen while idle (exact) when the
-// shortest failures include one.
-func (c *core) modeAt(pts []point, idx int) Outcome {
-	mode := pts[idx].out
-	w := c.s.Width(pts[idx].age)
-	for _, p := range pts[idx:] {
-		if p.age > pts[idx].age+w {
-			break
-		}
-		if p.fail && p.out == ClosedIdle {
-			return ClosedIdle
-		}
-	}
-	return mode
-}
+// zeroProbe is the target age of a reuse right after the open.
+const zeroProbe = time.Nanosecond
 
 // settled reports whether the bracket is as narrow as wanted, or there is
 // nothing more to learn within [Min, Max].
@@ -273,49 +288,64 @@ func (c *core) settled() bool {
 	if !c.b.found {
 		return c.b.lower >= c.s.Max
 	}
-	if c.b.upper <= c.s.Min {
-		return true
+	if c.b.lower == 0 && !c.probedZero() {
+		return false // is it the payload, not idleness? try a reuse at once
 	}
 	return c.b.upper-c.b.lower <= c.s.Width(c.b.lower)
 }
 
-// support is the net evidence at the bracket edges: failures aged
-// [upper, upper+w] besides the one that set upper, less survivals at or
-// above upper; and survivals aged [lower-w, lower] besides the one that set
-// lower, less failures at or below lower. A re-test that contradicts an
-// edge therefore has to be outvoted by further re-tests.
-func (c *core) support() (up, low int) {
+// lowSupport is the net evidence at the lower edge: survivals aged
+// [lower-w, lower] besides the one that set lower, less failures there.
+func (c *core) lowSupport() int {
 	w := c.width()
+	low := 0
 	for _, t := range c.trials {
+		a := c.clockAge(t)
 		switch {
-		case t.Outcome.Failed() && t.Age >= c.b.upper && t.Age <= c.b.upper+w:
-			up++
-		case t.Outcome.Survived() && t.Age >= c.b.upper:
-			up--
-		}
-		switch {
-		case t.Outcome.Survived() && t.Age <= c.b.lower && t.Age >= c.b.lower-w:
+		case t.Outcome.Survived() && a <= c.b.lower && a >= c.b.lower-w:
 			low++
-		case t.Outcome.Failed() && t.Age <= c.b.lower:
+		case t.Outcome.Failed() && a <= c.b.lower && a >= c.b.lower-w:
 			low--
 		}
 	}
-	up-- // the trial that defines upper
 	if !c.b.implied {
 		low--
 	}
-	return up, low
+	return low
+}
+
+// clockAge is t's age on the limit's clock.
+func (c *core) clockAge(t Trial) time.Duration {
+	if c.b.kind == Lifetime {
+		return t.ConnAge
+	}
+	return t.Age
 }
 
 // needConfirm says which edges still want a confirming trial.
 func (c *core) needConfirm() (upper, lower bool) {
-	if !c.b.found || c.s.Confirm == 0 || c.confirmRounds >= c.maxConfirmRounds() {
+	if !c.b.found || c.s.Confirm == 0 {
 		return false, false
 	}
-	up, low := c.support()
-	upper = up < c.s.Confirm
-	lower = c.b.lower > 0 && c.b.lower >= c.s.Min && low < c.s.Confirm
+	upper = !c.b.confirmed
+	lower = c.b.lower > zeroAge && c.lowSupport() < c.s.Confirm
 	return upper, lower
+}
+
+// confirmedEnough ends a search whose bracket is settled but whose edges
+// still want re-tests after maxConfirmRounds: the upper edge unconfirmed is
+// no clean answer; a lower edge short of support is published as it is.
+func (c *core) confirmedEnough(up bool) bool {
+	if c.confirmRounds < c.maxConfirmRounds() {
+		return false
+	}
+	if up {
+		c.finish(Inconclusive, fmt.Sprintf("re-tests neither confirmed nor refuted the limit at %s after %d rounds",
+			c.b.upper.Round(time.Millisecond), c.confirmRounds))
+	} else {
+		c.settle()
+	}
+	return true
 }
 
 // inFlight reports whether a reuse is under way.
@@ -372,7 +402,7 @@ func (c *core) suspect(now time.Time) (age time.Duration, found bool, next time.
 // hang too, holding a connection for a whole trial timeout to learn nothing
 // new. It goes ahead once the hanging reuse ends, whatever its outcome.
 func (c *core) held(pc *pconn, now time.Time, hang time.Duration, hanging bool) bool {
-	return hanging && !pc.confirm && pc.age(now) >= hang
+	return hanging && !pc.confirm && c.ageOf(pc, now) >= hang
 }
 
 // dueReuses starts every scheduled reuse whose time has come.
@@ -382,7 +412,8 @@ func (c *core) dueReuses(now time.Time, acts []Action) []Action {
 		pc := c.conns[id]
 		if pc.state == idle && !pc.testAt.IsZero() && !now.Before(pc.testAt) && !c.held(pc, now, hang, hanging) {
 			pc.state = reusing
-			pc.reuseStart, pc.reuseAge = now, pc.age(now)
+			pc.reuses++
+			pc.reuseStart, pc.reuseAge = now, c.ageOf(pc, now)
 			acts = append(acts, Action{Kind: Reuse, Conn: id, Confirm: pc.confirm})
 		}
 	}
@@ -440,19 +471,32 @@ func (c *core) Result() Result {
 		Upper:             c.b.upper,
 		Found:             c.b.found,
 		Mode:              c.b.mode,
-		CloseAge:          c.closeAge,
+		Kind:              c.b.kind,
+		CloseAge:          c.b.closeAge,
 		Agree:             c.b.agree,
 		Disagree:          c.b.disagree,
-		Complete:          c.done && !c.aborted,
+		Complete:          c.done && c.status == Measured,
+		Lifetime:          c.rd.lifetime,
 		ConnectionsOpened: c.opened,
 		PeakConnections:   c.peak,
 		Trials:            append([]Trial(nil), c.trials...),
 	}
-	if !r.Found {
+	if c.done {
+		r.Status, r.Reason = c.status, c.reason
+	}
+	if r.Found {
+		r.Spread = c.rd.fit.spread
+	} else {
 		r.Upper, r.Mode = 0, ""
 	}
-	if r.Found && r.Mode != ClosedIdle {
+	if !r.Found || r.Mode != ClosedIdle {
 		r.CloseAge = 0
+	}
+	r.Server.RetiredAtReuse = c.rd.retiredAt
+	for _, t := range c.trials {
+		if t.Retired {
+			r.Server.Retired++
+		}
 	}
 	return r
 }

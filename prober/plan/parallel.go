@@ -104,7 +104,7 @@ func (p *parallel) Opened(id ConnID, opened, idleSince time.Time) {
 		return
 	}
 	if pc.target > 0 {
-		pc.testAt = idleSince.Add(pc.target)
+		pc.testAt = p.base(pc).Add(pc.target)
 	}
 }
 
@@ -143,9 +143,10 @@ func (p *parallel) Observe(t Trial) {
 // Next implements Planner.
 func (p *parallel) Next(now time.Time) ([]Action, time.Time) {
 	var acts []Action
-	if p.done {
+	if p.expired(now) {
 		return p.closeAll(acts), time.Time{}
 	}
+	acts = p.closeRetired(acts)
 	var wake time.Time
 	switch {
 	case p.settled():
@@ -155,7 +156,10 @@ func (p *parallel) Next(now time.Time) ([]Action, time.Time) {
 			if p.inFlight() {
 				break // let running trials report; they may move the bracket
 			}
-			p.done = true
+			p.settle()
+			return p.closeAll(acts), time.Time{}
+		}
+		if p.confirmedEnough(up) {
 			return p.closeAll(acts), time.Time{}
 		}
 		acts = p.confirm(now, up, low, acts)
@@ -165,7 +169,7 @@ func (p *parallel) Next(now time.Time) ([]Action, time.Time) {
 		acts, wake = p.coarse(now, acts)
 	}
 	acts = p.dueReuses(now, acts)
-	return acts, minTime(wake, p.earliest(now))
+	return acts, p.wake(minTime(wake, p.earliest(now)))
 }
 
 // coarse walks the ladder: opens the connections whose time has come and
@@ -181,7 +185,7 @@ func (p *parallel) coarse(now time.Time, acts []Action) ([]Action, time.Time) {
 		if pc.rung >= 0 {
 			// Back from a fine step that a re-test undid: resume the rung.
 			if r := p.rungs[pc.rung]; !r.filler && !r.done {
-				pc.testAt = pc.idleSince.Add(r.age)
+				pc.testAt = p.base(pc).Add(r.age)
 			}
 			continue
 		}
@@ -248,7 +252,7 @@ func (p *parallel) assign(pc *pconn, k int) {
 	pc.rung = k
 	r.conn = pc.id
 	if !r.filler {
-		pc.testAt = pc.idleSince.Add(r.age)
+		pc.testAt = p.base(pc).Add(r.age)
 	}
 }
 
@@ -260,33 +264,20 @@ func (p *parallel) fine(now time.Time, acts []Action) []Action {
 	lo, up := p.b.lower, p.b.upper
 	if p.planned != p.version {
 		p.planned = p.version
+		reserved := p.reserveUpper(now)
 		// Unschedule the ladder, but keep its connections: if a re-test
 		// shows the failure was a fluke, the ladder goes on from them.
 		for _, id := range p.sortedIDs() {
 			pc := p.conns[id]
 			switch {
+			case pc == reserved:
 			case pc.state == opening && pc.rung >= 0:
 				pc.target = 0
 			case pc.state == idle:
 				pc.testAt, pc.confirm = time.Time{}, false
-				if a := pc.age(now); a > lo && a < up && a >= p.s.Min {
+				if a := p.ageOf(pc, now); a > lo && a < up {
 					pc.testAt = now
 				}
-			}
-		}
-		// Re-test the upper edge in the same round: on a black hole every
-		// failing trial costs a whole trial timeout, so do not queue it.
-		if p.s.Confirm > 0 {
-			w := p.width()
-			var best *pconn
-			for _, pc := range p.conns {
-				if a := pc.age(now); pc.state == idle && a >= up && a <= up+w &&
-					(best == nil || pc.idleSince.After(best.idleSince)) {
-					best = pc
-				}
-			}
-			if best != nil {
-				best.testAt, best.confirm = now, true
 			}
 		}
 	}
@@ -302,14 +293,60 @@ func (p *parallel) fine(now time.Time, acts []Action) []Action {
 	if n > p.s.Budget/2 {
 		n = p.s.Budget / 2
 	}
-	targets := make([]time.Duration, 0, n)
+	targets := make([]time.Duration, 0, n+1)
 	for i := n; i >= 1; i-- {
-		t := lo + time.Duration(float64(up-lo)*float64(i)/float64(n+1))
-		if t >= p.s.Min {
-			targets = append(targets, t)
-		}
+		targets = append(targets, lo+time.Duration(float64(up-lo)*float64(i)/float64(n+1)))
+	}
+	if lo == 0 && !p.probedZero() {
+		// Nothing survived yet: is it idleness at all? A reuse right after
+		// the open tells a limit below Min from a server that rejects the
+		// payload whatever the idle time.
+		targets = append(targets, zeroProbe)
 	}
 	return p.schedule(now, targets, edgeNone, acts)
+}
+
+// reserveUpper keeps one connection back from the fine step's burst to
+// re-test the upper edge: the youngest one aged [upper, upper+w] is
+// reused at once; else the oldest one inside the bracket is reused when it
+// is a quarter width past upper, a short wait. Every reuse in the burst
+// races the others, so a coincidence among them (a flaky hop) could pass
+// for support; a designated re-test cannot. A connection already reserved
+// stays reserved while its re-test still lands near the edge.
+func (p *parallel) reserveUpper(now time.Time) *pconn {
+	if p.s.Confirm == 0 || p.b.confirmed {
+		return nil
+	}
+	lo, up, w := p.b.lower, p.b.upper, p.width()
+	target := up + w/4
+	var kept, young, old *pconn
+	for _, id := range p.sortedIDs() {
+		pc := p.conns[id]
+		if pc.state != idle {
+			continue
+		}
+		a := p.ageOf(pc, now)
+		switch {
+		case pc.confirm && !pc.testAt.IsZero() && a <= up+w:
+			kept = pc
+		case a >= up && a <= up+w && (young == nil || a < p.ageOf(young, now)):
+			young = pc
+		case a > lo && a < up && (old == nil || a > p.ageOf(old, now)):
+			old = pc
+		}
+	}
+	switch {
+	case kept != nil:
+		kept.testAt = p.base(kept).Add(max(target, p.ageOf(kept, now)))
+		return kept
+	case young != nil:
+		young.testAt, young.confirm = now, true
+		return young
+	case old != nil:
+		old.testAt, old.confirm = p.base(old).Add(target), true
+		return old
+	}
+	return nil
 }
 
 // schedule gives each target age (in descending order) the idle connection
@@ -327,7 +364,7 @@ func (p *parallel) schedule(now time.Time, targets []time.Duration, edge int, ac
 	for _, t := range targets {
 		picked := -1
 		for i, pc := range free {
-			if pc != nil && pc.age(now) <= t {
+			if pc != nil && p.ageOf(pc, now) <= t {
 				picked = i
 				break
 			}
@@ -335,7 +372,7 @@ func (p *parallel) schedule(now time.Time, targets []time.Duration, edge int, ac
 		if picked >= 0 {
 			pc := free[picked]
 			free[picked] = nil
-			pc.testAt = pc.idleSince.Add(t)
+			pc.testAt = p.base(pc).Add(t)
 			pc.confirm = edge != edgeNone
 			continue
 		}
@@ -413,7 +450,7 @@ func (p *parallel) confirm(now time.Time, up, low bool, acts []Action) []Action 
 		var best *pconn
 		for _, id := range p.sortedIDs() {
 			pc := p.conns[id]
-			if pc.state == idle && pc.age(now) >= upper && pc.age(now) <= upper+w &&
+			if pc.state == idle && p.ageOf(pc, now) >= upper && p.ageOf(pc, now) <= upper+w &&
 				(best == nil || pc.idleSince.After(best.idleSince)) {
 				best = pc
 			}
@@ -428,7 +465,7 @@ func (p *parallel) confirm(now time.Time, up, low bool, acts []Action) []Action 
 		var best *pconn
 		for _, id := range p.sortedIDs() {
 			pc := p.conns[id]
-			if pc.state == idle && pc.testAt.IsZero() && pc.age(now) <= lo && pc.age(now) >= lo-w &&
+			if pc.state == idle && pc.testAt.IsZero() && p.ageOf(pc, now) <= lo && p.ageOf(pc, now) >= lo-w &&
 				(best == nil || pc.idleSince.Before(best.idleSince)) {
 				best = pc
 			}

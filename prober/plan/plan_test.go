@@ -124,19 +124,25 @@ func TestNoLimitUpToMax(t *testing.T) {
 	}
 }
 
+// A limit below Min is found anyway: the search goes below Min, down to
+// the precision floor.
 func TestLimitBelowMin(t *testing.T) {
 	for _, st := range []Strategy{Parallel, Sequential} {
-		t.Run(string(st), func(t *testing.T) {
-			s := Defaults()
-			s.Strategy, s.Min = st, 10*time.Second
-			r, err := Simulate(s, SimPath{Limit: 3 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !r.Found || r.Lower != 0 || r.Upper > 10*time.Second || r.Upper < 3*time.Second {
-				t.Fatalf("got found=%v (%s, %s], want (0, <=min]", r.Found, r.Lower, r.Upper)
-			}
-		})
+		for _, mode := range SimModes {
+			t.Run(string(st)+"/"+string(mode), func(t *testing.T) {
+				s := Defaults()
+				s.Strategy, s.Min = st, 10*time.Second
+				T := 3 * time.Second
+				r, err := Simulate(s, SimPath{Limit: T, Mode: mode, Timeout: time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkBracket(t, r, T, 0)
+				if r.Status != Measured {
+					t.Errorf("status %s (%s), want measured", r.Status, r.Reason)
+				}
+			})
+		}
 	}
 }
 
@@ -380,8 +386,10 @@ func TestPlannerInvariants(t *testing.T) {
 			open := map[ConnID]string{}
 			T := 20 * time.Second
 			idleSince := map[ConnID]time.Time{}
+			opened := map[ConnID]time.Time{}
 			for step := 0; step < 100000 && !pl.Done(); step++ {
 				acts, wake := pl.Next(now)
+				reported := false
 				for _, a := range acts {
 					switch a.Kind {
 					case Open:
@@ -389,20 +397,22 @@ func TestPlannerInvariants(t *testing.T) {
 							t.Fatalf("conn %d opened twice", a.Conn)
 						}
 						open[a.Conn] = "idle"
-						idleSince[a.Conn] = now
+						idleSince[a.Conn], opened[a.Conn] = now, now
 						pl.Opened(a.Conn, now, now)
+						reported = true
 					case Reuse:
 						if open[a.Conn] != "idle" {
 							t.Fatalf("reuse of conn %d in state %q", a.Conn, open[a.Conn])
 						}
 						age := now.Sub(idleSince[a.Conn])
-						tr := Trial{Conn: a.Conn, Age: age, Start: now, End: now, Outcome: OK}
+						tr := Trial{Conn: a.Conn, Age: age, ConnAge: now.Sub(opened[a.Conn]), Start: now, End: now, Outcome: OK, Confirm: a.Confirm}
 						if age >= T {
 							tr.Outcome = Reset
 							delete(open, a.Conn)
 						}
 						idleSince[a.Conn] = now
 						pl.Observe(tr)
+						reported = true
 					case Close:
 						if _, ok := open[a.Conn]; !ok {
 							t.Fatalf("close of unknown conn %d", a.Conn)
@@ -416,7 +426,7 @@ func TestPlannerInvariants(t *testing.T) {
 				if wake.IsZero() && !pl.Done() && len(acts) == 0 {
 					t.Fatalf("planner waits for nothing at %s", now.Sub(simEpoch))
 				}
-				if wake.After(now) {
+				if wake.After(now) && !reported {
 					now = wake
 				}
 			}
@@ -427,6 +437,7 @@ func TestPlannerInvariants(t *testing.T) {
 				t.Errorf("%d connections left open at the end", len(open))
 			}
 			r := pl.Result()
+			t.Logf("status %s: %s", r.Status, r.Reason)
 			checkBracket(t, r, T, 0)
 		})
 	}

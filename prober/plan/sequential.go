@@ -20,7 +20,7 @@ func newSequential(s Settings, start time.Time) *sequential {
 func (q *sequential) Opened(id ConnID, opened, idleSince time.Time) {
 	q.core.Opened(id, opened, idleSince)
 	if pc, ok := q.conns[id]; ok && pc.target > 0 {
-		pc.testAt = idleSince.Add(pc.target)
+		pc.testAt = q.base(pc).Add(pc.target)
 	}
 }
 
@@ -34,9 +34,10 @@ func (q *sequential) Observe(t Trial) {
 // Next implements Planner.
 func (q *sequential) Next(now time.Time) ([]Action, time.Time) {
 	var acts []Action
-	if q.done {
+	if q.expired(now) {
 		return q.closeAll(acts), time.Time{}
 	}
+	acts = q.closeRetired(acts)
 	busy := q.inFlight() || q.scheduled()
 	for _, pc := range q.conns {
 		if pc.state == opening {
@@ -47,17 +48,23 @@ func (q *sequential) Next(now time.Time) ([]Action, time.Time) {
 		switch {
 		case q.settled():
 			up, low := q.needConfirm()
-			switch {
-			case up:
-				q.confirmRounds++
-				acts = q.single(now, q.b.upper+q.width()/4, true, acts)
-			case low:
-				q.confirmRounds++
-				acts = q.single(now, q.b.lower, true, acts)
-			default:
-				q.done = true
+			if !up && !low {
+				q.settle()
 				return q.closeAll(acts), time.Time{}
 			}
+			if q.confirmedEnough(up) {
+				return q.closeAll(acts), time.Time{}
+			}
+			q.confirmRounds++
+			// Re-tests run on fresh connections: a recycled one could fail
+			// for another reason (its age, our payload seen again).
+			if up {
+				acts = q.single(now, q.b.upper+q.width()/4, true, q.closeIdle(acts))
+			} else {
+				acts = q.single(now, q.b.lower, true, q.closeIdle(acts))
+			}
+		case q.b.found && q.b.lower == 0 && !q.probedZero():
+			acts = q.single(now, zeroProbe, false, acts)
 		case q.b.found:
 			acts = q.single(now, (q.b.lower+q.b.upper)/2, false, acts)
 		default:
@@ -72,7 +79,7 @@ func (q *sequential) Next(now time.Time) ([]Action, time.Time) {
 		}
 	}
 	acts = q.dueReuses(now, acts)
-	return acts, q.earliest(now)
+	return acts, q.wake(q.earliest(now))
 }
 
 // single schedules one trial at idle age target on the idle connection if
@@ -81,19 +88,30 @@ func (q *sequential) single(now time.Time, target time.Duration, confirm bool, a
 	for _, id := range q.sortedIDs() {
 		pc := q.conns[id]
 		if pc.state == idle {
-			if pc.age(now) > target {
+			if q.ageOf(pc, now) > target {
 				// Too old for this trial: start over on a fresh one.
 				acts = append(acts, Action{Kind: Close, Conn: id})
 				delete(q.conns, id)
 				continue
 			}
-			pc.testAt, pc.confirm = pc.idleSince.Add(target), confirm
+			pc.testAt, pc.confirm = q.base(pc).Add(target), confirm
 			return acts
 		}
 	}
 	pc := q.newConn(-1, target)
 	pc.confirm = confirm
 	return append(acts, Action{Kind: Open, Conn: pc.id})
+}
+
+// closeIdle closes every idle connection.
+func (q *sequential) closeIdle(acts []Action) []Action {
+	for _, id := range q.sortedIDs() {
+		if q.conns[id].state == idle {
+			acts = append(acts, Action{Kind: Close, Conn: id})
+			delete(q.conns, id)
+		}
+	}
+	return acts
 }
 
 // Remaining implements Planner.

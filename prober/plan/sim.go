@@ -30,6 +30,25 @@ type SimPath struct {
 	Flaky float64
 	// Seed seeds the jitter and flakiness.
 	Seed int64
+
+	// Backends, when set, replaces Limit: new connections go to the
+	// backends in turn, each with its own idle limit (0: none), as behind a
+	// Service with several pods.
+	Backends []time.Duration
+	// Lifetime, when set, limits connection age: a connection is closed
+	// (seen while idle) at Lifetime after its handshake, whatever was sent
+	// (PostgreSQL's login timeout); with Retire, a reuse at or past
+	// Lifetime is answered and then the connection is retired instead
+	// (nginx keepalive_time).
+	Lifetime time.Duration
+	Retire   bool
+	// RetireAfter retires every connection on its RetireAfter-th reuse
+	// (a request limit, nginx keepalive_requests).
+	RetireAfter int
+	// RejectAfter makes the RejectAfter-th reuse of every connection, and
+	// every later one, fail on the reuse whatever the idle time: 1 is a
+	// server that closes as soon as data arrives.
+	RejectAfter int
 }
 
 // SimModes lists the failure modes a SimPath can play.
@@ -46,9 +65,24 @@ var simEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 const maxSimSteps = 2_000_000
 
 type simConn struct {
+	opened    time.Time
 	idleSince time.Time
+	base      time.Duration // the backend's idle limit (0: none)
 	limit     time.Duration // this idle period's limit (0: none)
+	reuses    int
 	testing   bool
+}
+
+// closeAt is when c is closed while idle, or the zero time.
+func (p SimPath) closeAt(c *simConn) time.Time {
+	var at time.Time
+	if p.Mode == ClosedIdle && c.limit > 0 {
+		at = c.idleSince.Add(c.limit)
+	}
+	if p.Lifetime > 0 && !p.Retire {
+		at = minTime(at, c.opened.Add(p.Lifetime))
+	}
+	return at
 }
 
 type simEvent struct {
@@ -105,11 +139,19 @@ func Simulate(s Settings, p SimPath) (Result, error) {
 		return Result{}, err
 	}
 	rng := rand.New(rand.NewPCG(uint64(p.Seed), 0x1d1e))
-	limit := func() time.Duration {
-		if p.Limit <= 0 {
+	backend := 0
+	pick := func() time.Duration {
+		if len(p.Backends) == 0 {
+			return p.Limit
+		}
+		backend++
+		return p.Backends[(backend-1)%len(p.Backends)]
+	}
+	limit := func(base time.Duration) time.Duration {
+		if base <= 0 {
 			return 0
 		}
-		l := p.Limit
+		l := base
 		if p.Jitter > 0 {
 			l += time.Duration((rng.Float64()*2 - 1) * float64(p.Jitter))
 		}
@@ -154,11 +196,9 @@ func Simulate(s Settings, p SimPath) (Result, error) {
 		if len(q) > 0 {
 			next = minTime(next, q[0].at)
 		}
-		if p.Mode == ClosedIdle {
-			for _, c := range conns {
-				if !c.testing && c.limit > 0 {
-					next = minTime(next, c.idleSince.Add(c.limit))
-				}
+		for _, c := range conns {
+			if !c.testing {
+				next = minTime(next, p.closeAt(c))
 			}
 		}
 		if next.IsZero() {
@@ -168,21 +208,21 @@ func Simulate(s Settings, p SimPath) (Result, error) {
 			now = next
 		}
 		// Closes seen while idle happen first: they race nothing.
-		if p.Mode == ClosedIdle {
-			for _, id := range slices.Sorted(maps.Keys(conns)) {
-				c := conns[id]
-				if c.testing || c.limit <= 0 || now.Before(c.idleSince.Add(c.limit)) {
-					continue
-				}
-				at := c.idleSince.Add(c.limit)
-				delete(conns, id)
-				pl.Observe(Trial{Conn: id, Age: c.limit, IdleSince: c.idleSince, Start: at, End: at, Outcome: ClosedIdle})
+		for _, id := range slices.Sorted(maps.Keys(conns)) {
+			c := conns[id]
+			at := p.closeAt(c)
+			if c.testing || at.IsZero() || now.Before(at) {
+				continue
 			}
+			delete(conns, id)
+			pl.Observe(Trial{Conn: id, Age: at.Sub(c.idleSince), ConnAge: at.Sub(c.opened), Reuse: c.reuses + 1,
+				IdleSince: c.idleSince, Start: at, End: at, Outcome: ClosedIdle})
 		}
 		for len(q) > 0 && !q[0].at.After(now) {
 			e := heap.Pop(&q).(simEvent)
 			if e.opened {
-				conns[e.id] = &simConn{idleSince: e.at, limit: limit()}
+				b := pick()
+				conns[e.id] = &simConn{opened: e.at, idleSince: e.at, base: b, limit: limit(b)}
 				pl.Opened(e.id, e.at, e.at)
 				continue
 			}
@@ -193,10 +233,10 @@ func Simulate(s Settings, p SimPath) (Result, error) {
 				continue
 			}
 			c := conns[e.id]
-			if e.trial.Outcome.Survived() && c != nil {
+			if e.trial.Outcome.Survived() && !e.trial.Retired && c != nil {
 				c.testing = false
 				c.idleSince = e.trial.End
-				c.limit = limit()
+				c.limit = limit(c.base)
 			} else {
 				delete(conns, e.id)
 			}
@@ -209,16 +249,25 @@ func Simulate(s Settings, p SimPath) (Result, error) {
 // simReuse decides what a reuse of c at now will tell.
 func simReuse(p SimPath, c *simConn, now time.Time, a Action, rng *rand.Rand) Trial {
 	age := now.Sub(c.idleSince)
-	t := Trial{Conn: a.Conn, Age: age, IdleSince: c.idleSince, Start: now, Confirm: a.Confirm}
+	c.reuses++
+	t := Trial{Conn: a.Conn, Age: age, ConnAge: now.Sub(c.opened), Reuse: c.reuses, IdleSince: c.idleSince,
+		Start: now, Confirm: a.Confirm}
 	alive := c.limit <= 0 || age < c.limit
 	switch {
+	case p.Lifetime > 0 && !p.Retire && t.ConnAge >= p.Lifetime:
+		at := c.opened.Add(p.Lifetime)
+		t.Age, t.ConnAge, t.Start, t.End, t.Outcome = at.Sub(c.idleSince), p.Lifetime, at, at, ClosedIdle
+	case alive && p.RejectAfter > 0 && c.reuses >= p.RejectAfter:
+		t.Outcome, t.End, t.Detail = ClosedOnReuse, now.Add(p.Latency/2), "rejected"
 	case alive && p.Flaky > 0 && rng.Float64() < p.Flaky:
 		t.Outcome, t.End, t.Detail = Reset, now.Add(p.Latency/2), "flaky"
 	case alive:
 		t.Outcome, t.End = OK, now.Add(p.Latency)
+		t.Retired = (p.Retire && p.Lifetime > 0 && t.ConnAge >= p.Lifetime) ||
+			(p.RetireAfter > 0 && c.reuses == p.RetireAfter)
 	case p.Mode == ClosedIdle:
 		at := c.idleSince.Add(c.limit)
-		t.Age, t.Start, t.End, t.Outcome = c.limit, at, at, ClosedIdle
+		t.Age, t.ConnAge, t.Start, t.End, t.Outcome = c.limit, at.Sub(c.opened), at, at, ClosedIdle
 	case p.Mode == Dropped:
 		t.Outcome, t.End = Dropped, now.Add(p.Timeout)
 	default:
