@@ -61,7 +61,7 @@ func inconclusiveResult() plan.Result {
 	r := foundResult()
 	r.Complete = false
 	r.Status = plan.Inconclusive
-	r.Reason = "deadline reached while 7 trials still contradict the bracket"
+	r.Reason = "no clean answer within the deadline of 30m30s"
 	r.Lower, r.Upper = 3*time.Second, 9*time.Second
 	r.Agree, r.Disagree = 31, 7
 	r.Settings.Deadline = 30*time.Minute + 30*time.Second

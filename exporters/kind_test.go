@@ -100,7 +100,7 @@ func TestCollectorInconclusiveKeepsResult(t *testing.T) {
 	inc.Finished = t0.Add(2 * time.Hour)
 	c.Record("pg", inc, fmt.Errorf("%w: deadline reached", prober.ErrInconclusive))
 	ps := c.Paths()[0]
-	want := "inconclusive: no clean answer within the deadline of 30m 30s: deadline reached while 7 trials still contradict the bracket; 7 of 38 trials contradict the bracket"
+	want := "inconclusive: no clean answer within the deadline of 30m30s; limit in (3.0s, 9.0s] so far; 7 of 38 trials contradict it"
 	if ps.LastError != want {
 		t.Errorf("LastError = %q, want %q", ps.LastError, want)
 	}

@@ -31,7 +31,7 @@ func endingMeasure(status plan.Status, deadline *time.Duration) func(context.Con
 		switch status {
 		case plan.Inconclusive:
 			r.Found, r.Mode, r.Lower, r.Upper, r.Agree, r.Disagree = true, plan.Reset, 3*time.Second, 9*time.Second, 31, 7
-			r.Reason = "deadline reached while the edges still contradict each other"
+			r.Reason = "no clean answer within the deadline of " + opts.Plan.Deadline.String()
 			return r, fmt.Errorf("%w: deadline reached", prober.ErrInconclusive)
 		default:
 			r.Reason = "the connection is closed on every reuse whatever its idle time"
@@ -60,10 +60,10 @@ func TestMeasureEndsWithoutCleanAnswer(t *testing.T) {
 	}{
 		{plan.Inconclusive, "text", []string{
 			"idleprobe PARTIAL result (inconclusive; the bracket below is the evidence so far)\n",
-			"  Status:         inconclusive: no clean answer within the deadline of 30m 12s: deadline reached while the edges still contradict each other; 7 of 38 trials contradict the bracket\n",
+			"  Status:         inconclusive: no clean answer within the deadline of 30m12s; limit in (3.0s, 9.0s] so far; 7 of 38 trials contradict it\n",
 			"  Idle limit:     limit in (3.0s, 9.0s] so far (reset)\n",
-		}, "idleprobe: measuring http://192.0.2.7:8080/: inconclusive: no clean answer within the deadline of 30m 12s: deadline reached while the edges still contradict each other; 7 of 38 trials contradict the bracket\n"},
-		{plan.Inconclusive, "json", []string{`"status":"inconclusive"`, `"reason":"deadline reached while the edges still contradict each other"`, `"disagree":7`, `"deadline_seconds":1812`}, "inconclusive: "},
+		}, "idleprobe: measuring http://192.0.2.7:8080/: inconclusive: no clean answer within the deadline of 30m12s; limit in (3.0s, 9.0s] so far; 7 of 38 trials contradict it\n"},
+		{plan.Inconclusive, "json", []string{`"status":"inconclusive"`, `"reason":"no clean answer within the deadline of 30m12s"`, `"disagree":7`, `"deadline_seconds":1812`}, "inconclusive: "},
 		{plan.Inconclusive, "prom", []string{"# idleprobe: the measurement of http://192.0.2.7:8080/ ended without a result (inconclusive: "}, "inconclusive: "},
 		{plan.Unusable, "text", []string{
 			"idleprobe result: UNUSABLE target (nothing below is a limit)\n",

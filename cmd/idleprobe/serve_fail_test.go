@@ -53,7 +53,7 @@ func inconclusiveAfter(release <-chan struct{}, deadline *time.Duration) func(co
 		}
 		r := prober.Result{
 			Target: target.String(), Settings: opts.Plan, Status: plan.Inconclusive, Kind: plan.Idle,
-			Reason: "deadline reached while the edges still contradict each other",
+			Reason: fmt.Sprintf("no clean answer within the deadline of %s", opts.Plan.Deadline),
 			Found:  true, Mode: plan.Reset, Lower: 100 * time.Millisecond, Upper: 2 * time.Second, Agree: 9, Disagree: 4,
 			Started: start, Finished: time.Now(), ConnectionsOpened: 12, PeakConnections: 8,
 		}
@@ -147,7 +147,7 @@ func TestServeInconclusiveMeasurement(t *testing.T) {
 		t.Errorf("state file holds %v, want the first result of web", got)
 	}
 	code, page := get(t, ts.url+"/")
-	if want := "failed: inconclusive: no clean answer within the deadline of 21.0s: deadline reached while the edges still contradict each other; 4 of 13 trials contradict the bracket"; code != http.StatusOK || !strings.Contains(page, want) {
+	if want := "failed: inconclusive: no clean answer within the deadline of 21s; limit in (0.1s, 2.0s] so far; 4 of 13 trials contradict it"; code != http.StatusOK || !strings.Contains(page, want) {
 		t.Errorf("landing page (%d) lacks %q", code, want)
 	}
 	logs := ts.logs.String()

@@ -134,13 +134,13 @@ func TestSummaryKindsHintsAndEndings(t *testing.T) {
 			name: "inconclusive",
 			r: result(func(r *prober.Result) {
 				r.Complete, r.Status = false, plan.Inconclusive
-				r.Reason = "deadline reached while the edges still contradict each other"
+				r.Reason = "no clean answer within the deadline of 30m30s"
 				r.Settings.Deadline = 30*time.Minute + 30*time.Second
 				r.Found, r.Mode, r.Lower, r.Upper, r.Agree, r.Disagree = true, plan.Reset, 3*time.Second, 9*time.Second, 31, 7
 			}),
 			want: []string{
 				"idleprobe PARTIAL result (inconclusive; the bracket below is the evidence so far)\n",
-				"  Status:         inconclusive: no clean answer within the deadline of 30m 30s: deadline reached while the edges still contradict each other; 7 of 38 trials contradict the bracket\n",
+				"  Status:         inconclusive: no clean answer within the deadline of 30m30s; limit in (3.0s, 9.0s] so far; 7 of 38 trials contradict it\n",
 				"  Idle limit:     limit in (3.0s, 9.0s] so far (reset)\n",
 				"  Trials:         41 (31 agree, 7 disagree)\n",
 				"Advice: none: the evidence did not settle",
@@ -154,10 +154,20 @@ func TestSummaryKindsHintsAndEndings(t *testing.T) {
 				r.Found, r.Mode, r.Lower, r.Upper, r.Agree, r.Disagree = true, plan.ClosedIdle, 4*time.Second, 6*time.Second, 20, 4
 			}),
 			want: []string{
-				"  Status:         inconclusive: no clean answer within the deadline; 4 of 24 trials contradict the bracket\n",
+				"  Status:         inconclusive: no clean answer within the deadline; limit in (4.0s, 6.0s] so far; 4 of 24 trials contradict it\n",
 				"  Lifetime limit: limit in (4.0s, 6.0s] of connection age so far (closed while idle)\n",
 			},
 			not: []string{"x the limit", lifetimeKnobs},
+		},
+		{
+			name: "inconclusive: the path contradicts itself",
+			r: result(func(r *prober.Result) {
+				r.Complete, r.Status = false, plan.Inconclusive
+				r.Reason = "the path contradicts itself: 7 of 38 trials disagree with the best reading"
+				r.Lower, r.Agree, r.Disagree = 20*time.Second, 31, 7
+			}),
+			want: []string{"  Status:         inconclusive: the path contradicts itself: 7 of 38 trials disagree with the best reading; no limit seen so far (survived 20.0s)\n"},
+			not:  []string{"trials contradict it"},
 		},
 		{
 			name: "unusable: a protocol mismatch",
@@ -169,7 +179,7 @@ func TestSummaryKindsHintsAndEndings(t *testing.T) {
 			want: []string{
 				"idleprobe result: UNUSABLE target (nothing below is a limit)\n",
 				"  Status:         unusable: the connection is closed on every reuse whatever its idle time\n",
-				"  Idle limit:     nothing known yet: no trial finished\n",
+				"  Idle limit:     none: the target could not be measured (see Status)\n",
 				"Advice: make the reuse something the target accepts (tcp://: --send and --expect; a TLS port needs https:// or h2://), or measure the path itself with `idleprobe responder` deployed behind the same hop.\n",
 			},
 		},

@@ -106,6 +106,9 @@ func retireHow(s string) string {
 // Limit says in words what the measurement found on the limit's clock, or
 // what it knew when it ended without a clean answer.
 func Limit(r plan.Result) string {
+	if StatusOf(r) == plan.Unusable {
+		return "none: the target could not be measured (see Status)"
+	}
 	if StatusOf(r) != plan.Measured {
 		age, clock := "", " idle"
 		if KindOf(r) == plan.Lifetime {
@@ -246,21 +249,32 @@ func measured(r plan.Result) string {
 	}
 }
 
-// Ending says why a measurement did not end measured: "inconclusive: ...",
-// "unusable: ...", "interrupted: ...", or "" for a measured result. An
-// inconclusive ending carries its evidence: the deadline, the reason and how
-// many trials contradict the bracket.
+// Ending says why a measurement did not end measured, in one line:
+// "inconclusive: ...", "unusable: ...", "interrupted: ...", or "" for a
+// measured result. An inconclusive ending carries its evidence: why (the
+// deadline, contradictions), the bracket so far and how many trials
+// contradict it.
 func Ending(r plan.Result) string {
 	switch StatusOf(r) {
 	case plan.Inconclusive:
-		s := "inconclusive: no clean answer within the deadline"
-		if d := r.Settings.Deadline; d > 0 {
-			s += " of " + Dur(d)
+		why := r.Reason
+		if why == "" {
+			why = "no clean answer within the deadline"
+			if d := r.Settings.Deadline; d > 0 {
+				why += " of " + Dur(d)
+			}
 		}
-		if r.Reason != "" {
-			s += ": " + r.Reason
+		s := "inconclusive: " + why
+		switch {
+		case r.Found:
+			s += "; limit in " + Bracket(r.Lower, r.Upper) + " so far"
+		case r.Lower > 0:
+			s += "; no limit seen so far (survived " + Dur(r.Lower) + ")"
 		}
-		return s + fmt.Sprintf("; %d of %d trials contradict the bracket", r.Disagree, r.Agree+r.Disagree)
+		if !strings.Contains(why, "disagree") && !strings.Contains(why, "contradict") {
+			s += fmt.Sprintf("; %d of %d trials contradict it", r.Disagree, r.Agree+r.Disagree)
+		}
+		return s
 	case plan.Unusable:
 		if r.Reason == "" {
 			return "unusable: the target could not be measured"
