@@ -87,7 +87,10 @@ func TestMeasureServerClosingOnData(t *testing.T) {
 		prober.Options{Plan: fastSettings(plan.Parallel, 5*time.Second)})
 	ended(t, r, time.Since(start))
 	if !errors.Is(err, prober.ErrUnusable) || r.Status != plan.Unusable {
-		t.Fatalf("got %v (status %s), want unusable", err, r.Status)
+		for _, tr := range r.Trials {
+			t.Logf("conn %d reuse %d age %s conn age %s: %s %s", tr.Conn, tr.Reuse, tr.Age, tr.ConnAge, tr.Outcome, tr.Detail)
+		}
+		t.Fatalf("got %v (status %s, (%s, %s] %s), want unusable", err, r.Status, r.Lower, r.Upper, r.Mode)
 	}
 	if msg := err.Error(); !strings.Contains(msg, "whatever its idle time") || !strings.Contains(msg, "responder") {
 		t.Errorf("error %q should say the connection is closed whatever its idle time, and what to try", msg)

@@ -72,6 +72,11 @@ type Options struct {
 	Timeout time.Duration
 	// Mode is what happens to a flow's packets after it expired.
 	Mode Mode
+	// Backends is how many backends the VIP's DNAT spreads new flows over,
+	// like a Service with several pods: 0 or 1 for ServerAddr alone; 2 adds
+	// ServerAddr2 in the server namespace, and new flows alternate between
+	// the two (nftables `numgen inc mod 2`).
+	Backends int
 }
 
 // Lab is one client/lb/server topology. Its fields are read-only.
@@ -84,6 +89,10 @@ type Lab struct {
 	// ServerAddr is the server's own address (reachable directly from the
 	// client through the lb, without NAT or timeout policy).
 	ServerAddr netip.Addr
+	// ServerAddr2 is the second backend's address, on the server
+	// namespace's lo, when Options.Backends is 2 (else invalid). It comes
+	// from the VIP range, 203.0.113.129-192, one per slot.
+	ServerAddr2 netip.Addr
 	// ClientAddr is the client's address.
 	ClientAddr netip.Addr
 	// LBClientAddr and LBServerAddr are the lb's addresses on each side.
@@ -157,6 +166,9 @@ func New(t testing.TB, opts Options) *Lab {
 	if opts.Mode != None && opts.Timeout == 0 {
 		t.Fatalf("lab.Options: mode %v needs a Timeout (e.g. 3s)", opts.Mode)
 	}
+	if opts.Backends < 0 || opts.Backends > 2 {
+		t.Fatalf("lab.Options.Backends: %d is not supported (valid: 0 or 1 for one backend, 2 for two)", opts.Backends)
+	}
 
 	slot, release, err := claimSlot()
 	if err != nil {
@@ -176,6 +188,9 @@ func New(t testing.TB, opts Options) *Lab {
 		Dir:          t.TempDir(),
 		slot:         slot,
 	}
+	if opts.Backends == 2 {
+		l.ServerAddr2 = netip.AddrFrom4([4]byte{203, 0, 113, byte(129 + n)})
+	}
 	// Registered before anything is created: runs last, after every process
 	// started in the lab was stopped (cleanups run in reverse order).
 	t.Cleanup(func() {
@@ -190,8 +205,12 @@ func New(t testing.TB, opts Options) *Lab {
 	if err := l.build(); err != nil {
 		t.Fatalf("lab: building %s: %v", l, err)
 	}
+	backends := l.ServerAddr.String()
+	if l.ServerAddr2.IsValid() {
+		backends += " and " + l.ServerAddr2.String()
+	}
 	t.Logf("lab %s: client %s (%s) -> lb %s -> server %s (%s), VIP %s, timeout %s, mode %v",
-		l, l.Client, l.ClientAddr, l.LB, l.Server, l.ServerAddr, l.VIP, opts.Timeout, opts.Mode)
+		l, l.Client, l.ClientAddr, l.LB, l.Server, backends, l.VIP, opts.Timeout, opts.Mode)
 	return l
 }
 
@@ -235,6 +254,16 @@ func (l *Lab) build() error {
 		[]string{"ip", "-n", l.Client, "route", "add", sNet.String(), "via", l.LBClientAddr.String()},
 		[]string{"ip", "-n", l.Server, "route", "add", cNet.String(), "via", l.LBServerAddr.String()},
 	)
+	if l.ServerAddr2.IsValid() {
+		// The second backend: a /32 on the server's lo, routed by the lb
+		// (and the client, for direct access) to the server.
+		a := l.ServerAddr2.String() + "/32"
+		steps = append(steps,
+			[]string{"ip", "-n", l.Server, "addr", "add", a, "dev", "lo"},
+			[]string{"ip", "-n", l.LB, "route", "add", a, "via", l.ServerAddr.String()},
+			[]string{"ip", "-n", l.Client, "route", "add", a, "via", l.LBClientAddr.String()},
+		)
+	}
 	for _, s := range steps {
 		if err := cmd(s[0], s[1:]...); err != nil {
 			return err
@@ -292,8 +321,14 @@ func (l *Lab) ruleset() string {
 	}
 	b.WriteString("  }\n")
 	// LAB.md: DNAT VIP:port -> server:port in prerouting, nat: a NodePort.
+	// With two backends, new flows alternate between them (DNAT is decided
+	// once per flow, so a connection stays on its backend).
+	to := l.ServerAddr.String()
+	if l.ServerAddr2.IsValid() {
+		to = fmt.Sprintf("numgen inc mod 2 map { 0 : %s, 1 : %s }", l.ServerAddr, l.ServerAddr2)
+	}
 	fmt.Fprintf(&b, "  chain prerouting_nat {\n    type nat hook prerouting priority dstnat; policy accept;\n    ip daddr %s dnat to %s\n  }\n",
-		l.VIP, l.ServerAddr)
+		l.VIP, to)
 	b.WriteString("}\n")
 	return b.String()
 }

@@ -268,6 +268,7 @@ func TestOptionsValidation(t *testing.T) {
 		{"negative timeout", Options{Timeout: -time.Second, Mode: Reset}},
 		{"mode without timeout", Options{Mode: Drop}},
 		{"unknown mode", Options{Timeout: time.Second, Mode: Mode(7)}},
+		{"three backends", Options{Backends: 3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			Require(t)
@@ -342,10 +343,16 @@ func TestRuleset(t *testing.T) {
 			[]string{"invalid"}},
 		{"no timeout", Options{},
 			[]string{"dnat to 198.51.100.2"},
-			[]string{"ct timeout", "invalid"}},
+			[]string{"ct timeout", "invalid", "numgen"}},
+		{"two backends", Options{Backends: 2},
+			[]string{"dnat to numgen inc mod 2 map { 0 : 198.51.100.2, 1 : 203.0.113.129 }"},
+			[]string{"ct timeout"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := &Lab{VIP: netip.MustParseAddr("203.0.113.1"), ServerAddr: netip.MustParseAddr("198.51.100.2"), Options: tc.opts}
+			if tc.opts.Backends == 2 {
+				l.ServerAddr2 = netip.MustParseAddr("203.0.113.129")
+			}
 			rs := l.ruleset()
 			for _, w := range tc.want {
 				if !strings.Contains(rs, w) {

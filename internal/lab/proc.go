@@ -1,132 +1,46 @@
 package lab
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/idleprobe/idleprobe/internal/realserver"
 )
 
-// Proc is a process started in a lab namespace.
+// Proc is a process started in a lab namespace: a realserver.Proc (Name,
+// Log, Pid, Stop...) that knows its namespace.
 type Proc struct {
-	// Name is the label given to Start; Log is the file holding the
-	// process's stdout and stderr.
-	Name, Log string
+	*realserver.Proc
 	// NS is the namespace the process runs in.
 	NS string
-
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error // valid after done is closed
 }
-
-// stopGrace is how long a process gets between SIGTERM and SIGKILL.
-const stopGrace = 3 * time.Second
 
 // Start starts argv inside namespace ns (`ip netns exec NS argv...`), its
 // output going to a log file in l.Dir named after name. The process (and its
-// process group: nginx workers, say) gets SIGTERM when t ends, then SIGKILL
-// after a short grace. When t failed, the end of the log is printed.
+// process group: nginx workers, say) is stopped by PID when t ends
+// (realserver.Start). When t failed, the end of the log is printed.
 func (l *Lab) Start(t testing.TB, ns, name string, argv ...string) *Proc {
 	t.Helper()
 	if len(argv) == 0 {
 		t.Fatalf("lab.Start %s: empty command", name)
 	}
-	logPath := filepath.Join(l.Dir, sanitize(name)+".log")
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatalf("lab.Start %s: %v", name, err)
-	}
 	ip, err := lookTool("ip")
 	if err != nil {
 		t.Fatalf("lab.Start %s: %v", name, err)
 	}
-	c := exec.Command(ip, append([]string{"netns", "exec", ns}, argv...)...)
-	c.Stdout, c.Stderr = f, f
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := c.Start(); err != nil {
-		f.Close()
-		t.Fatalf("lab.Start %s: %v", name, err)
-	}
-	p := &Proc{Name: name, Log: logPath, NS: ns, cmd: c, done: make(chan struct{})}
-	go func() {
-		p.err = c.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	t.Logf("started %s in %s (pid %d): %s", name, ns, c.Process.Pid, strings.Join(argv, " "))
-	t.Cleanup(func() {
-		p.stop(t)
-		if t.Failed() {
-			t.Logf("%s output (last lines of %s):\n%s", name, logPath, tail(logPath, 40))
-		}
+	p := realserver.Start(t, realserver.Command{
+		Name:   name,
+		Argv:   append([]string{ip, "netns", "exec", ns}, argv...),
+		LogDir: l.Dir,
 	})
-	return p
-}
-
-// Pid is the process's id.
-func (p *Proc) Pid() int { return p.cmd.Process.Pid }
-
-// Exited reports whether the process has ended, and how.
-func (p *Proc) Exited() (bool, error) {
-	select {
-	case <-p.done:
-		return true, p.err
-	default:
-		return false, nil
-	}
-}
-
-// Signal sends sig to the process.
-func (p *Proc) Signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
-
-// Output returns what the process has written so far.
-func (p *Proc) Output() string {
-	b, _ := os.ReadFile(p.Log)
-	return string(b)
-}
-
-// Stop ends the process now (SIGTERM, then SIGKILL after a grace period)
-// and waits for it. Calling it again, or letting cleanup call it, is fine.
-func (p *Proc) Stop(t testing.TB) {
-	t.Helper()
-	p.stop(t)
-}
-
-func (p *Proc) stop(t testing.TB) {
-	t.Helper()
-	pgid := p.cmd.Process.Pid
-	if exited, _ := p.Exited(); exited {
-		// The leader is gone; make sure no child of its group lingers.
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		return
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	timer := time.NewTimer(stopGrace)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		return
-	case <-timer.C:
-	}
-	t.Logf("%s (pid %d) ignored SIGTERM for %s: SIGKILL", p.Name, pgid, stopGrace)
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	timer.Reset(stopGrace)
-	select {
-	case <-p.done:
-	case <-timer.C:
-		t.Errorf("%s (pid %d) still running after SIGKILL", p.Name, pgid)
-	}
+	return &Proc{Proc: p, NS: ns}
 }
 
 // runTimeout bounds every one-shot command.
@@ -194,7 +108,7 @@ func waitListen(ns, addr string, timeout time.Duration, p *Proc) error {
 		}
 		if p != nil {
 			if exited, perr := p.Exited(); exited {
-				return fmt.Errorf("%s exited (%v) before listening on %s in %s:\n%s", p.Name, perr, addr, ns, tail(p.Log, 20))
+				return fmt.Errorf("%s exited (%v) before listening on %s in %s:\n%s", p.Name, perr, addr, ns, p.Tail(20))
 			}
 		}
 		if time.Now().After(deadline) {
@@ -224,30 +138,6 @@ func listening(ssOut, host, port string) bool {
 		}
 	}
 	return false
-}
-
-// tail returns the last n lines of a file.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(%v)", err)
-	}
-	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
-}
-
-// sanitize makes name usable as a file name.
-func sanitize(name string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			return r
-		}
-		return '_'
-	}, name)
 }
 
 // unique numbers files written by helpers that may be called several times.

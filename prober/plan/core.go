@@ -80,6 +80,11 @@ type core struct {
 	// slowest is the longest a successful reuse has taken.
 	slowest time.Duration
 
+	// lived counts connections still open past the limit at the end (see
+	// noteLived); livedLongest is the oldest of them.
+	lived        int
+	livedLongest time.Duration
+
 	inconclusive  int
 	confirmRounds int
 	done          bool
@@ -129,15 +134,44 @@ func (c *core) finish(status Status, reason string) {
 
 // settle ends a search whose bracket is settled: Measured, unless the
 // record contradicts it too often to be trusted (a flapping path: a fifth
-// of the trials or more, and at least three, disagree).
-func (c *core) settle() {
+// of the trials or more, and at least three, disagree; or nothing survived
+// below the limit while reuses above it worked).
+func (c *core) settle(now time.Time) {
 	n := c.b.agree + c.b.disagree
 	if c.b.disagree >= 3 && 5*c.b.disagree >= n {
 		c.finish(Inconclusive, fmt.Sprintf("the path contradicts itself: %d of %d trials disagree with the best reading", c.b.disagree, n))
 		return
 	}
+	if sp := c.rd.fit.spread; c.b.found && c.b.lower == 0 && sp.Survived > 0 {
+		c.finish(Inconclusive, fmt.Sprintf("reuses right after the open failed, yet %d of %d reuses after longer idle times worked: the path fails at random",
+			sp.Survived, sp.Beyond))
+		return
+	}
+	c.noteLived(now)
 	c.finish(Measured, "")
 }
+
+// noteLived counts, on a path that closes idle connections itself, the
+// connections still open past the latest close when the search ends: the
+// close would have been seen, so they outlived the limit (several backends,
+// a server that checks its clients on a coarse timer). They go into the
+// spread as survivals.
+func (c *core) noteLived(now time.Time) {
+	if !c.b.found || c.b.mode != ClosedIdle {
+		return
+	}
+	past := c.rd.fit.spread.Last + livedMargin
+	for _, pc := range c.conns {
+		if a := c.ageOf(pc, now); pc.state == idle && a > past {
+			c.lived++
+			c.livedLongest = max(c.livedLongest, a)
+		}
+	}
+}
+
+// livedMargin is how far past the latest close a connection must be to
+// count as having outlived it: a close under way is seen within it.
+const livedMargin = 10 * time.Millisecond
 
 // expired ends the search when its deadline has come or the target turned
 // out unusable, and reports whether it is over.
@@ -264,12 +298,21 @@ func (c *core) closeRetired(acts []Action) []Action {
 	return acts
 }
 
-// probedZero reports whether a reuse right after an open has been tried.
-func (c *core) probedZero() bool {
+// answeredZero reports whether a reuse right after an open has answered.
+func (c *core) answeredZero() bool {
 	for _, t := range c.trials {
 		if (t.Outcome.Survived() || t.Outcome.Failed()) && t.Age <= zeroAge {
 			return true
 		}
+	}
+	return false
+}
+
+// probedZero reports whether a reuse right after an open has answered or
+// is on its way.
+func (c *core) probedZero() bool {
+	if c.answeredZero() {
+		return true
 	}
 	for _, pc := range c.conns {
 		if pc.target == zeroProbe {
@@ -288,8 +331,8 @@ func (c *core) settled() bool {
 	if !c.b.found {
 		return c.b.lower >= c.s.Max
 	}
-	if c.b.lower == 0 && !c.probedZero() {
-		return false // is it the payload, not idleness? try a reuse at once
+	if c.b.lower == 0 && !c.answeredZero() {
+		return false // is it the payload, not idleness? a reuse at once tells
 	}
 	return c.b.upper-c.b.lower <= c.s.Width(c.b.lower)
 }
@@ -335,7 +378,7 @@ func (c *core) needConfirm() (upper, lower bool) {
 // confirmedEnough ends a search whose bracket is settled but whose edges
 // still want re-tests after maxConfirmRounds: the upper edge unconfirmed is
 // no clean answer; a lower edge short of support is published as it is.
-func (c *core) confirmedEnough(up bool) bool {
+func (c *core) confirmedEnough(now time.Time, up bool) bool {
 	if c.confirmRounds < c.maxConfirmRounds() {
 		return false
 	}
@@ -343,7 +386,7 @@ func (c *core) confirmedEnough(up bool) bool {
 		c.finish(Inconclusive, fmt.Sprintf("re-tests neither confirmed nor refuted the limit at %s after %d rounds",
 			c.b.upper.Round(time.Millisecond), c.confirmRounds))
 	} else {
-		c.settle()
+		c.settle(now)
 	}
 	return true
 }
@@ -486,6 +529,9 @@ func (c *core) Result() Result {
 	}
 	if r.Found {
 		r.Spread = c.rd.fit.spread
+		r.Spread.Survived += c.lived
+		r.Spread.Beyond += c.lived
+		r.Spread.LongestSurvived = max(r.Spread.LongestSurvived, c.livedLongest)
 	} else {
 		r.Upper, r.Mode = 0, ""
 	}

@@ -461,19 +461,6 @@ func points(ts []Trial, clock Kind, maxIdle, maxConn time.Duration) []point {
 	return pts
 }
 
-// jointCost counts the trials that an idle limit idle and a lifetime life
-// together leave unexplained: failures younger than both, survivals at or
-// past either.
-func jointCost(ts []Trial, idle, life time.Duration) int {
-	n := 0
-	for _, t := range ts {
-		dead := t.Age >= idle || t.ConnAge >= life
-		if t.Outcome.Failed() != dead {
-			n++
-		}
-	}
-	return n
-}
 
 // retiredAt returns N when every retirement came on the N-th reuse and no
 // connection was reused N times or more without being retired: a request

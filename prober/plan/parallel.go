@@ -156,10 +156,10 @@ func (p *parallel) Next(now time.Time) ([]Action, time.Time) {
 			if p.inFlight() {
 				break // let running trials report; they may move the bracket
 			}
-			p.settle()
+			p.settle(now)
 			return p.closeAll(acts), time.Time{}
 		}
-		if p.confirmedEnough(up) {
+		if p.confirmedEnough(now, up) {
 			return p.closeAll(acts), time.Time{}
 		}
 		acts = p.confirm(now, up, low, acts)
@@ -264,6 +264,14 @@ func (p *parallel) fine(now time.Time, acts []Action) []Action {
 	lo, up := p.b.lower, p.b.upper
 	if p.planned != p.version {
 		p.planned = p.version
+		// Nothing survived yet: is it idleness at all? A reuse right after
+		// the open tells a limit below Min from a server that rejects the
+		// payload whatever the idle time; until it answers, the connections
+		// inside the bracket wait (on such a server they would all fail).
+		probe := lo == 0 && !p.probedZero()
+		if probe {
+			acts = p.schedule(now, []time.Duration{zeroProbe}, edgeNone, acts)
+		}
 		reserved := p.reserveUpper(now)
 		// Unschedule the ladder, but keep its connections: if a re-test
 		// shows the failure was a fluke, the ladder goes on from them.
@@ -275,7 +283,7 @@ func (p *parallel) fine(now time.Time, acts []Action) []Action {
 				pc.target = 0
 			case pc.state == idle:
 				pc.testAt, pc.confirm = time.Time{}, false
-				if a := p.ageOf(pc, now); a > lo && a < up {
+				if a := p.ageOf(pc, now); a > lo && a < up && !probe {
 					pc.testAt = now
 				}
 			}
@@ -283,6 +291,10 @@ func (p *parallel) fine(now time.Time, acts []Action) []Action {
 	}
 	if p.inFlight() || p.scheduled() || p.opening() {
 		return acts
+	}
+	if lo == 0 && !p.probedZero() {
+		// The probe right after an open could not be opened: try again.
+		return p.schedule(now, []time.Duration{zeroProbe}, edgeNone, acts)
 	}
 	// Nothing running and nothing scheduled: spread targets over the rest.
 	w := p.width()
@@ -293,15 +305,9 @@ func (p *parallel) fine(now time.Time, acts []Action) []Action {
 	if n > p.s.Budget/2 {
 		n = p.s.Budget / 2
 	}
-	targets := make([]time.Duration, 0, n+1)
+	targets := make([]time.Duration, 0, n)
 	for i := n; i >= 1; i-- {
 		targets = append(targets, lo+time.Duration(float64(up-lo)*float64(i)/float64(n+1)))
-	}
-	if lo == 0 && !p.probedZero() {
-		// Nothing survived yet: is it idleness at all? A reuse right after
-		// the open tells a limit below Min from a server that rejects the
-		// payload whatever the idle time.
-		targets = append(targets, zeroProbe)
 	}
 	return p.schedule(now, targets, edgeNone, acts)
 }

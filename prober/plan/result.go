@@ -68,6 +68,9 @@ type Spread struct {
 	First, Last time.Duration
 	// Survived counts trials at ages above the bracket that still worked,
 	// of Beyond trials at those ages; LongestSurvived is the oldest such age.
+	// On a path that closes idle connections itself, connections still open
+	// past the latest close when the search ended count too: a close would
+	// have been seen.
 	Survived, Beyond int
 	LongestSurvived  time.Duration
 }

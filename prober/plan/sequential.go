@@ -49,10 +49,10 @@ func (q *sequential) Next(now time.Time) ([]Action, time.Time) {
 		case q.settled():
 			up, low := q.needConfirm()
 			if !up && !low {
-				q.settle()
+				q.settle(now)
 				return q.closeAll(acts), time.Time{}
 			}
-			if q.confirmedEnough(up) {
+			if q.confirmedEnough(now, up) {
 				return q.closeAll(acts), time.Time{}
 			}
 			q.confirmRounds++

@@ -1,0 +1,129 @@
+package realserver
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// PostgresOptions configure StartPostgres.
+type PostgresOptions struct {
+	// AuthenticationTimeout is how long PostgreSQL lets a connection take
+	// to log in, counted from when it opened, whatever was sent since: a
+	// limit on connection age. Whole seconds, at least 1s; default 5s.
+	AuthenticationTimeout time.Duration
+}
+
+// Postgres is a PostgreSQL server started by StartPostgres.
+type Postgres struct {
+	*Proc
+	// Addr is host:port of its TCP listener (127.0.0.1).
+	Addr string
+	// DataDir is the cluster's data directory; SocketDir holds its unix
+	// socket.
+	DataDir, SocketDir string
+}
+
+const postgresInstall = "apt-get install -y postgresql"
+
+// StartPostgres initialises a cluster in a fresh directory (initdb) and runs
+// PostgreSQL on a free loopback port. As root it runs both as the user
+// postgres (PostgreSQL refuses to run as root), else as the current user.
+func StartPostgres(t testing.TB, o PostgresOptions) *Postgres {
+	t.Helper()
+	if o.AuthenticationTimeout == 0 {
+		o.AuthenticationTimeout = 5 * time.Second
+	}
+	if o.AuthenticationTimeout < time.Second || o.AuthenticationTimeout%time.Second != 0 {
+		t.Fatalf("PostgresOptions.AuthenticationTimeout: %s must be whole seconds, at least 1s", o.AuthenticationTimeout)
+	}
+	bin := filepath.Dir(LookProgram(t, "postgres", postgresInstall, newestGlob("/usr/lib/postgresql/*/bin/postgres")))
+	initdb := filepath.Join(bin, "initdb")
+	if !isExecutable(initdb) {
+		Missing(t, initdb+" not found beside "+filepath.Join(bin, "postgres"), postgresInstall)
+	}
+	cred := postgresCredential(t)
+
+	dir := t.TempDir()
+	if cred != nil {
+		// The user postgres must reach the directory: t.TempDir and its
+		// parent are 0700 root. Traverse rights only; the cluster's own
+		// directory belongs to postgres.
+		for _, d := range []string{filepath.Dir(dir), dir} {
+			if err := os.Chmod(d, 0o711); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pg := &Postgres{DataDir: filepath.Join(dir, "data"), SocketDir: filepath.Join(dir, "run")}
+	for _, d := range []string{pg.DataDir, pg.SocketDir} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if cred != nil {
+			if err := os.Chown(d, int(cred.Uid), int(cred.Gid)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	env := []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "HOME=" + pg.SocketDir}
+
+	// A one-shot initdb, as the server's user; fsync off: a test cluster.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := exec.CommandContext(ctx, initdb, "-D", pg.DataDir, "-U", "postgres", "--auth=trust",
+		"--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions")
+	c.Env = env
+	c.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("initdb -D %s: %v\n%s", pg.DataDir, err, out)
+	}
+
+	pg.Proc, pg.Addr = startOnFreePort(t, "postgres", func(port int) (*Proc, error) {
+		return start(t, Command{
+			Name: "postgres",
+			Argv: []string{filepath.Join(bin, "postgres"), "-D", pg.DataDir,
+				"-c", "listen_addresses=127.0.0.1",
+				"-c", "port=" + strconv.Itoa(port),
+				"-c", "unix_socket_directories=" + pg.SocketDir,
+				"-c", fmt.Sprintf("authentication_timeout=%ds", int(o.AuthenticationTimeout/time.Second)),
+				// A measurement holds up to its budget of connections.
+				"-c", "max_connections=200",
+				"-c", "fsync=off",
+				"-c", "logging_collector=off",
+			},
+			LogDir:     dir,
+			Env:        env,
+			Credential: cred,
+			// Fast shutdown: SIGTERM would wait for clients to leave.
+			StopSignal: syscall.SIGINT,
+		})
+	})
+	return pg
+}
+
+// postgresCredential is the user to run PostgreSQL as: postgres when this
+// process is root, else nil (the current user).
+func postgresCredential(t testing.TB) *syscall.Credential {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		Missing(t, "user postgres not found (PostgreSQL refuses to run as root)", postgresInstall)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("user postgres: uid %q gid %q are not numbers", u.Uid, u.Gid)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+}
