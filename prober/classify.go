@@ -18,8 +18,9 @@ var (
 	errBodyTooLarge = errors.New("response larger than 1 MiB")
 	// errIdleOverflow: the peer sent more than maxStash bytes while idle.
 	errIdleOverflow = errors.New("peer sent more than 1 MiB while the connection was idle")
-	// errSpent: the server closed the connection after the previous response.
-	errSpent = errors.New("connection not reusable: the server asked to close it after the previous response")
+	// errRetired: a Reuse after the server retired the connection (the
+	// caller should have closed it after the Retired reply).
+	errRetired = errors.New("connection not reusable: the server retired it after the previous response")
 )
 
 // ackState reads the connection's TCP_INFO: how many segments are sent

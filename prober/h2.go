@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +29,8 @@ import (
 // SETTINGS ACK. Frames the server sends while idle are decoded as they
 // arrive (a GOAWAY is the server's idle close, at that moment); the ones
 // that want an answer (SETTINGS, PING) are answered with the next request.
+// A GOAWAY that comes with a response, or right after it, is no idle
+// close: the server retired the connection (Reply.Retired).
 
 const (
 	// h2FrameSize is the largest frame read (the protocol default; we never
@@ -44,6 +45,12 @@ const (
 	h2MaxPendingPings = 4
 	// h2ReadChunk is how much plaintext one read takes.
 	h2ReadChunk = 16 << 10
+	// h2RetireGrace is how long after the end of a response a GOAWAY (or a
+	// close) still belongs to that exchange: the server retired the
+	// connection with its answer, it did not close it for being idle.
+	// Frames a server writes back to back arrive within microseconds of
+	// each other, whatever the path's latency.
+	h2RetireGrace = 10 * time.Millisecond
 )
 
 // errNoData is what the wire returns, outside a reuse, once the watcher's
@@ -191,6 +198,10 @@ func (t *h2Transport) Open(ctx context.Context) (Conn, error) {
 	c.setIdleSince(end)
 	c.watch()
 	c.startMonitor()
+	if detail, ok := c.closedRightAfter(octx, end); ok {
+		c.Close()
+		return nil, unusable(fmt.Sprintf("%s does not keep HTTP/2 connections alive: it ended the connection right after the first response (%s); nothing to measure", t.target, detail), nil)
+	}
 	return c, nil
 }
 
@@ -265,13 +276,15 @@ type h2Conn struct {
 	status      string
 
 	// The peer's settings and what we owe it.
-	peerMaxFrame  uint32
-	peerWindow    int64 // initial stream send window
-	settingsAcks  int
-	pendingPings  [][8]byte
-	goneAway      *goAway
-	idleBroken    error // a protocol error in what arrived while idle
-	spent         bool  // the server sent GOAWAY: not reusable again
+	peerMaxFrame uint32
+	peerWindow   int64 // initial stream send window
+	settingsAcks int
+	pendingPings [][8]byte
+	goneAway     *goAway
+	idleBroken   error // a protocol error in what arrived while idle
+	// retired: the server sent GOAWAY (or closed) with or right after the
+	// last response. The caller closes the connection; it is never reused.
+	retired       bool
 	monMu         sync.Mutex
 	monStop       chan struct{}
 	monDone       chan struct{}
@@ -305,648 +318,20 @@ func newH2Conn(t *h2Transport, wc *watchedConn) *h2Conn {
 	return c
 }
 
-// h2Feed gives the framer the buffered plaintext; readFrame makes sure a
-// whole frame is there before the framer reads.
-type h2Feed struct{ c *h2Conn }
-
-func (f h2Feed) Read(p []byte) (int, error) {
-	if len(f.c.in) == 0 {
-		return 0, io.ErrUnexpectedEOF
-	}
-	n := copy(p, f.c.in)
-	f.c.in = f.c.in[n:]
-	return n, nil
-}
-
-// haveFrame reports whether in holds a whole frame (or a header that
-// announces a frame too large to read: the framer rejects it at once).
-func (c *h2Conn) haveFrame() bool {
-	if len(c.in) < 9 {
-		return false
-	}
-	n := int(c.in[0])<<16 | int(c.in[1])<<8 | int(c.in[2])
-	return n > h2FrameSize || len(c.in) >= 9+n
-}
-
-// errHTTP1 is the first-exchange error of a server that answers in HTTP/1.x.
-var errHTTP1 = errors.New("the server answered in HTTP/1.x")
-
-// readFrame returns the next frame. Outside a reuse it returns errNoData
-// once the stash is used up.
-func (c *h2Conn) readFrame() (http2.Frame, error) {
-	for !c.haveFrame() {
-		n, err := c.rw.Read(c.chunk)
-		if n > 0 {
-			c.buffer(c.chunk[:n])
-			continue
-		}
-		if err == nil {
-			err = io.ErrNoProgress
-		}
-		return nil, err
-	}
-	if !c.framed {
-		if bytes.HasPrefix(c.in, []byte("HTTP/")) {
-			return nil, errHTTP1
-		}
-		c.framed = true
-	}
-	return c.fr.ReadFrame()
-}
-
-// buffer appends p to the plaintext not yet framed, reusing one backing
-// array (at most a frame and a read chunk).
-func (c *h2Conn) buffer(p []byte) {
-	if len(c.in) == 0 {
-		c.in = c.inBuf[:0]
-	} else if cap(c.in)-len(c.in) < len(p) {
-		c.in = append(c.inBuf[:0], c.in...) // to the front
-	}
-	c.in = append(c.in, p...)
-	if cap(c.in) > cap(c.inBuf) {
-		c.inBuf = c.in[:0]
-	}
-}
-
-// flush writes the queued frames in one write.
-func (c *h2Conn) flush() error {
-	if c.out.Len() == 0 {
-		return nil
-	}
-	_, err := c.rw.Write(c.out.Bytes())
-	c.out.Reset()
-	return err
-}
-
-// applySettings takes the server's SETTINGS into account and queues the ACK.
-func (c *h2Conn) applySettings(f *http2.SettingsFrame) error {
-	err := f.ForeachSetting(func(s http2.Setting) error {
-		if err := s.Valid(); err != nil {
-			return err
-		}
-		switch s.ID {
-		case http2.SettingMaxFrameSize:
-			c.peerMaxFrame = s.Val
-		case http2.SettingInitialWindowSize:
-			c.peerWindow = int64(s.Val)
-		case http2.SettingHeaderTableSize:
-			c.enc.SetMaxDynamicTableSizeLimit(s.Val)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("bad SETTINGS from the server: %w", err)
-	}
-	c.settingsAcks++
-	return nil
-}
-
-// queueOwed queues the ACKs we owe: SETTINGS and the server's PINGs.
-func (c *h2Conn) queueOwed() error {
-	for ; c.settingsAcks > 0; c.settingsAcks-- {
-		if err := c.fr.WriteSettingsAck(); err != nil {
-			return err
-		}
-	}
-	for _, p := range c.pendingPings {
-		if err := c.fr.WritePing(true, p); err != nil {
-			return err
-		}
-	}
-	c.pendingPings = c.pendingPings[:0]
-	return nil
-}
-
-// notePing remembers a server PING to acknowledge.
-func (c *h2Conn) notePing(f *http2.PingFrame) {
-	if len(c.pendingPings) < h2MaxPendingPings {
-		c.pendingPings = append(c.pendingPings, f.Data)
-	}
-}
-
-// headerBlock feeds a HEADERS, PUSH_PROMISE or CONTINUATION fragment to
-// the HPACK decoder (its table must follow every block) and returns the
-// fields once the block ends.
-func (c *h2Conn) headerBlock(frag []byte, end bool) ([]hpack.HeaderField, error) {
-	c.hsize += len(frag)
-	if c.hsize > maxResponseBytes {
-		return nil, errBodyTooLarge
-	}
-	if _, err := c.dec.Write(frag); err != nil {
-		return nil, fmt.Errorf("malformed HTTP/2 header block: %w", err)
-	}
-	if !end {
-		return nil, nil
-	}
-	fields := c.hdrs
-	c.hdrs, c.hsize = nil, 0
-	if err := c.dec.Close(); err != nil {
-		return nil, fmt.Errorf("malformed HTTP/2 header block: %w", err)
-	}
-	return fields, nil
-}
-
-// withDeadline bounds I/O on the socket by deadline and ctx until the
-// returned function is called. The function maps a timeout caused by ctx
-// to ctx's error (or a plain timeout for its deadline).
-func (c *h2Conn) withDeadline(ctx context.Context, deadline time.Time) func(err *error) {
-	_ = c.raw.SetDeadline(deadline)
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		_ = c.raw.SetDeadline(aLongTimeAgo)
-		close(fired)
-	})
-	return func(err *error) {
-		if !stop() {
-			<-fired
-		}
-		_ = c.raw.SetDeadline(time.Time{})
-		if *err != nil && ctx.Err() != nil && isTimeout(*err) {
-			*err = ctx.Err()
-			if ctx.Err() == context.DeadlineExceeded {
-				*err = os.ErrDeadlineExceeded
-			}
-		}
-	}
-}
-
-// firstExchange runs the connection preface and the first request. It
-// returns when the response ended.
-func (c *h2Conn) firstExchange(ctx context.Context) (end time.Time, err error) {
-	deadline := time.Now().Add(c.t.d.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	done := c.withDeadline(ctx, deadline)
-	defer done(&err)
-
-	c.out.WriteString(http2.ClientPreface)
-	if err := c.fr.WriteSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 0}); err != nil {
-		return end, err
-	}
-	if err := c.flush(); err != nil {
-		return end, err
-	}
-	// Both SETTINGS exchanged before the request.
-	gotSettings, gotAck := false, false
-	for !gotSettings || !gotAck {
-		f, err := c.readFrame()
-		if err != nil {
-			return end, err
-		}
-		if !gotSettings {
-			if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
-				return end, fmt.Errorf("malformed HTTP/2 preface: the server's first frame is %s, not SETTINGS", f.Header().Type)
-			}
-		}
-		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if f.IsAck() {
-				gotAck = true
-				break
-			}
-			gotSettings = true
-			if err := c.applySettings(f); err != nil {
-				return end, err
-			}
-		case *http2.PingFrame:
-			if !f.IsAck() {
-				c.notePing(f)
-			}
-		case *http2.GoAwayFrame:
-			return end, fmt.Errorf("the server sent %s before the first request", goAwayOf(f))
-		}
-		if err := c.queueOwed(); err != nil {
-			return end, err
-		}
-		if err := c.flush(); err != nil {
-			return end, err
-		}
-	}
-	end, err = c.exchange(c.nextStream, true)
-	c.nextStream += 2
-	return end, err
-}
-
-// goAwayOf describes a GOAWAY frame.
-func goAwayOf(f *http2.GoAwayFrame) *goAway {
-	return &goAway{code: f.ErrCode, debug: oneLine(string(f.DebugData()))}
-}
-
-// refusedError: the server will not process the request (a GOAWAY below
-// its stream, or REFUSED_STREAM): it is closing the connection.
-type refusedError struct{ why string }
-
-func (e *refusedError) Error() string { return e.why }
-
-// exchange sends the request on stream and reads the response to its end,
-// answering what the server asks for on the way (SETTINGS and PING ACKs,
-// WINDOW_UPDATEs for the response body). It returns when the response
-// ended. first is the first exchange, where any GOAWAY is an error.
-func (c *h2Conn) exchange(stream uint32, first bool) (time.Time, error) {
-	// What we owe from the idle period (ACKs, the connection window the
-	// last responses used) goes out with the request, never while idle.
-	if err := c.queueOwed(); err != nil {
-		return time.Time{}, err
-	}
-	if c.recvUnacked > 0 {
-		if err := c.fr.WriteWindowUpdate(0, uint32(c.recvUnacked)); err != nil {
-			return time.Time{}, err
-		}
-		c.recvUnacked = 0
-	}
-	c.hb.Reset()
-	for _, f := range c.t.fields {
-		if err := c.enc.WriteField(f); err != nil {
-			return time.Time{}, err
-		}
-	}
-	block := c.hb.Bytes()
-	maxFrame := int(c.peerMaxFrame)
-	body := c.t.body
-	for i := 0; i == 0 || len(block) > 0; i++ {
-		n := min(len(block), maxFrame)
-		frag := block[:n]
-		block = block[n:]
-		var err error
-		if i == 0 {
-			err = c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: frag,
-				EndStream: len(body) == 0, EndHeaders: len(block) == 0})
-		} else {
-			err = c.fr.WriteContinuation(stream, len(block) == 0, frag)
-		}
-		if err != nil {
-			return time.Time{}, err
-		}
-	}
-
-	var (
-		streamSend    = c.peerWindow
-		streamUnacked int64 // DATA bytes on the stream not yet given back
-		resp          h2Response
-		blockEnds     bool // the stream's header block carries END_STREAM
-	)
-	for {
-		// Send as much of the body as the windows allow.
-		for len(body) > 0 && c.connSend > 0 && streamSend > 0 && !resp.done {
-			n := min(int64(len(body)), c.connSend, streamSend, int64(maxFrame))
-			if err := c.fr.WriteData(stream, int64(len(body)) == n, body[:n]); err != nil {
-				return time.Time{}, err
-			}
-			body = body[n:]
-			c.connSend -= n
-			streamSend -= n
-		}
-		if resp.done && len(body) > 0 {
-			// The server answered before taking the whole body: cancel ours.
-			if err := c.fr.WriteRSTStream(stream, http2.ErrCodeCancel); err != nil {
-				return time.Time{}, err
-			}
-			body = nil
-		}
-		if err := c.queueOwed(); err != nil {
-			return time.Time{}, err
-		}
-		if err := c.flush(); err != nil {
-			return time.Time{}, err
-		}
-		if resp.done {
-			c.status = resp.status
-			return time.Now(), nil
-		}
-		f, err := c.readFrame()
-		if err != nil {
-			return time.Time{}, err
-		}
-		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if f.IsAck() {
-				break
-			}
-			old := c.peerWindow
-			if err := c.applySettings(f); err != nil {
-				return time.Time{}, err
-			}
-			streamSend += c.peerWindow - old
-			maxFrame = int(c.peerMaxFrame)
-		case *http2.PingFrame:
-			if !f.IsAck() {
-				c.notePing(f)
-			}
-		case *http2.GoAwayFrame:
-			g := goAwayOf(f)
-			c.goneAway = g
-			if first {
-				return time.Time{}, fmt.Errorf("the server sent %s during the first request", g)
-			}
-			if f.LastStreamID < stream {
-				return time.Time{}, &refusedError{g.String() + ": the server did not take the request"}
-			}
-		case *http2.WindowUpdateFrame:
-			switch f.StreamID {
-			case 0:
-				c.connSend += int64(f.Increment)
-			case stream:
-				streamSend += int64(f.Increment)
-			}
-		case *http2.RSTStreamFrame:
-			if f.StreamID != stream {
-				break
-			}
-			if !first && f.ErrCode == http2.ErrCodeRefusedStream {
-				return time.Time{}, &refusedError{"the server refused the request (RST_STREAM REFUSED_STREAM)"}
-			}
-			return time.Time{}, fmt.Errorf("the server reset the request stream (RST_STREAM %s)", f.ErrCode)
-		case *http2.HeadersFrame:
-			if f.StreamID == stream {
-				blockEnds = f.StreamEnded()
-			}
-			if err := resp.block(c, f.StreamID == stream, f.HeaderBlockFragment(), f.HeadersEnded(), blockEnds); err != nil {
-				return time.Time{}, err
-			}
-		case *http2.ContinuationFrame:
-			if err := resp.block(c, f.StreamID == stream, f.HeaderBlockFragment(), f.HeadersEnded(), blockEnds); err != nil {
-				return time.Time{}, err
-			}
-		case *http2.PushPromiseFrame:
-			// Push is disabled; keep the HPACK table right and go on.
-			if _, err := c.headerBlock(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
-				return time.Time{}, err
-			}
-		case *http2.DataFrame:
-			// Flow control counts the whole frame, padding included.
-			c.recvUnacked += int64(f.Length)
-			if f.StreamID == stream {
-				if !resp.final || resp.done {
-					return time.Time{}, errors.New("malformed HTTP/2 response: DATA outside the response body")
-				}
-				resp.bodyBytes += int64(len(f.Data()))
-				if resp.bodyBytes > maxResponseBytes {
-					return time.Time{}, errBodyTooLarge
-				}
-				streamUnacked += int64(f.Length)
-				resp.done = f.StreamEnded()
-			}
-			if resp.done {
-				break
-			}
-			if c.recvUnacked >= h2Window/2 {
-				if err := c.fr.WriteWindowUpdate(0, uint32(c.recvUnacked)); err != nil {
-					return time.Time{}, err
-				}
-				c.recvUnacked = 0
-			}
-			if streamUnacked >= h2Window/2 {
-				if err := c.fr.WriteWindowUpdate(stream, uint32(streamUnacked)); err != nil {
-					return time.Time{}, err
-				}
-				streamUnacked = 0
-			}
-		}
-	}
-}
-
-// h2Response follows the response on the request stream.
-type h2Response struct {
-	final     bool // the final (non-1xx) header block arrived
-	interim   int
-	done      bool // END_STREAM
-	bodyBytes int64
-	status    string // "200 OK"
-}
-
-// block takes one HEADERS or CONTINUATION fragment (of the request stream
-// when ours); ends tells whether the stream ends with this header block.
-func (r *h2Response) block(c *h2Conn, ours bool, frag []byte, endHeaders, ends bool) error {
-	fields, err := c.headerBlock(frag, endHeaders)
-	if err != nil || !ours || !endHeaders {
-		return err
-	}
-	if r.final {
-		// Trailers.
-		if !ends {
-			return errors.New("malformed HTTP/2 response: trailers without END_STREAM")
-		}
-		r.done = true
-		return nil
-	}
-	final, status, err := responseStatus(fields)
-	if err != nil {
-		return err
-	}
-	if !final {
-		if r.interim++; r.interim > maxInterim {
-			return fmt.Errorf("malformed response: more than %d interim (1xx) responses", maxInterim)
-		}
-		if ends {
-			return errors.New("malformed HTTP/2 response: stream ended after an interim (1xx) response")
-		}
-		return nil
-	}
-	r.final, r.done, r.status = true, ends, status
-	return nil
-}
-
-// responseStatus checks :status in a decoded response header block and
-// reports whether the response is final (not 1xx), and its status.
-func responseStatus(fields []hpack.HeaderField) (bool, string, error) {
-	for _, f := range fields {
-		if f.Name != ":status" {
-			continue
-		}
-		code, err := strconv.Atoi(f.Value)
-		if err != nil || len(f.Value) != 3 || code < 100 {
-			return false, "", fmt.Errorf("malformed HTTP/2 response: :status %q", oneLine(f.Value))
-		}
-		if code == http.StatusSwitchingProtocols {
-			return false, "", errors.New("malformed HTTP/2 response: 101 Switching Protocols")
-		}
-		status := f.Value
-		if text := http.StatusText(code); text != "" {
-			status += " " + text
-		}
-		return code >= 200, status, nil
-	}
-	return false, "", errors.New("malformed HTTP/2 response: no :status")
-}
-
-// Closed is closed when the server or a hop ended the connection while it
-// was idle: a GOAWAY, a TLS close_notify, a FIN or an RST.
-func (c *h2Conn) Closed() <-chan struct{} { return c.closedCh }
-
-// CloseInfo returns when the idle close was seen and how ("GOAWAY
-// (NO_ERROR)", "EOF", "connection reset by peer").
-func (c *h2Conn) CloseInfo() (time.Time, string) {
-	c.closeMu.Lock()
-	defer c.closeMu.Unlock()
-	return c.closeAt, c.closeDetailed
-}
-
-// signalClose records the idle close once.
-func (c *h2Conn) signalClose(at time.Time, detail string) {
-	c.closeMu.Lock()
-	defer c.closeMu.Unlock()
-	if c.closeSeen {
-		return
-	}
-	c.closeSeen, c.closeAt, c.closeDetailed = true, at, detail
-	close(c.closedCh)
-}
-
-// idleClose returns the idle close, if one was seen.
-func (c *h2Conn) idleClose() (time.Time, string, bool) {
-	c.closeMu.Lock()
-	defer c.closeMu.Unlock()
-	return c.closeAt, c.closeDetailed, c.closeSeen
-}
-
-// startMonitor starts the idle decoder.
-func (c *h2Conn) startMonitor() {
-	c.monMu.Lock()
-	defer c.monMu.Unlock()
-	if c.monStop != nil {
-		return
-	}
-	c.monStop, c.monDone = make(chan struct{}), make(chan struct{})
-	go c.monitor(c.monStop, c.monDone)
-}
-
-// stopMonitor stops the idle decoder and waits for it.
-func (c *h2Conn) stopMonitor() {
-	c.monMu.Lock()
-	defer c.monMu.Unlock()
-	if c.monStop == nil {
-		return
-	}
-	close(c.monStop)
-	<-c.monDone
-	c.monStop, c.monDone = nil, nil
-}
-
-// monitor decodes what the watcher stashes while the connection is idle,
-// until a close is seen or it is stopped. It never writes.
-func (c *h2Conn) monitor(stop, done chan struct{}) {
-	defer close(done)
-	for {
-		if c.scanIdle() {
-			return
-		}
-		select {
-		case <-stop:
-			return
-		case <-c.events:
-		}
-	}
-}
-
-// scanIdle decodes every whole frame stashed while idle and notices the
-// watcher's end. It reports whether the connection is finished (closed or
-// broken). The wire must not be live.
-func (c *h2Conn) scanIdle() bool {
-	now := time.Now()
-	for {
-		f, err := c.readFrame()
-		if err != nil {
-			if errors.Is(err, errNoData) {
-				break
-			}
-			if errors.Is(err, io.EOF) {
-				// A TLS close_notify: the server closed.
-				at, detail := c.watcherEnd()
-				if at.IsZero() {
-					at, detail = now, "EOF (TLS close_notify)"
-				}
-				c.signalClose(at, detail)
-				return true
-			}
-			if c.idleBroken == nil {
-				c.idleBroken = fmt.Errorf("HTTP/2 protocol error while idle: %s", oneLine(err.Error()))
-			}
-			return true
-		}
-		switch f := f.(type) {
-		case *http2.GoAwayFrame:
-			g := goAwayOf(f)
-			c.goneAway = g
-			// With the close right behind it, the close is the moment.
-			at, detail := c.watcherEnd()
-			if at.IsZero() {
-				at = now
-			} else {
-				detail = g.String() + ", then " + detail
-			}
-			if detail == "" {
-				detail = g.String()
-			}
-			c.signalClose(at, detail)
-			return true
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				if err := c.applySettings(f); err != nil {
-					c.idleBroken = err
-					return true
-				}
-			}
-		case *http2.PingFrame:
-			if !f.IsAck() {
-				c.notePing(f)
-			}
-		case *http2.WindowUpdateFrame:
-			if f.StreamID == 0 {
-				c.connSend += int64(f.Increment)
-			}
-		case *http2.DataFrame:
-			c.recvUnacked += int64(f.Length)
-		case *http2.HeadersFrame:
-			if _, err := c.headerBlock(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
-				c.idleBroken = err
-				return true
-			}
-		case *http2.ContinuationFrame:
-			if _, err := c.headerBlock(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
-				c.idleBroken = err
-				return true
-			}
-		case *http2.PushPromiseFrame:
-			if _, err := c.headerBlock(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
-				c.idleBroken = err
-				return true
-			}
-		}
-	}
-	if at, detail := c.watcherEnd(); !at.IsZero() {
-		c.signalClose(at, detail)
-		return true
-	}
-	c.mu.Lock()
-	overflow := c.overflow
-	c.mu.Unlock()
-	if overflow && c.idleBroken == nil {
-		c.idleBroken = errIdleOverflow
-	}
-	return c.idleBroken != nil
-}
-
-// watcherEnd returns when and how the raw watcher saw the connection end,
-// or a zero time.
-func (c *h2Conn) watcherEnd() (time.Time, string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.ended {
-		return time.Time{}, ""
-	}
-	return c.endAt, closeDetail(c.endErr)
-}
-
 // Reuse makes the request again, on the next stream, and reads the whole
 // response: what a client's pool does with a kept-alive connection. (A
 // PING would refresh the path but not the idle timer of servers that count
 // only streams, such as Go's and Envoy's: a recycled connection would then
-// see their GOAWAY early.)
+// see their GOAWAY early.) A GOAWAY with the response, or a GOAWAY or
+// close within h2RetireGrace after it, makes the reply OK and Retired: the
+// path carried the request and the server retired the connection (Go's
+// server when a handler sets Connection: close, nginx keepalive_requests
+// and keepalive_time, a maximum connection age that expires during a
+// request).
 func (c *h2Conn) Reuse(ctx context.Context) Reply {
-	if c.spent {
+	if c.retired {
 		now := time.Now()
-		return Reply{Outcome: plan.Error, Start: now, End: now, Detail: "connection not reusable: the server sent GOAWAY"}
+		return Reply{Outcome: plan.Error, Start: now, End: now, Detail: errRetired.Error()}
 	}
 	c.stopMonitor()
 	_, ok := c.beginReuse(true)
@@ -995,13 +380,44 @@ func (c *h2Conn) Reuse(ctx context.Context) Reply {
 	if g := c.goneAway; g != nil {
 		// The path survived (a full response), but the server ends the
 		// connection now: it cannot be watched or reused again.
-		c.spent = true
+		c.retired = true
 		c.endReuse(false, time.Time{})
-		return Reply{Outcome: plan.OK, Start: start, End: end, Detail: c.status + "; server sent " + g.String() + ": connection not reusable"}
+		return Reply{Outcome: plan.OK, Start: start, End: end, Retired: true,
+			Detail: c.status + "; server sent " + g.String() + " with the response: connection retired"}
 	}
 	c.endReuse(true, end)
 	c.startMonitor()
+	if detail, ok := c.closedRightAfter(ctx, end); ok {
+		c.retired = true
+		return Reply{Outcome: plan.OK, Start: start, End: end, Retired: true,
+			Detail: c.status + "; server ended the connection right after the response (" + detail + "): connection retired"}
+	}
 	return Reply{Outcome: plan.OK, Start: start, End: end, Detail: c.status}
+}
+
+// closedRightAfter waits until h2RetireGrace after end, the end of a
+// response, for the idle monitor to see a GOAWAY or a close: one that
+// follows the response at once retires the connection, it is no idle
+// limit. It returns the close's description.
+func (c *h2Conn) closedRightAfter(ctx context.Context, end time.Time) (string, bool) {
+	timer := time.NewTimer(time.Until(end.Add(h2RetireGrace)))
+	defer timer.Stop()
+	select {
+	case <-c.closedCh:
+	case <-timer.C:
+		// Decode what the watcher has read by now, in case the monitor lags
+		// behind (a loaded machine): it arrived within the grace, or about.
+		c.stopMonitor()
+		c.scanIdle()
+		c.startMonitor()
+		if _, _, seen := c.idleClose(); !seen {
+			return "", false
+		}
+	case <-ctx.Done():
+		return "", false
+	}
+	_, detail, _ := c.idleClose()
+	return detail, true
 }
 
 // unusable describes why the watcher cannot go on (closed or overflowed).

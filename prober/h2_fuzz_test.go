@@ -30,6 +30,29 @@ func h2ValidOpen() []byte {
 	return b.Bytes()
 }
 
+// h2Reuse3 is a response on stream 3 with fields (encoded with a fresh
+// HPACK table, as the client's is after h2ValidOpen), a body unless
+// headersOnly, and a GOAWAY before (goAwayFirst) or after it.
+func h2Reuse3(goAwayFirst bool, fields []hpack.HeaderField, headersOnly bool) []byte {
+	var b, hb bytes.Buffer
+	fr := http2.NewFramer(&b, nil)
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range fields {
+		enc.WriteField(f)
+	}
+	if goAwayFirst {
+		fr.WriteGoAway(3, http2.ErrCodeNo, nil)
+	}
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: headersOnly})
+	if !headersOnly {
+		fr.WriteData(3, true, []byte("ok"))
+	}
+	if !goAwayFirst {
+		fr.WriteGoAway(3, http2.ErrCodeNo, []byte("max age"))
+	}
+	return b.Bytes()
+}
+
 // FuzzH2Frames feeds arbitrary bytes from a server to the HTTP/2
 // transport: as the answer to the first exchange (mode bit 0 clear), or,
 // after a valid first exchange, while the connection is idle and as the
@@ -40,6 +63,11 @@ func FuzzH2Frames(f *testing.F) {
 	f.Add(uint8(1), []byte{}, ok3)
 	f.Add(uint8(0), []byte("HTTP/1.1 400 Bad Request\r\n\r\n"), []byte{})
 	f.Add(uint8(0), h2ValidOpen(), ok3)
+	// A Keep-Alive field (not allowed in HTTP/2: no hints), and GOAWAYs
+	// with and right after the response (retired).
+	f.Add(uint8(1), []byte{}, h2Reuse3(true, []hpack.HeaderField{{Name: ":status", Value: "200"}, {Name: "keep-alive", Value: "timeout=5, max=3"}}, false))
+	f.Add(uint8(3), []byte{}, h2Reuse3(false, []hpack.HeaderField{{Name: ":status", Value: "200"}, {Name: "connection", Value: "close"}}, true))
+	f.Add(uint8(3), []byte{}, h2Reuse3(true, []hpack.HeaderField{{Name: ":status", Value: "204"}, {Name: "keep-alive", Value: "timeout=-1;;max=x"}}, false))
 	f.Fuzz(func(t *testing.T, mode uint8, idle, reuse []byte) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -102,9 +130,15 @@ func FuzzH2Frames(f *testing.F) {
 		time.Sleep(10 * time.Millisecond)
 		for range 2 {
 			r := c.Reuse(context.Background())
-			t.Logf("%s reuse: %s (%s)", t.Name(), r.Outcome, r.Detail)
+			t.Logf("%s reuse: %s retired=%v (%s)", t.Name(), r.Outcome, r.Retired, r.Detail)
 			if !r.Outcome.Valid() || strings.Contains(r.Detail, "\n") || r.End.Before(r.Start) {
 				t.Fatalf("Reuse = %+v: want a valid outcome, a one-line detail, End >= Start", r)
+			}
+			if r.Retired && r.Outcome != plan.OK {
+				t.Fatalf("Reuse = %+v: only an OK reply can be retired", r)
+			}
+			if h := c.Hints(); h != (Hints{}) {
+				t.Fatalf("HTTP/2 Hints = %+v, want zero", h)
 			}
 			if r.Outcome != plan.OK {
 				if r.Detail == "" {

@@ -147,6 +147,7 @@ func (t *httpTransport) Open(ctx context.Context) (Conn, error) {
 		raw.Close()
 		return nil, unusable(fmt.Sprintf("%s does not keep connections alive: it answered %q with Connection: close (or HTTP/1.0 without keep-alive); nothing to measure", t.target, ex.status), nil)
 	}
+	c.hints = ex.hints
 	c.setIdleSince(ex.end)
 	c.watch()
 	return c, nil
@@ -159,14 +160,23 @@ type httpConn struct {
 	rw     net.Conn // replayConn or *tls.Conn over it
 	budget *budgetReader
 	br     *bufio.Reader
-	spent  bool // the server closed it after the last response
+	hints  Hints // from the latest response
+	// retired: the server ended the connection after the last response
+	// (Connection: close). The caller closes it; it is never reused.
+	retired bool
 }
 
+// Hints returns what the latest response's Keep-Alive header advertised.
+func (c *httpConn) Hints() Hints { return c.hints }
+
 // Reuse stops the watcher, sends the request and reads the full response.
+// A response that ends the connection (Connection: close, or HTTP/1.0
+// without keep-alive) is OK and Retired: the path carried the request, and
+// the server retired the connection (after N requests, or at a lifetime).
 func (c *httpConn) Reuse(ctx context.Context) Reply {
-	if c.spent {
+	if c.retired {
 		now := time.Now()
-		return Reply{Outcome: plan.Error, Start: now, End: now, Detail: errSpent.Error()}
+		return Reply{Outcome: plan.Error, Start: now, End: now, Detail: errRetired.Error()}
 	}
 	if r, ok := c.beginReuse(true); !ok {
 		return r
@@ -180,12 +190,14 @@ func (c *httpConn) Reuse(ctx context.Context) Reply {
 		c.endReuse(false, time.Time{})
 		return Reply{Outcome: out, Start: ex.start, End: ex.end, Detail: detail}
 	}
+	c.hints = ex.hints
 	if ex.close {
 		// The path survived (a full response), but the server ends the
 		// connection now: it cannot be watched or reused again.
-		c.spent = true
+		c.retired = true
 		c.endReuse(false, time.Time{})
-		return Reply{Outcome: plan.OK, Start: ex.start, End: ex.end, Detail: ex.status + "; server closed the connection after the response"}
+		return Reply{Outcome: plan.OK, Start: ex.start, End: ex.end, Retired: true,
+			Detail: ex.status + "; server closed the connection after the response (" + ex.closeWhy + ")"}
 	}
 	c.endReuse(true, ex.end)
 	return Reply{Outcome: plan.OK, Start: ex.start, End: ex.end, Detail: ex.status}
@@ -196,6 +208,8 @@ type exchangeResult struct {
 	start, end time.Time
 	status     string // "200 OK"
 	close      bool   // the server will close the connection
+	closeWhy   string // "Connection: close" or "HTTP/1.0 without keep-alive"
+	hints      Hints  // the response's Keep-Alive header
 	err        error
 }
 
@@ -239,7 +253,7 @@ func (c *httpConn) exchange(ctx context.Context) (ex exchangeResult) {
 	}
 	sum, err := readResponse(c.br, c.t.method)
 	ex.end = time.Now()
-	ex.status, ex.close, ex.err = sum.status, sum.close, err
+	ex.status, ex.close, ex.closeWhy, ex.hints, ex.err = sum.status, sum.close, sum.closeWhy, sum.hints, err
 	return ex
 }
 
@@ -247,6 +261,8 @@ func (c *httpConn) exchange(ctx context.Context) (ex exchangeResult) {
 type responseSummary struct {
 	status    string // "200 OK"
 	close     bool   // Connection: close, or HTTP/1.0 without keep-alive
+	closeWhy  string // which of the two
+	hints     Hints  // the Keep-Alive header of the final response
 	bodyBytes int64
 }
 
@@ -272,7 +288,12 @@ func readResponse(br *bufio.Reader, method string) (responseSummary, error) {
 			resp.Body.Close()
 			continue
 		}
+		sum.hints = parseKeepAlive(resp.Header.Values("Keep-Alive"))
 		if sum.close {
+			sum.closeWhy = "Connection: close"
+			if !resp.ProtoAtLeast(1, 1) {
+				sum.closeWhy = resp.Proto + " without keep-alive"
+			}
 			resp.Body.Close()
 			return sum, nil
 		}
@@ -304,6 +325,49 @@ func responseError(err error) error {
 		return err
 	}
 	return fmt.Errorf("malformed response: %s", strings.TrimPrefix(err.Error(), "net/http: "))
+}
+
+// maxKeepAliveValue bounds the Keep-Alive parameters taken (about 68
+// years in seconds); larger values are junk and ignored.
+const maxKeepAliveValue = 1<<31 - 1
+
+// parseKeepAlive reads Keep-Alive response header values as servers send
+// them ("timeout=5, max=100": RFC 2068 section 19.7.1.1, kept by RFC 9112
+// section 9.3 as a legacy connection option). It is lenient: parameter
+// names in any case, spaces around "=", quoted values, commas or
+// semicolons between parameters, several header lines. What is not a
+// non-negative whole number up to maxKeepAliveValue is ignored; the first
+// valid value of each parameter wins.
+func parseKeepAlive(values []string) Hints {
+	var h Hints
+	var haveTimeout, haveMax bool
+	for _, v := range values {
+		for p := range strings.FieldsFuncSeq(v, func(r rune) bool { return r == ',' || r == ';' }) {
+			name, val, ok := strings.Cut(p, "=")
+			if !ok {
+				continue
+			}
+			val = strings.TrimSpace(val)
+			if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+				val = strings.TrimSpace(val[1 : len(val)-1])
+			}
+			n, err := strconv.ParseUint(val, 10, 64)
+			if err != nil || n > maxKeepAliveValue {
+				continue
+			}
+			switch strings.ToLower(strings.TrimSpace(name)) {
+			case "timeout":
+				if !haveTimeout {
+					h.KeepAliveTimeout, haveTimeout = time.Duration(n)*time.Second, true
+				}
+			case "max":
+				if !haveMax {
+					h.KeepAliveMax, haveMax = int(n), true
+				}
+			}
+		}
+	}
+	return h
 }
 
 // budgetReader fails with errBodyTooLarge once more than n bytes were read.

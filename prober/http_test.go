@@ -235,6 +235,9 @@ func TestHTTPReuse(t *testing.T) {
 			if took := r.End.Sub(r.Start); !within(took, tc.minTime, timeout+300*time.Millisecond) {
 				t.Errorf("reuse took %s, want between %s and %s", took, tc.minTime, timeout+300*time.Millisecond)
 			}
+			if r.Retired {
+				t.Errorf("Reuse = %+v: retired, but the server keeps the connection", r)
+			}
 			if r.Outcome == plan.OK {
 				if got := c.IdleSince(); !got.Equal(r.End) {
 					t.Errorf("IdleSince %v, want the end of the exchange %v", got, r.End)
@@ -248,31 +251,40 @@ func TestHTTPReuse(t *testing.T) {
 	}
 }
 
-// TestHTTPServerClosesAfterReuse: a response with Connection: close on a
-// reuse is OK (the path survived) but the connection is then spent.
+// TestHTTPServerClosesAfterReuse: a reuse answered with Connection: close
+// (or in HTTP/1.0 without keep-alive) is OK (the path survived) and
+// Retired: the connection is finished.
 func TestHTTPServerClosesAfterReuse(t *testing.T) {
-	noLeaks(t)
-	srv := startServer(t, func(t *testing.T, c net.Conn, done <-chan struct{}) {
-		httpAnswer(t, c, func(n int, _ *http.Request) (string, bool) {
-			if n == 1 {
-				return okResponse, true
+	for _, tc := range []struct{ name, answer, why string }{
+		{"connection-close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", "(Connection: close)"},
+		{"connection-close-case", "HTTP/1.1 200 OK\r\nconnection:  Close\r\nContent-Length: 2\r\n\r\nok", "(Connection: close)"},
+		{"http-1.0", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", "(HTTP/1.0 without keep-alive)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			noLeaks(t)
+			srv := startServer(t, func(t *testing.T, c net.Conn, done <-chan struct{}) {
+				httpAnswer(t, c, func(n int, _ *http.Request) (string, bool) {
+					if n == 1 {
+						return okResponse, true
+					}
+					return tc.answer, false
+				})
+			})
+			c := open(t, transport(t, "http://"+srv.addr+"/", TransportOptions{}))
+			r := reuse(t, c)
+			if r.Outcome != plan.OK || !r.Retired || !strings.Contains(r.Detail, "server closed the connection") || !strings.HasSuffix(r.Detail, tc.why) {
+				t.Errorf("Reuse = %+v, want ok and retired, noting the close %s", r, tc.why)
 			}
-			return "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", false
+			time.Sleep(50 * time.Millisecond)
+			select {
+			case <-c.Closed():
+				t.Error("Closed() fired for a connection the server closed right after a response")
+			default:
+			}
+			if r := reuse(t, c); r.Outcome != plan.Error || r.Retired {
+				t.Errorf("reuse of a retired connection = %+v, want error", r)
+			}
 		})
-	})
-	c := open(t, transport(t, "http://"+srv.addr+"/", TransportOptions{}))
-	r := reuse(t, c)
-	if r.Outcome != plan.OK || !strings.Contains(r.Detail, "server closed the connection") {
-		t.Errorf("Reuse = %s (%s), want ok noting the close", r.Outcome, r.Detail)
-	}
-	time.Sleep(50 * time.Millisecond)
-	select {
-	case <-c.Closed():
-		t.Error("Closed() fired for a connection the server closed right after a response")
-	default:
-	}
-	if r := reuse(t, c); r.Outcome != plan.Error {
-		t.Errorf("reuse of a spent connection = %s, want error", r.Outcome)
 	}
 }
 
@@ -322,6 +334,14 @@ func FuzzReadResponse(f *testing.F) {
 		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
 		"HTTP/1.1 999 Odd\r\nContent-Length: -1\r\n\r\n",
 		"",
+		// Keep-Alive headers, well-formed and odd.
+		"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5, max=100\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nkeep-alive:  TIMEOUT = \"15\" ;max=3,,\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nKeep-Alive: max=7, timeout=9\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=-1, max=99999999999999999999999, timeout=1.5, =, timeout\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nKeep-Alive: \"timeout=5\"\r\nKeep-Alive:\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=2147483647, max=2147483648\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 100 Continue\r\nKeep-Alive: timeout=1\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
 	} {
 		f.Add([]byte(s), false)
 	}
@@ -335,6 +355,10 @@ func FuzzReadResponse(f *testing.F) {
 		out, detail := classify(err, func() (tcpState, error) { return tcpState{}, nil })
 		if !out.Valid() {
 			t.Fatalf("invalid outcome %q", out)
+		}
+		if h := sum.hints; h.KeepAliveTimeout < 0 || h.KeepAliveTimeout > maxKeepAliveValue*time.Second ||
+			h.KeepAliveMax < 0 || h.KeepAliveMax > maxKeepAliveValue || h.KeepAliveTimeout%time.Second != 0 {
+			t.Fatalf("hints %+v out of range", h)
 		}
 		if err == nil {
 			if out != plan.OK || sum.status == "" {

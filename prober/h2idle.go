@@ -1,0 +1,182 @@
+package prober
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// What an HTTP/2 connection sees while idle: the monitor decodes the
+// frames the watcher stashes, and a GOAWAY, a TLS close_notify, a FIN or an
+// RST is the idle close, at the moment it arrived.
+
+// Closed is closed when the server or a hop ended the connection while it
+// was idle: a GOAWAY, a TLS close_notify, a FIN or an RST.
+func (c *h2Conn) Closed() <-chan struct{} { return c.closedCh }
+
+// CloseInfo returns when the idle close was seen and how ("GOAWAY
+// (NO_ERROR)", "EOF", "connection reset by peer").
+func (c *h2Conn) CloseInfo() (time.Time, string) {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	return c.closeAt, c.closeDetailed
+}
+
+// signalClose records the idle close once.
+func (c *h2Conn) signalClose(at time.Time, detail string) {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.closeSeen {
+		return
+	}
+	c.closeSeen, c.closeAt, c.closeDetailed = true, at, detail
+	close(c.closedCh)
+}
+
+// idleClose returns the idle close, if one was seen.
+func (c *h2Conn) idleClose() (time.Time, string, bool) {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	return c.closeAt, c.closeDetailed, c.closeSeen
+}
+
+// startMonitor starts the idle decoder.
+func (c *h2Conn) startMonitor() {
+	c.monMu.Lock()
+	defer c.monMu.Unlock()
+	if c.monStop != nil {
+		return
+	}
+	c.monStop, c.monDone = make(chan struct{}), make(chan struct{})
+	go c.monitor(c.monStop, c.monDone)
+}
+
+// stopMonitor stops the idle decoder and waits for it.
+func (c *h2Conn) stopMonitor() {
+	c.monMu.Lock()
+	defer c.monMu.Unlock()
+	if c.monStop == nil {
+		return
+	}
+	close(c.monStop)
+	<-c.monDone
+	c.monStop, c.monDone = nil, nil
+}
+
+// monitor decodes what the watcher stashes while the connection is idle,
+// until a close is seen or it is stopped. It never writes.
+func (c *h2Conn) monitor(stop, done chan struct{}) {
+	defer close(done)
+	for {
+		if c.scanIdle() {
+			return
+		}
+		select {
+		case <-stop:
+			return
+		case <-c.events:
+		}
+	}
+}
+
+// scanIdle decodes every whole frame stashed while idle and notices the
+// watcher's end. It reports whether the connection is finished (closed or
+// broken). The wire must not be live.
+func (c *h2Conn) scanIdle() bool {
+	now := time.Now()
+	for {
+		f, err := c.readFrame()
+		if err != nil {
+			if errors.Is(err, errNoData) {
+				break
+			}
+			if errors.Is(err, io.EOF) {
+				// A TLS close_notify: the server closed.
+				at, detail := c.watcherEnd()
+				if at.IsZero() {
+					at, detail = now, "EOF (TLS close_notify)"
+				}
+				c.signalClose(at, detail)
+				return true
+			}
+			if c.idleBroken == nil {
+				c.idleBroken = fmt.Errorf("HTTP/2 protocol error while idle: %s", oneLine(err.Error()))
+			}
+			return true
+		}
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			g := goAwayOf(f)
+			c.goneAway = g
+			// With the close right behind it, the close is the moment.
+			at, detail := c.watcherEnd()
+			if at.IsZero() {
+				at = now
+			} else {
+				detail = g.String() + ", then " + detail
+			}
+			if detail == "" {
+				detail = g.String()
+			}
+			c.signalClose(at, detail)
+			return true
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				if err := c.applySettings(f); err != nil {
+					c.idleBroken = err
+					return true
+				}
+			}
+		case *http2.PingFrame:
+			if !f.IsAck() {
+				c.notePing(f)
+			}
+		case *http2.WindowUpdateFrame:
+			if f.StreamID == 0 {
+				c.connSend += int64(f.Increment)
+			}
+		case *http2.DataFrame:
+			c.recvUnacked += int64(f.Length)
+		case *http2.HeadersFrame:
+			if _, err := c.headerBlock(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
+				c.idleBroken = err
+				return true
+			}
+		case *http2.ContinuationFrame:
+			if _, err := c.headerBlock(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
+				c.idleBroken = err
+				return true
+			}
+		case *http2.PushPromiseFrame:
+			if _, err := c.headerBlock(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
+				c.idleBroken = err
+				return true
+			}
+		}
+	}
+	if at, detail := c.watcherEnd(); !at.IsZero() {
+		c.signalClose(at, detail)
+		return true
+	}
+	c.mu.Lock()
+	overflow := c.overflow
+	c.mu.Unlock()
+	if overflow && c.idleBroken == nil {
+		c.idleBroken = errIdleOverflow
+	}
+	return c.idleBroken != nil
+}
+
+// watcherEnd returns when and how the raw watcher saw the connection end,
+// or a zero time.
+func (c *h2Conn) watcherEnd() (time.Time, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ended {
+		return time.Time{}, ""
+	}
+	return c.endAt, closeDetail(c.endErr)
+}
