@@ -79,6 +79,10 @@ type Path struct {
 	Confirm        int
 	// TrialTimeout bounds dialing, handshakes and every reuse.
 	TrialTimeout time.Duration
+	// Deadline is the longest one measurement may run before it ends
+	// inconclusive; 0 means plan.AutoDeadline for the path's settings and
+	// trial timeout.
+	Deadline time.Duration
 
 	// TLS, Request and TCP shape connections and reuses; each applies only
 	// to the target schemes that use it.
@@ -233,6 +237,7 @@ func (p Path) Settings() plan.Settings {
 		PrecisionFloor: p.PrecisionFloor,
 		Budget:         p.Budget,
 		Confirm:        p.Confirm,
+		Deadline:       p.Deadline,
 	}
 }
 
@@ -265,14 +270,22 @@ func (p Path) Measurement() (prober.Target, prober.Options) {
 			t.Header.Set(k, v)
 		}
 	}
-	return target, prober.Options{Plan: p.Settings(), Transport: t, Keepalive: p.TCPKeepalive.Check()}
+	return target, prober.Options{Plan: p.Settings().WithDeadline(p.TrialTimeout), Transport: t, Keepalive: p.TCPKeepalive.Check()}
 }
 
-// WorstCase estimates the longest one measurement of the path can take:
-// the search (see WorstCase) plus, with tcp_keepalive, the keepalive
-// check's hold after a limit near max_idle and its reuse.
+// EffectiveDeadline is the deadline a measurement of the path runs with:
+// deadline when set, else plan.AutoDeadline for its settings and
+// trial_timeout.
+func (p Path) EffectiveDeadline() time.Duration {
+	return p.Settings().WithDeadline(p.TrialTimeout).Deadline
+}
+
+// WorstCase is the longest one measurement of the path can take: the
+// search ends by its deadline (EffectiveDeadline), then, with
+// tcp_keepalive, the keepalive check holds one connection after a limit
+// near max_idle and reuses it.
 func (p Path) WorstCase() time.Duration {
-	wc := WorstCase(p.Settings(), p.TrialTimeout)
+	wc := p.EffectiveDeadline()
 	if k := p.TCPKeepalive.Check(); k != nil && wc < math.MaxInt64/2 {
 		wc += k.HoldFor(p.MaxIdle, p.MaxIdle) + p.TrialTimeout
 	}

@@ -220,28 +220,6 @@ func TestSchedulePeriod(t *testing.T) {
 	}
 }
 
-func TestWorstCase(t *testing.T) {
-	par := plan.Defaults()
-	seq := par
-	seq.Strategy = plan.Sequential
-	if a, b := WorstCase(par, 5*time.Second), WorstCase(seq, 5*time.Second); a >= b {
-		t.Errorf("parallel estimate %v not below sequential %v", a, b)
-	}
-	if a := WorstCase(par, 5*time.Second); a < par.Max {
-		t.Errorf("estimate %v below max_idle %v: a search must at least watch max_idle", a, par.Max)
-	}
-	longer := par
-	longer.Max *= 2
-	if a, b := WorstCase(par, time.Second), WorstCase(longer, time.Second); b <= a {
-		t.Errorf("estimate does not grow with max_idle: %v then %v", a, b)
-	}
-	huge := seq
-	huge.Max = time.Duration(1<<63 - 1)
-	if got := WorstCase(huge, time.Hour); got <= 0 {
-		t.Errorf("estimate overflowed to %v", got)
-	}
-}
-
 func TestWarnings(t *testing.T) {
 	tests := []struct {
 		name string
@@ -255,26 +233,35 @@ func TestWarnings(t *testing.T) {
 		{
 			name: "sequential longer than period",
 			src:  "paths:\n  - name: a\n    target: http://192.0.2.1/\n    strategy: sequential\n",
-			want: []string{`w.yml:2: paths[0].schedule: "@every 6h" fires every 6h, but a sequential measurement with max_idle 1h may take about 10h`},
+			want: []string{`w.yml:2: paths[0].schedule: "@every 6h" fires every 6h, but a sequential measurement with max_idle 1h may take up to 12h1m (its deadline); runs still going`},
 		},
 		{
 			name: "irregular cron shorter than parallel run",
 			src:  "paths:\n  - name: a\n    target: http://192.0.2.1/\n    max_idle: 45m\n    schedule: \"0 9,10 * * *\"\n",
-			want: []string{`w.yml:5: paths[0].schedule: "0 9,10 * * *" fires every 1h, but a parallel measurement with max_idle 45m may take about 1h12m`},
+			want: []string{`w.yml:5: paths[0].schedule: "0 9,10 * * *" fires every 1h, but a parallel measurement with max_idle 45m may take up to 2h16m (its deadline)`},
 		},
 		{
 			name: "schedule from defaults names the defaults line",
 			src:  "defaults:\n  schedule: \"@every 1h\"\npaths:\n  - name: a\n    target: http://192.0.2.1/\n",
-			want: []string{`w.yml:2: paths[0].schedule: "@every 1h" fires every 1h, but a parallel measurement with max_idle 1h may take about 1h36m; runs still going when the next is due are skipped, so results will be older than the schedule suggests (schedule less often or lower max_idle) (defaults.schedule set on line 2)`},
+			want: []string{`w.yml:2: paths[0].schedule: "@every 1h" fires every 1h, but a parallel measurement with max_idle 1h may take up to 3h1m (its deadline); runs still going when the next is due are skipped, so results will be older than the schedule suggests (schedule less often, lower max_idle, or set a shorter deadline) (defaults.schedule set on line 2)`},
 		},
 		{
 			name: "keepalive check hold makes the run longer than the period",
-			src:  "paths:\n  - name: a\n    target: http://192.0.2.1/\n    max_idle: 2h\n    tcp_keepalive:\n      idle: 30s\n",
-			want: []string{`w.yml:2: paths[0].schedule: "@every 6h" fires every 6h, but a parallel measurement with max_idle 2h may take about 6h13m with its tcp_keepalive check;`},
+			src:  "paths:\n  - name: a\n    target: http://192.0.2.1/\n    max_idle: 1h50m\n    tcp_keepalive:\n      idle: 30s\n",
+			want: []string{`w.yml:2: paths[0].schedule: "@every 6h" fires every 6h, but a parallel measurement with max_idle 1h50m may take up to 8h16m (its deadline and its tcp_keepalive check);`},
 		},
 		{
 			name: "same without the keepalive check",
-			src:  "paths:\n  - name: a\n    target: http://192.0.2.1/\n    max_idle: 2h\n",
+			src:  "paths:\n  - name: a\n    target: http://192.0.2.1/\n    max_idle: 1h50m\n",
+		},
+		{
+			name: "an explicit deadline within the period",
+			src:  "paths:\n  - name: a\n    target: http://192.0.2.1/\n    max_idle: 2h\n    deadline: 5h\n",
+		},
+		{
+			name: "an explicit deadline longer than the period",
+			src:  "paths:\n  - name: a\n    target: http://192.0.2.1/\n    max_idle: 30m\n    deadline: 7h\n",
+			want: []string{`w.yml:2: paths[0].schedule: "@every 6h" fires every 6h, but a parallel measurement with max_idle 30m may take up to 7h (its deadline)`},
 		},
 		{
 			name: "tls on http target",
@@ -426,7 +413,10 @@ paths:
 `
 	cfg, _ := mustParse(t, src, "m.yml")
 	redisTarget, redis := cfg.Paths[0].Measurement()
-	wantPlan := plan.Settings{Strategy: plan.Sequential, Min: 3 * time.Second, Max: 20 * time.Minute, Precision: 0.01, PrecisionFloor: time.Second, Budget: 4, Confirm: 2}
+	// The automatic deadline, resolved with the path's trial timeout:
+	// 12 x 20m + 2 x (2 + 2) x 3s.
+	wantPlan := plan.Settings{Strategy: plan.Sequential, Min: 3 * time.Second, Max: 20 * time.Minute, Precision: 0.01, PrecisionFloor: time.Second, Budget: 4, Confirm: 2,
+		Deadline: 4*time.Hour + 24*time.Second}
 	if redis.Plan != wantPlan {
 		t.Errorf("plan %+v, want %+v", redis.Plan, wantPlan)
 	}
@@ -494,7 +484,7 @@ paths:
 			if err := opts.Keepalive.Validate(); err != nil {
 				t.Errorf("prober rejects the check: %v", err)
 			}
-			base := WorstCase(p.Settings(), p.TrialTimeout)
+			base := p.EffectiveDeadline()
 			if wc := p.WorstCase(); wc <= base+p.MaxIdle {
 				t.Errorf("worst case %s does not add the keepalive hold (search alone %s, max_idle %s)", wc, base, p.MaxIdle)
 			}
@@ -505,7 +495,7 @@ paths:
 	if _, opts := p.Measurement(); opts.Keepalive != nil {
 		t.Errorf("Keepalive = %+v without tcp_keepalive, want nil", opts.Keepalive)
 	}
-	if p.WorstCase() != WorstCase(p.Settings(), p.TrialTimeout) {
+	if p.WorstCase() != p.EffectiveDeadline() {
 		t.Error("worst case without tcp_keepalive differs from the search's")
 	}
 	// Built in Go, not decoded: validated the same way.

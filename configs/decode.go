@@ -58,6 +58,7 @@ var pathFields = []field{
 	{key: "budget", kind: kInt},
 	{key: "confirm", kind: kInt},
 	{key: "trial_timeout", kind: kDuration},
+	{key: "deadline", kind: kDuration},
 	{key: "client_idle_timeout", kind: kDuration},
 	{key: "labels", kind: kStringMap},
 	{key: "tls", kind: kBlock, sub: []field{
@@ -511,6 +512,8 @@ func (d *decoder) apply(p *Path, key string, v any) {
 		p.Confirm = v.(int)
 	case "trial_timeout":
 		p.TrialTimeout = v.(time.Duration)
+	case "deadline":
+		p.Deadline = v.(time.Duration)
 	case "client_idle_timeout":
 		p.ClientIdleTimeout = v.(time.Duration)
 	case "labels":

@@ -9,7 +9,6 @@ import (
 
 	"github.com/robfig/cron/v3"
 
-	"github.com/idleprobe/idleprobe/prober/plan"
 	"github.com/idleprobe/idleprobe/schedule"
 )
 
@@ -90,34 +89,4 @@ func SchedulePeriod(spec string) (time.Duration, error) {
 // period, at most MaxJitterDefault.
 func DefaultJitter(period time.Duration) time.Duration {
 	return min(period/10, MaxJitterDefault)
-}
-
-// Worst-case run time factors, as multiples of max_idle.
-const (
-	// ParallelFactor: the parallel ladder proves survival of max_idle in
-	// about max_idle of wall time plus the stagger and the confirmation
-	// trials; 1.6 leaves room for a limit found just below max_idle.
-	ParallelFactor = 1.6
-	// SequentialFactor: doubling up to max_idle idles for about 2x max_idle,
-	// and bisection with fresh connections idles near the limit once per
-	// step; 8-10x is what the baseline costs (see the README benchmarks).
-	SequentialFactor = 10.0
-)
-
-// WorstCase estimates the longest a measurement with settings s can take:
-// the search must watch connections idle up to s.Max, so the estimate is
-// a strategy factor (ParallelFactor or SequentialFactor) times s.Max, plus
-// one trialTimeout for each final and confirmation reuse that may stall.
-// It is an estimate for warnings, not a bound the prober enforces.
-func WorstCase(s plan.Settings, trialTimeout time.Duration) time.Duration {
-	factor := ParallelFactor
-	if s.Strategy == plan.Sequential {
-		factor = SequentialFactor
-	}
-	confirm := max(s.Confirm, 0)
-	est := factor*float64(s.Max) + float64(confirm+1)*float64(trialTimeout)
-	if est >= math.MaxInt64 || math.IsNaN(est) {
-		return math.MaxInt64
-	}
-	return time.Duration(est)
 }

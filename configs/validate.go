@@ -25,7 +25,7 @@ var (
 	LabelNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	// ReservedLabels are label names idleprobe sets itself (or Prometheus
 	// adds when scraping); a path's labels may not use them.
-	ReservedLabels = []string{"path", "target", "bound", "mode", "outcome", "result", "strategy", "job", "instance", "le", "quantile"}
+	ReservedLabels = []string{"path", "target", "bound", "mode", "kind", "outcome", "result", "strategy", "job", "instance", "le", "quantile"}
 )
 
 // MaxNameLength is the longest path name accepted.
@@ -148,19 +148,20 @@ func (v pathCheck) check() {
 	keepaliveOK := v.checkKeepalive()
 
 	if period > 0 && searchOK && keepaliveOK && v.ok("trial_timeout") && v.TrialTimeout > 0 {
+		// The run time is bounded by the deadline (Path.WorstCase).
 		if wc := v.Path.WorstCase(); wc > period {
 			if wc >= time.Hour {
 				wc = wc.Round(time.Minute)
 			}
-			advice := "schedule less often or lower max_idle"
+			advice := "schedule less often, lower max_idle, or set a shorter deadline"
 			if v.Strategy == plan.Sequential {
-				advice = "schedule less often, lower max_idle, or use strategy parallel"
+				advice = "schedule less often, lower max_idle, set a shorter deadline, or use strategy parallel"
 			}
 			check := ""
 			if v.TCPKeepalive.Check() != nil {
-				check = " with its tcp_keepalive check"
+				check = " and its tcp_keepalive check"
 			}
-			v.warnf("schedule", "%q fires every %s, but a %s measurement with max_idle %s may take about %s%s; runs still going when the next is due are skipped, so results will be older than the schedule suggests (%s)",
+			v.warnf("schedule", "%q fires every %s, but a %s measurement with max_idle %s may take up to %s (its deadline%s); runs still going when the next is due are skipped, so results will be older than the schedule suggests (%s)",
 				v.Schedule, short(period), v.Strategy, short(v.MaxIdle), short(wc), check, advice)
 		}
 	}
@@ -222,7 +223,7 @@ func (v pathCheck) checkSchedule() time.Duration {
 // checkSearch checks the search settings and reports whether they are all
 // valid.
 func (v pathCheck) checkSearch() bool {
-	good := v.ok("strategy", "min_idle", "max_idle", "precision", "precision_floor", "budget", "confirm")
+	good := v.ok("strategy", "min_idle", "max_idle", "precision", "precision_floor", "budget", "confirm", "deadline")
 	bad := func(key, format string, args ...any) {
 		v.errorf(key, format, args...)
 		good = false
@@ -260,10 +261,33 @@ func (v pathCheck) checkSearch() bool {
 	if v.ok("confirm") && v.Confirm < 0 {
 		bad("confirm", "%d must not be negative (0 turns confirmation off)", v.Confirm)
 	}
-	if v.ok("trial_timeout") && v.TrialTimeout <= 0 {
+	timeoutOK := v.ok("trial_timeout") && v.TrialTimeout > 0
+	if v.ok("trial_timeout") && !timeoutOK {
 		v.errorf("trial_timeout", "%s must be positive (example: 5s)", v.TrialTimeout)
 	}
+	if v.ok("deadline") {
+		switch {
+		case v.Deadline < 0:
+			bad("deadline", "%s must not be negative (0 or leave it out for the automatic deadline)", short(v.Deadline))
+		case v.Deadline > 0 && v.ok("max_idle") && v.Deadline <= v.MaxIdle:
+			auto := ""
+			if good && timeoutOK {
+				auto = ": " + short(plan.AutoDeadline(v.Settings(), v.TrialTimeout)) + " here"
+			}
+			bad("deadline", "%s must be longer than max_idle (%s), or 0 for the automatic deadline (%d x max_idle + 2 x (confirm + 2) x trial_timeout for %s%s)",
+				short(v.Deadline), short(v.MaxIdle), deadlineFactor(v.Strategy), v.Strategy, auto)
+		}
+	}
 	return good
+}
+
+// deadlineFactor is the multiple of max_idle in the automatic deadline of
+// strategy s.
+func deadlineFactor(s plan.Strategy) int {
+	if s == plan.Sequential {
+		return plan.SequentialDeadlineFactor
+	}
+	return plan.ParallelDeadlineFactor
 }
 
 func (v pathCheck) checkClientIdle() {

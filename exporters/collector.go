@@ -5,7 +5,6 @@
 package exporters
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/idleprobe/idleprobe/internal/advice"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
@@ -60,7 +60,7 @@ const ModeNone = "none"
 
 // reservedLabels are label names the collector uses itself, plus job and
 // instance, which Prometheus and the Pushgateway attach.
-var reservedLabels = []string{"bound", "instance", "job", "mode", "outcome", "path", "result", "target"}
+var reservedLabels = []string{"bound", "instance", "job", "kind", "mode", "outcome", "path", "result", "target"}
 
 var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
@@ -184,8 +184,8 @@ func (c *Collector) Remove(name string) {
 // Set publishes r as the latest result of path, registering the path (or
 // updating its description) if needed. It does not count a measurement:
 // use it to seed results restored from the state file and for one-shot
-// output; the scheduler reports runs with Record. An incomplete result is
-// ignored: a partial bracket is never published.
+// output; the scheduler reports runs with Record. A result that is not
+// Publishable (partial, inconclusive, unusable) is ignored.
 func (c *Collector) Set(path PathInfo, r plan.Result) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -196,7 +196,7 @@ func (c *Collector) Set(path PathInfo, r plan.Result) {
 		st = newState(path)
 		c.paths[path.Name] = st
 	}
-	if !r.Complete {
+	if !Publishable(r) {
 		return
 	}
 	st.publish(r)
@@ -222,25 +222,11 @@ func (st *pathState) publish(r plan.Result) {
 	}
 }
 
-// Classify names the "result" of a measurement that returned r and err:
-// success for a complete result without error, cancelled when the context
-// was cancelled (shutdown, reload) or the result was cut short without an
-// error, failure otherwise (including a deadline that ran out).
-func Classify(r plan.Result, err error) string {
-	switch {
-	case err == nil && r.Complete:
-		return ResultSuccess
-	case errors.Is(err, context.Canceled), err == nil:
-		return ResultCancelled
-	default:
-		return ResultFailure
-	}
-}
-
 // Record does the bookkeeping of one finished measurement of the registered
 // path name, as returned by prober.Measure: it counts it by Classify, and a
-// success replaces the published result. A failure records when it
-// happened (r.Finished, or now) and why; a cancellation only counts. Calls
+// success replaces the published result. A failure (inconclusive,
+// unusable) keeps the published result and records when it happened
+// (r.Finished, or now) and why (Failure); a cancellation only counts. Calls
 // for unregistered paths are ignored, so a measurement that ends after its
 // path was removed cannot bring it back. Record returns the classification.
 func (c *Collector) Record(name string, r plan.Result, err error) string {
@@ -261,7 +247,7 @@ func (c *Collector) Record(name string, r plan.Result, err error) string {
 			at = c.now()
 		}
 		st.lastAttempt = at
-		st.lastError = err.Error()
+		st.lastError = Failure(r, err)
 	}
 	return class
 }
@@ -352,43 +338,45 @@ func (c *Collector) Paths() []PathStatus {
 	return out
 }
 
-// family is one metric name with its help, type and the label it adds to
-// path and the extra labels ("" for none).
+// family is one metric name with its help, type and the labels it adds to
+// path and the extra labels.
 type family struct {
 	name, help string
 	typ        prometheus.ValueType
-	label      string
+	labels     []string
 }
 
 var (
-	famPathInfo = family{"idleprobe_path_info", "Configured path: target in URL form (passwords redacted); always 1.", prometheus.GaugeValue, "target"}
-	famLimit    = family{"idleprobe_idle_limit_seconds", "Bracket (lower, upper] holding the idle time after which the path kills a kept-alive connection, from the latest completed measurement; upper is absent when no limit was found.", prometheus.GaugeValue, "bound"}
-	famFound    = family{"idleprobe_idle_limit_found", "1 if the latest completed measurement found an idle limit, 0 if the path survived every idle time tested.", prometheus.GaugeValue, ""}
-	famMode     = family{"idleprobe_idle_limit_info", "How the path kills idle connections at the upper bound (reset, closed_idle, closed_on_reuse, dropped, or none when no limit was found); always 1.", prometheus.GaugeValue, "mode"}
-	famClose    = family{"idleprobe_idle_limit_close_age_seconds", "Exact idle time at which the path or server actively closed an idle connection (FIN or RST seen while idle); absent when no active close was seen.", prometheus.GaugeValue, ""}
-	famMax      = family{"idleprobe_idle_limit_max_tested_seconds", "Largest idle time the latest completed measurement was allowed to test (its max setting).", prometheus.GaugeValue, ""}
-	famAgree    = family{"idleprobe_idle_limit_agreeing_trials", "Trials of the latest completed measurement consistent with its bracket.", prometheus.GaugeValue, ""}
-	famDisagree = family{"idleprobe_idle_limit_disagreeing_trials", "Trials of the latest completed measurement that contradict its bracket (a failure below the lower bound or a success above the upper): a flaky path.", prometheus.GaugeValue, ""}
-	famClient   = family{"idleprobe_client_idle_timeout_seconds", "Configured idle time the real client keeps a pooled connection (client_idle_timeout).", prometheus.GaugeValue, ""}
-	famMargin   = family{"idleprobe_client_idle_margin_seconds", "Lower bound of the measured idle limit minus the configured client idle timeout; at or below 0 the client may reuse connections the path has already killed (502s).", prometheus.GaugeValue, ""}
-	famKeep     = family{"idleprobe_keepalive_rescues", "1 if TCP keepalive at the client's settings keeps the path alive past its idle limit, 0 if it does not.", prometheus.GaugeValue, ""}
-	famLast     = family{"idleprobe_last_measurement_timestamp_seconds", "Unix time at which the latest measurement ended, successful or failed.", prometheus.GaugeValue, ""}
-	famLastOK   = family{"idleprobe_last_measurement_success_timestamp_seconds", "Unix time at which the latest completed (published) measurement ended.", prometheus.GaugeValue, ""}
-	famDuration = family{"idleprobe_measurement_duration_seconds", "Wall time the latest completed measurement took.", prometheus.GaugeValue, ""}
-	famConns    = family{"idleprobe_measurement_connections", "Connections the latest completed measurement opened.", prometheus.GaugeValue, ""}
-	famPeak     = family{"idleprobe_measurement_peak_connections", "Most connections the latest completed measurement held open at once.", prometheus.GaugeValue, ""}
-	famInterval = family{"idleprobe_measurement_interval_seconds", "Expected time between two measurements of the path (its schedule's period).", prometheus.GaugeValue, ""}
-	famRunning  = family{"idleprobe_measurement_in_progress", "1 while a measurement of the path is running.", prometheus.GaugeValue, ""}
-	famTrials   = family{"idleprobe_trials_total", "Trials (one idle connection reused once) run against the path, by outcome.", prometheus.CounterValue, "outcome"}
-	famRuns     = family{"idleprobe_measurements_total", "Measurements of the path that ended, by result (success, failure, cancelled).", prometheus.CounterValue, "result"}
-	famReloadOK = family{"idleprobe_config_last_reload_successful", "1 if the latest attempt to load the configuration succeeded, 0 if it failed (the previous configuration keeps running).", prometheus.GaugeValue, ""}
-	famReloadTS = family{"idleprobe_config_last_reload_success_timestamp_seconds", "Unix time of the latest successful configuration load.", prometheus.GaugeValue, ""}
+	famPathInfo = family{"idleprobe_path_info", "Configured path: target in URL form (passwords redacted); always 1.", prometheus.GaugeValue, []string{"target"}}
+	famLimit    = family{"idleprobe_idle_limit_seconds", "Bracket (lower, upper] holding the idle time after which the path kills a kept-alive connection, from the latest completed measurement; upper is absent when no limit was found.", prometheus.GaugeValue, []string{"bound"}}
+	famFound    = family{"idleprobe_idle_limit_found", "1 if the latest completed measurement found an idle limit, 0 if the path survived every idle time tested.", prometheus.GaugeValue, nil}
+	famMode     = family{"idleprobe_idle_limit_info", "How the path kills connections at the upper bound (mode: reset, closed_idle, closed_on_reuse, dropped, or none when no limit was found) and on which clock the limit runs (kind: idle, or lifetime for a limit on connection age); always 1.", prometheus.GaugeValue, []string{"mode", "kind"}}
+	famLife     = family{"idleprobe_lifetime_limit_seconds", "Bracket (lower, upper] holding the connection age (since the handshake) at which the path or server ends a connection whatever was sent since, from the latest completed measurement; absent when no lifetime limit was found.", prometheus.GaugeValue, []string{"bound"}}
+	famServerKA = family{"idleprobe_server_keepalive_timeout_seconds", "Idle timeout the server advertised in an HTTP Keep-Alive: timeout=N header during the latest completed measurement; absent when none was advertised.", prometheus.GaugeValue, nil}
+	famClose    = family{"idleprobe_idle_limit_close_age_seconds", "Exact idle time at which the path or server actively closed an idle connection (FIN or RST seen while idle); absent when no active close was seen.", prometheus.GaugeValue, nil}
+	famMax      = family{"idleprobe_idle_limit_max_tested_seconds", "Largest idle time the latest completed measurement was allowed to test (its max setting).", prometheus.GaugeValue, nil}
+	famAgree    = family{"idleprobe_idle_limit_agreeing_trials", "Trials of the latest completed measurement consistent with its bracket.", prometheus.GaugeValue, nil}
+	famDisagree = family{"idleprobe_idle_limit_disagreeing_trials", "Trials of the latest completed measurement that contradict its bracket (a failure below the lower bound or a success above the upper): a flaky path.", prometheus.GaugeValue, nil}
+	famClient   = family{"idleprobe_client_idle_timeout_seconds", "Configured idle time the real client keeps a pooled connection (client_idle_timeout).", prometheus.GaugeValue, nil}
+	famMargin   = family{"idleprobe_client_idle_margin_seconds", "Lower bound of the measured idle limit minus the configured client idle timeout; at or below 0 the client may reuse connections the path has already killed (502s).", prometheus.GaugeValue, nil}
+	famKeep     = family{"idleprobe_keepalive_rescues", "1 if TCP keepalive at the client's settings keeps the path alive past its idle limit, 0 if it does not.", prometheus.GaugeValue, nil}
+	famLast     = family{"idleprobe_last_measurement_timestamp_seconds", "Unix time at which the latest measurement ended, successful or failed.", prometheus.GaugeValue, nil}
+	famLastOK   = family{"idleprobe_last_measurement_success_timestamp_seconds", "Unix time at which the latest completed (published) measurement ended.", prometheus.GaugeValue, nil}
+	famDuration = family{"idleprobe_measurement_duration_seconds", "Wall time the latest completed measurement took.", prometheus.GaugeValue, nil}
+	famConns    = family{"idleprobe_measurement_connections", "Connections the latest completed measurement opened.", prometheus.GaugeValue, nil}
+	famPeak     = family{"idleprobe_measurement_peak_connections", "Most connections the latest completed measurement held open at once.", prometheus.GaugeValue, nil}
+	famInterval = family{"idleprobe_measurement_interval_seconds", "Expected time between two measurements of the path (its schedule's period).", prometheus.GaugeValue, nil}
+	famRunning  = family{"idleprobe_measurement_in_progress", "1 while a measurement of the path is running.", prometheus.GaugeValue, nil}
+	famTrials   = family{"idleprobe_trials_total", "Trials (one idle connection reused once) run against the path, by outcome.", prometheus.CounterValue, []string{"outcome"}}
+	famRuns     = family{"idleprobe_measurements_total", "Measurements of the path that ended, by result (success, failure, cancelled).", prometheus.CounterValue, []string{"result"}}
+	famReloadOK = family{"idleprobe_config_last_reload_successful", "1 if the latest attempt to load the configuration succeeded, 0 if it failed (the previous configuration keeps running).", prometheus.GaugeValue, nil}
+	famReloadTS = family{"idleprobe_config_last_reload_success_timestamp_seconds", "Unix time of the latest successful configuration load.", prometheus.GaugeValue, nil}
 )
 
 // Families lists every metric family the collector may export, for
 // documentation tests.
 func Families() []string {
-	fams := []family{famPathInfo, famLimit, famFound, famMode, famClose, famMax, famAgree, famDisagree,
+	fams := []family{famPathInfo, famLimit, famFound, famMode, famLife, famServerKA, famClose, famMax, famAgree, famDisagree,
 		famClient, famMargin, famKeep, famLast, famLastOK, famDuration, famConns, famPeak, famInterval,
 		famRunning, famTrials, famRuns, famReloadOK, famReloadTS}
 	out := make([]string, len(fams))
@@ -429,7 +417,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 func (c *Collector) collectPath(e *emitter, st *pathState) {
 	e.path(famPathInfo, st, 1, redact(st.info.Target))
 	if !c.oneShot {
-		e.path(famRunning, st, b2f(st.inProgress), "")
+		e.path(famRunning, st, b2f(st.inProgress))
 		for _, o := range plan.Outcomes {
 			e.path(famTrials, st, st.trials[o], string(o))
 		}
@@ -437,18 +425,18 @@ func (c *Collector) collectPath(e *emitter, st *pathState) {
 			e.path(famRuns, st, st.runs[r], r)
 		}
 		if st.info.Interval > 0 {
-			e.path(famInterval, st, st.info.Interval.Seconds(), "")
+			e.path(famInterval, st, st.info.Interval.Seconds())
 		}
 	}
 	if !st.lastAttempt.IsZero() {
-		e.path(famLast, st, unix(st.lastAttempt), "")
+		e.path(famLast, st, unix(st.lastAttempt))
 	}
 	client := st.info.ClientIdleTimeout
 	if client > 0 {
-		e.path(famClient, st, client.Seconds(), "")
+		e.path(famClient, st, client.Seconds())
 	}
 	if st.keepalive != nil {
-		e.path(famKeep, st, b2f(*st.keepalive), "")
+		e.path(famKeep, st, b2f(*st.keepalive))
 	}
 	r := st.result
 	if r == nil {
@@ -460,21 +448,28 @@ func (c *Collector) collectPath(e *emitter, st *pathState) {
 		e.path(famLimit, st, r.Upper.Seconds(), "upper")
 		mode = string(r.Mode)
 	}
-	e.path(famFound, st, b2f(r.Found), "")
-	e.path(famMode, st, 1, mode)
+	e.path(famFound, st, b2f(r.Found))
+	e.path(famMode, st, 1, mode, string(advice.KindOf(*r)))
+	if l := r.Lifetime; l.Found {
+		e.path(famLife, st, l.Lower.Seconds(), "lower")
+		e.path(famLife, st, l.Upper.Seconds(), "upper")
+	}
+	if ka := r.Server.KeepAliveTimeout; ka > 0 {
+		e.path(famServerKA, st, ka.Seconds())
+	}
 	if r.CloseAge > 0 {
-		e.path(famClose, st, r.CloseAge.Seconds(), "")
+		e.path(famClose, st, r.CloseAge.Seconds())
 	}
-	e.path(famMax, st, r.Settings.Max.Seconds(), "")
-	e.path(famAgree, st, float64(r.Agree), "")
-	e.path(famDisagree, st, float64(r.Disagree), "")
+	e.path(famMax, st, r.Settings.Max.Seconds())
+	e.path(famAgree, st, float64(r.Agree))
+	e.path(famDisagree, st, float64(r.Disagree))
 	if client > 0 {
-		e.path(famMargin, st, (r.Lower - client).Seconds(), "")
+		e.path(famMargin, st, (r.Lower - client).Seconds())
 	}
-	e.path(famLastOK, st, unix(r.Finished), "")
-	e.path(famDuration, st, r.Duration().Seconds(), "")
-	e.path(famConns, st, float64(r.ConnectionsOpened), "")
-	e.path(famPeak, st, float64(r.PeakConnections), "")
+	e.path(famLastOK, st, unix(r.Finished))
+	e.path(famDuration, st, r.Duration().Seconds())
+	e.path(famConns, st, float64(r.ConnectionsOpened))
+	e.path(famPeak, st, float64(r.PeakConnections))
 }
 
 // emitter builds const metrics with the path label, the family's own label
@@ -485,17 +480,17 @@ type emitter struct {
 	omitPath bool
 }
 
-func (e *emitter) path(f family, st *pathState, v float64, lv string) {
-	names := make([]string, 0, 2+len(e.extra))
+// path sends one series of f for the path of st; lvs are the values of
+// f's own labels, in order.
+func (e *emitter) path(f family, st *pathState, v float64, lvs ...string) {
+	names := make([]string, 0, 1+len(f.labels)+len(e.extra))
 	values := make([]string, 0, cap(names))
 	if !e.omitPath {
 		names = append(names, "path")
 		values = append(values, st.info.Name)
 	}
-	if f.label != "" {
-		names = append(names, f.label)
-		values = append(values, lv)
-	}
+	names = append(names, f.labels...)
+	values = append(values, lvs...)
 	for _, n := range e.extra {
 		names = append(names, n)
 		values = append(values, st.info.Labels[n])

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/idleprobe/idleprobe/prober"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
@@ -51,7 +52,12 @@ func fullCollectorAt(now time.Time) *Collector {
 	for _, o := range []plan.Outcome{plan.OK, plan.OK, plan.Reset} {
 		c.ObserveTrial("api", o)
 	}
-	c.Record("api", foundResult(), nil)
+	// The server also retires connections at about 5 minutes of age and
+	// advertises a 60 s Keep-Alive timeout.
+	r := foundResult()
+	r.Lifetime = plan.LifetimeLimit{Found: true, Lower: 299500 * time.Millisecond, Upper: 300 * time.Second, Mode: "retired"}
+	r.Server.KeepAliveTimeout = 60 * time.Second
+	c.Record("api", r, nil)
 	// A failure without a Finished time is stamped with the clock.
 	c.Record("api", plan.Result{}, errors.New("dial tcp 192.0.2.10:8080: connection refused"))
 	c.SetInProgress("api", true)
@@ -88,10 +94,10 @@ idleprobe_idle_limit_disagreeing_trials{env="prod",path="redis",team=""} 0
 # TYPE idleprobe_idle_limit_found gauge
 idleprobe_idle_limit_found{env="",path="api",team="web"} 1
 idleprobe_idle_limit_found{env="prod",path="redis",team=""} 0
-# HELP idleprobe_idle_limit_info How the path kills idle connections at the upper bound (reset, closed_idle, closed_on_reuse, dropped, or none when no limit was found); always 1.
+# HELP idleprobe_idle_limit_info How the path kills connections at the upper bound (mode: reset, closed_idle, closed_on_reuse, dropped, or none when no limit was found) and on which clock the limit runs (kind: idle, or lifetime for a limit on connection age); always 1.
 # TYPE idleprobe_idle_limit_info gauge
-idleprobe_idle_limit_info{env="",mode="reset",path="api",team="web"} 1
-idleprobe_idle_limit_info{env="prod",mode="none",path="redis",team=""} 1
+idleprobe_idle_limit_info{env="",kind="idle",mode="reset",path="api",team="web"} 1
+idleprobe_idle_limit_info{env="prod",kind="idle",mode="none",path="redis",team=""} 1
 # HELP idleprobe_idle_limit_max_tested_seconds Largest idle time the latest completed measurement was allowed to test (its max setting).
 # TYPE idleprobe_idle_limit_max_tested_seconds gauge
 idleprobe_idle_limit_max_tested_seconds{env="",path="api",team="web"} 600
@@ -104,6 +110,10 @@ idleprobe_idle_limit_seconds{bound="lower",env="prod",path="redis",team=""} 600
 # HELP idleprobe_keepalive_rescues 1 if TCP keepalive at the client's settings keeps the path alive past its idle limit, 0 if it does not.
 # TYPE idleprobe_keepalive_rescues gauge
 idleprobe_keepalive_rescues{env="prod",path="redis",team=""} 1
+# HELP idleprobe_lifetime_limit_seconds Bracket (lower, upper] holding the connection age (since the handshake) at which the path or server ends a connection whatever was sent since, from the latest completed measurement; absent when no lifetime limit was found.
+# TYPE idleprobe_lifetime_limit_seconds gauge
+idleprobe_lifetime_limit_seconds{bound="lower",env="",path="api",team="web"} 299.5
+idleprobe_lifetime_limit_seconds{bound="upper",env="",path="api",team="web"} 300
 # HELP idleprobe_last_measurement_success_timestamp_seconds Unix time at which the latest completed (published) measurement ended.
 # TYPE idleprobe_last_measurement_success_timestamp_seconds gauge
 idleprobe_last_measurement_success_timestamp_seconds{env="",path="api",team="web"} 1.772366475e+09
@@ -143,6 +153,9 @@ idleprobe_measurements_total{env="prod",path="redis",result="success",team=""} 1
 # TYPE idleprobe_path_info gauge
 idleprobe_path_info{env="",path="api",target="http://probe:xxxxx@192.0.2.10:8080/healthz",team="web"} 1
 idleprobe_path_info{env="prod",path="redis",target="tcp://198.51.100.7:6379",team=""} 1
+# HELP idleprobe_server_keepalive_timeout_seconds Idle timeout the server advertised in an HTTP Keep-Alive: timeout=N header during the latest completed measurement; absent when none was advertised.
+# TYPE idleprobe_server_keepalive_timeout_seconds gauge
+idleprobe_server_keepalive_timeout_seconds{env="",path="api",team="web"} 60
 # HELP idleprobe_trials_total Trials (one idle connection reused once) run against the path, by outcome.
 # TYPE idleprobe_trials_total counter
 idleprobe_trials_total{env="",outcome="closed_idle",path="api",team="web"} 0
@@ -172,6 +185,8 @@ func TestCollectorLintClean(t *testing.T) {
 	c := fullCollectorAt(t0)
 	r := foundResult()
 	r.CloseAge = 60 * time.Second
+	r.Lifetime = plan.LifetimeLimit{Found: true, Lower: 299 * time.Second, Upper: 300 * time.Second, Mode: "retired"}
+	r.Server.KeepAliveTimeout = 60 * time.Second
 	c.Set(apiPath, r)
 	problems, err := testutil.CollectAndLint(c)
 	if err != nil {
@@ -194,6 +209,8 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	c := fullCollectorAt(t0)
 	r := foundResult()
 	r.CloseAge = 60 * time.Second
+	r.Lifetime = plan.LifetimeLimit{Found: true, Lower: 299 * time.Second, Upper: 300 * time.Second, Mode: "retired"}
+	r.Server.KeepAliveTimeout = 60 * time.Second
 	c.Set(apiPath, r)
 	reg := NewRegistry(c)
 	text := gatherText(t, reg)
@@ -225,8 +242,15 @@ idleprobe_idle_limit_seconds{bound="upper",path="api",team="web"} 60.5
 
 func TestCollectorNeverDropsTheResult(t *testing.T) {
 	partial := foundResult()
-	partial.Complete = false
+	partial.Complete, partial.Status = false, "" // as before statuses: err decides
 	partial.Lower, partial.Upper = 5*time.Second, 10*time.Second
+	inconclusive := inconclusiveResult()
+	// A driver may also mark the evidence complete: the status decides.
+	inconclusiveComplete := inconclusiveResult()
+	inconclusiveComplete.Complete = true
+	unusable := foundResult()
+	unusable.Found, unusable.Complete, unusable.Status = false, false, plan.Unusable
+	unusable.Reason = "the connection is closed on every reuse whatever its idle time"
 	tests := []struct {
 		name string
 		act  func(c *Collector)
@@ -244,6 +268,16 @@ func TestCollectorNeverDropsTheResult(t *testing.T) {
 			map[string]int{ResultCancelled: 1}, false},
 		{"deadline", func(c *Collector) { c.Record("api", partial, context.DeadlineExceeded) },
 			map[string]int{ResultFailure: 1}, false},
+		{"inconclusive", func(c *Collector) {
+			c.Record("api", inconclusive, fmt.Errorf("%w: deadline reached", prober.ErrInconclusive))
+		}, map[string]int{ResultFailure: 1}, false},
+		{"inconclusive marked complete", func(c *Collector) {
+			c.Record("api", inconclusiveComplete, fmt.Errorf("%w: deadline reached", prober.ErrInconclusive))
+		}, map[string]int{ResultFailure: 1}, false},
+		{"unusable", func(c *Collector) {
+			c.Record("api", unusable, fmt.Errorf("%w: closed on every reuse", prober.ErrUnusable))
+		}, map[string]int{ResultFailure: 1}, false},
+		{"inconclusive Set", func(c *Collector) { c.Set(apiPath, inconclusiveComplete) }, nil, false},
 		{"incomplete Set", func(c *Collector) { c.Set(apiPath, partial) }, nil, false},
 	}
 	for _, tc := range tests {
@@ -393,7 +427,11 @@ func TestValidateLabels(t *testing.T) {
 func TestClassify(t *testing.T) {
 	done := foundResult()
 	partial := foundResult()
-	partial.Complete = false
+	partial.Complete, partial.Status = false, ""
+	interrupted := partial
+	interrupted.Status = plan.Interrupted
+	inconclusive := inconclusiveResult()
+	unusable := plan.Result{Status: plan.Unusable, Reason: "every reuse fails"}
 	tests := []struct {
 		name string
 		r    plan.Result
@@ -406,6 +444,11 @@ func TestClassify(t *testing.T) {
 		{"deadline", partial, context.DeadlineExceeded, ResultFailure},
 		{"unusable", plan.Result{}, errors.New("target unusable: connection refused"), ResultFailure},
 		{"complete but error", done, errors.New("odd"), ResultFailure},
+		{"interrupted status", interrupted, context.Canceled, ResultCancelled},
+		{"inconclusive", inconclusive, fmt.Errorf("%w: deadline", prober.ErrInconclusive), ResultFailure},
+		{"inconclusive without its status", partial, fmt.Errorf("%w: deadline", prober.ErrInconclusive), ResultFailure},
+		{"inconclusive status without an error", inconclusive, nil, ResultFailure},
+		{"unusable status", unusable, fmt.Errorf("%w: closed", prober.ErrUnusable), ResultFailure},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,6 +30,8 @@ func foundResult() plan.Result {
 		Agree:             3,
 		Disagree:          1,
 		Complete:          true,
+		Status:            plan.Measured,
+		Kind:              plan.Idle,
 		Started:           t0,
 		Finished:          t0.Add(75 * time.Second),
 		ConnectionsOpened: 12,
@@ -41,6 +43,31 @@ func foundResult() plan.Result {
 	}
 }
 
+// lifetimeResult is a completed measurement of a server that closes
+// connections 5 s after they open (PostgreSQL's authentication_timeout, a
+// lifetime) and advertises nothing.
+func lifetimeResult() plan.Result {
+	r := foundResult()
+	r.Target = "tcp://192.0.2.30:5432"
+	r.Kind = plan.Lifetime
+	r.Lower, r.Upper, r.Mode = 4900*time.Millisecond, 5*time.Second, plan.ClosedIdle
+	r.Lifetime = plan.LifetimeLimit{Found: true, Lower: r.Lower, Upper: r.Upper, Mode: string(plan.ClosedIdle)}
+	return r
+}
+
+// inconclusiveResult is a measurement that reached its deadline while its
+// trials still contradicted each other: a bracket so far, not a result.
+func inconclusiveResult() plan.Result {
+	r := foundResult()
+	r.Complete = false
+	r.Status = plan.Inconclusive
+	r.Reason = "no clean answer within the deadline of 30m30s"
+	r.Lower, r.Upper = 3*time.Second, 9*time.Second
+	r.Agree, r.Disagree = 31, 7
+	r.Settings.Deadline = 30*time.Minute + 30*time.Second
+	return r
+}
+
 // noLimitResult is a completed measurement that found no limit up to 10 min.
 func noLimitResult() plan.Result {
 	s := plan.Defaults()
@@ -50,6 +77,8 @@ func noLimitResult() plan.Result {
 		Settings:          s,
 		Lower:             10 * time.Minute,
 		Complete:          true,
+		Status:            plan.Measured,
+		Kind:              plan.Idle,
 		Started:           t0.Add(time.Hour),
 		Finished:          t0.Add(time.Hour + 10*time.Minute + 2*time.Second),
 		ConnectionsOpened: 9,

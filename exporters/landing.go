@@ -5,8 +5,11 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
-	"strconv"
+	"strings"
 	"time"
+
+	"github.com/idleprobe/idleprobe/internal/advice"
+	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
 // LandingConfig configures the landing page.
@@ -23,9 +26,12 @@ type LandingConfig struct {
 }
 
 type landingRow struct {
-	Name, Target, Bracket, Mode, LastMeasured, LastAttempt, LastError string
-	ClientIdleTimeout, Margin, Keepalive                              string
-	MarginBad, KeepaliveBad, InProgress, HasResult                    bool
+	Name, Target, Bracket, Kind, Mode, LastMeasured, LastAttempt, LastError string
+	ClientIdleTimeout, Margin, Keepalive                                    string
+	// Details are the result in words: the limit, a lifetime limit, the
+	// spread of closes, the server's hints and the advice.
+	Details                                        []string
+	MarginBad, KeepaliveBad, InProgress, HasResult bool
 }
 
 type landingData struct {
@@ -54,14 +60,16 @@ th { background: #f0f0f0; }
 <h2>Paths</h2>
 {{- if .Rows}}
 <table>
-<thead><tr><th>Path</th><th>Target</th><th>Idle limit</th><th>Mode</th><th>Last measured</th><th>Client idle timeout</th><th>Margin</th><th>TCP keepalive</th><th>Status</th></tr></thead>
+<thead><tr><th>Path</th><th>Target</th><th>Limit</th><th>Kind</th><th>Mode</th><th>Details</th><th>Last measured</th><th>Client idle timeout</th><th>Margin</th><th>TCP keepalive</th><th>Status</th></tr></thead>
 <tbody>
 {{- range .Rows}}
 <tr>
 <td>{{.Name}}</td>
 <td>{{.Target}}</td>
 <td>{{if .HasResult}}{{.Bracket}}{{else}}<span class="muted">not measured yet</span>{{end}}</td>
+<td>{{.Kind}}</td>
 <td>{{.Mode}}</td>
+<td>{{range $i, $d := .Details}}{{if $i}}<br>{{end}}{{$d}}{{end}}</td>
 <td>{{.LastMeasured}}</td>
 <td>{{.ClientIdleTimeout}}</td>
 <td{{if .MarginBad}} class="bad"{{end}}>{{.Margin}}</td>
@@ -79,8 +87,10 @@ th { background: #f0f0f0; }
 `))
 
 // LandingPage returns the handler for "/": a page listing every path
-// registered on c with its latest result (bracket, mode, when it was
-// measured, client idle timeout and margin) and a link to the metrics.
+// registered on c with its latest result (bracket, kind, mode, the result
+// in words with a lifetime limit, spread, server hints and advice, when it
+// was measured, client idle timeout and margin), the reason of its last
+// failure, and a link to the metrics.
 // Other paths under "/" answer 404; methods other than GET and HEAD 405.
 func LandingPage(c *Collector, cfg LandingConfig) http.Handler {
 	if cfg.MetricsPath == "" {
@@ -125,6 +135,7 @@ func landingRowFor(ps PathStatus, now time.Time) landingRow {
 		InProgress:        ps.InProgress,
 		LastError:         ps.LastError,
 		Mode:              "-",
+		Kind:              "-",
 		Margin:            "-",
 		Keepalive:         "not checked",
 		ClientIdleTimeout: "not set",
@@ -134,7 +145,7 @@ func landingRowFor(ps PathStatus, now time.Time) landingRow {
 	}
 	client := ps.Info.ClientIdleTimeout
 	if client > 0 {
-		row.ClientIdleTimeout = fmtDur(client)
+		row.ClientIdleTimeout = advice.Dur(client)
 	}
 	r := ps.Result
 	if r == nil {
@@ -143,36 +154,44 @@ func landingRowFor(ps PathStatus, now time.Time) landingRow {
 	}
 	row.HasResult = true
 	row.LastMeasured = when(r.Finished, now)
+	row.Kind = string(advice.KindOf(*r))
+	row.Mode = ModeNone
+	row.Bracket = advice.Limit(*r)
 	if r.Found {
-		row.Bracket = "(" + fmtDur(r.Lower) + ", " + fmtDur(r.Upper) + "]"
+		row.Bracket = advice.Bracket(r.Lower, r.Upper)
 		row.Mode = string(r.Mode)
-	} else {
-		row.Bracket = "no limit up to " + fmtDur(r.Settings.Max) + " (survived " + fmtDur(r.Lower) + ")"
-		row.Mode = ModeNone
 	}
+	row.Details = details(*r)
 	if client > 0 {
 		m := r.Lower - client
-		row.Margin = fmtDur(m)
+		row.Margin = advice.Dur(m)
 		row.MarginBad = m <= 0
 	}
-	if r.KeepaliveIdle > 0 {
-		settings := "idle " + fmtDur(r.KeepaliveIdle) + ", interval " + fmtDur(r.KeepaliveInterval)
-		switch {
-		case !r.KeepaliveChecked:
-			row.Keepalive = settings + ": no answer (" + r.KeepaliveDetail + ")"
-		case r.KeepaliveRescues:
-			row.Keepalive = settings + ": keeps it alive"
-		default:
-			row.Keepalive = settings + ": does not keep it alive"
-			row.KeepaliveBad = true
-		}
+	if k := advice.Keepalive(*r); k != "" {
+		row.Keepalive = advice.KeepaliveSettings(*r) + ": " + k
+		row.KeepaliveBad = r.KeepaliveChecked && !r.KeepaliveRescues
 	}
 	return row
 }
 
-// fmtDur shows d in seconds (the unit of the metrics), to the millisecond.
-func fmtDur(d time.Duration) string {
-	return strconv.FormatFloat(d.Round(time.Millisecond).Seconds(), 'f', -1, 64) + "s"
+// details is a published result in words, as the summary of `idleprobe
+// measure` says it.
+func details(r plan.Result) []string {
+	out := []string{advice.Heading(r) + ": " + advice.Limit(r)}
+	if l := advice.Lifetime(r); l != "" {
+		out = append(out, "Lifetime limit: "+l)
+	}
+	if sp := advice.Spread(r); len(sp) > 0 {
+		out = append(out, "Spread: "+strings.Join(sp, "; "))
+	}
+	if sv := advice.Server(r); len(sv) > 0 {
+		out = append(out, "Server: "+strings.Join(sv, "; "))
+	}
+	out = append(out, advice.Advice(r)...)
+	if w := advice.Warning(r); w != "" {
+		out = append(out, w)
+	}
+	return out
 }
 
 // when formats t in UTC with how long ago it was.

@@ -2,6 +2,7 @@ package exporters
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/idleprobe/idleprobe/prober"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
@@ -26,6 +28,7 @@ func TestLandingPage(t *testing.T) {
 		r.KeepaliveIdle, r.KeepaliveInterval, r.KeepaliveCount, r.KeepaliveChecked = 30*time.Second, 75*time.Second, 9, true
 	}
 	rescued.KeepaliveRescues = true
+	lost.KeepaliveDetail = "reuse after 1m30s idle: reset"
 	c.Set(PathInfo{Name: "ka-rescued", Target: "http://192.0.2.20/"}, rescued)
 	c.Set(PathInfo{Name: "ka-lost", Target: "http://192.0.2.21/"}, lost)
 	evil := PathInfo{Name: `<script>alert("x")</script>`, Target: `http://192.0.2.1/?q=<b>`, ClientIdleTimeout: time.Minute}
@@ -34,6 +37,11 @@ func TestLandingPage(t *testing.T) {
 	c.Record(evil.Name, foundResult(), nil)
 	c.Record(evil.Name, foundResult(), errors.New(`dial: <img src=x onerror=alert(1)>`))
 	c.SetPath(PathInfo{Name: "fresh", Target: "tcp://127.0.0.1:7"})
+	// A lifetime limit with a spread and server hints, whose latest run
+	// ended inconclusive: the published result stays, the reason shows.
+	c.SetPath(pgPath)
+	c.Record(pgPath.Name, richResult(), nil)
+	c.Record(pgPath.Name, inconclusiveResult(), fmt.Errorf("%w: deadline", prober.ErrInconclusive))
 
 	now := foundResult().Finished.Add(90 * time.Minute)
 	srv := httptest.NewServer(LandingPage(c, LandingConfig{
@@ -80,10 +88,10 @@ func TestLandingPage(t *testing.T) {
 			"<td>(59.5s, 60.5s]</td>",
 			"<td>reset</td>",
 			"<td>2026-03-01T12:01:15Z (1h30m0s ago)</td>",
-			"<td>75s</td>",
+			"<td>1m 15s</td>",
 			`<td class="bad">-15.5s</td>`,
 			// redis: no limit, no client timeout.
-			"<td>no limit up to 600s (survived 600s)</td>",
+			"<td>no limit up to 10m (lower bound)</td>",
 			"<td>none</td>",
 			"<td>not set</td>",
 			// fresh: nothing measured yet.
@@ -96,11 +104,23 @@ func TestLandingPage(t *testing.T) {
 			"measuring",
 			"failed: dial: &lt;img src=x onerror=alert(1)&gt;",
 			// 59.5s - 1m is below zero: flagged.
-			`<td class="bad">-0.5s</td>`,
+			`<td class="bad">-500ms</td>`,
 			// The TCP keepalive check's answer; a path that was not
 			// asked says so.
-			"<td>idle 30s, interval 75s: keeps it alive</td>",
-			`<td class="bad">idle 30s, interval 75s: does not keep it alive</td>`,
+			"<td>idle 30s, interval 75s: keeps the path alive past its limit (held 0s)</td>",
+			`<td class="bad">idle 30s, interval 75s: does NOT keep it alive past its limit (reuse after 1m30s idle: reset)</td>`,
+			// api: the result in words, the same as measure's summary.
+			"<td>idle</td>",
+			"Idle limit: reset by a hop (RST) after 59.5-60.5 s idle<br>Advice: keep client idle timeouts",
+			// pg: kind, lifetime wording, spread, hints, advice, and the
+			// reason of the failed run below the kept result.
+			"<td>(4.90s, 5.00s]</td>",
+			"<td>lifetime</td>",
+			"Lifetime limit: connections are closed 4.90-5.00 s after they open, whatever was sent since (closed while idle)",
+			"Spread: closes between 5.00 and 5.30 s of age; 2 of 5 connections lived past 6.0 s: several backends with different limits?",
+			"Server: advertises Keep-Alive timeout=5s, max=100 (measured: lifetime 4.90-5.00 s); closes a connection after 99 reuses",
+			"Advice: keep the pool&#39;s max lifetime (HikariCP maxLifetime",
+			"failed: inconclusive: no clean answer within the deadline of 30m30s; limit in (3.0s, 9.0s] so far; 7 of 38 trials contradict it",
 			"<td>not checked</td>",
 		} {
 			if !strings.Contains(body, want) {

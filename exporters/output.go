@@ -30,13 +30,14 @@ func NewRegistry(c *Collector) *prometheus.Registry {
 	return reg
 }
 
-// ErrIncomplete is returned when asked to write or push a result that was
-// cut short: its bracket is partial and must not replace a previous one.
-var ErrIncomplete = errors.New("result is incomplete (the measurement was cut short); nothing written")
+// ErrIncomplete is returned when asked to write, save or push a result that
+// is not Publishable (cut short, inconclusive, unusable): its bracket is
+// partial and must not replace a previous one.
+var ErrIncomplete = errors.New("result is incomplete (the measurement was cut short, inconclusive or unusable); nothing written")
 
 // oneShotRegistry holds only the gauges describing r, for one-shot output.
 func oneShotRegistry(path PathInfo, r plan.Result, omitPath bool) (*prometheus.Registry, error) {
-	if !r.Complete {
+	if !Publishable(r) {
 		return nil, ErrIncomplete
 	}
 	if err := ValidateLabels(path.Labels); err != nil {
@@ -57,7 +58,7 @@ func oneShotRegistry(path PathInfo, r plan.Result, omitPath bool) (*prometheus.R
 // the same gauges `idleprobe serve` exports for the path, without the
 // counters, which mean nothing for a single run. It is what
 // `measure --output prom` prints and what node_exporter's textfile
-// collector reads. An incomplete result yields ErrIncomplete.
+// collector reads. A result that is not Publishable yields ErrIncomplete.
 func WriteText(w io.Writer, path PathInfo, r plan.Result) error {
 	reg, err := oneShotRegistry(path, r, false)
 	if err != nil {
@@ -80,8 +81,8 @@ func WriteText(w io.Writer, path PathInfo, r plan.Result) error {
 // node_exporter's textfile collector (use a name ending in .prom in its
 // directory). The text goes to a temporary file in the same directory that
 // is renamed over filename, so a reader sees the old file or the new one,
-// never a partial one. On any error (including an incomplete result) the
-// old file is left as it was.
+// never a partial one. On any error (including a result that is not
+// Publishable) the old file is left as it was.
 func WriteTextfile(filename string, path PathInfo, r plan.Result) error {
 	var buf bytes.Buffer
 	if err := WriteText(&buf, path, r); err != nil {
@@ -134,8 +135,8 @@ func writeAtomic(filename string, data []byte, perm os.FileMode) (err error) {
 
 // Push sends one completed result to the Pushgateway at gatewayURL under
 // job, grouped by path (the grouping key carries the path label), replacing
-// what was pushed for that path before. An incomplete result yields
-// ErrIncomplete and pushes nothing.
+// what was pushed for that path before. A result that is not Publishable
+// yields ErrIncomplete and pushes nothing.
 func Push(ctx context.Context, gatewayURL, job string, path PathInfo, r plan.Result) error {
 	if path.Name == "" {
 		return errors.New("push: the path needs a name (it is the grouping key)")

@@ -36,9 +36,9 @@ idleprobe_idle_limit_disagreeing_trials{path="api",team="web"} 1
 # HELP idleprobe_idle_limit_found 1 if the latest completed measurement found an idle limit, 0 if the path survived every idle time tested.
 # TYPE idleprobe_idle_limit_found gauge
 idleprobe_idle_limit_found{path="api",team="web"} 1
-# HELP idleprobe_idle_limit_info How the path kills idle connections at the upper bound (reset, closed_idle, closed_on_reuse, dropped, or none when no limit was found); always 1.
+# HELP idleprobe_idle_limit_info How the path kills connections at the upper bound (mode: reset, closed_idle, closed_on_reuse, dropped, or none when no limit was found) and on which clock the limit runs (kind: idle, or lifetime for a limit on connection age); always 1.
 # TYPE idleprobe_idle_limit_info gauge
-idleprobe_idle_limit_info{mode="reset",path="api",team="web"} 1
+idleprobe_idle_limit_info{kind="idle",mode="reset",path="api",team="web"} 1
 # HELP idleprobe_idle_limit_max_tested_seconds Largest idle time the latest completed measurement was allowed to test (its max setting).
 # TYPE idleprobe_idle_limit_max_tested_seconds gauge
 idleprobe_idle_limit_max_tested_seconds{path="api",team="web"} 600

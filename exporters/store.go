@@ -146,7 +146,7 @@ func checkEntry(name string, e jsonEntry) error {
 	switch {
 	case e.Path.Name != name:
 		return fmt.Errorf("entry %q names path %q", name, e.Path.Name)
-	case !e.Result.Complete:
+	case !Publishable(e.Result):
 		return errors.New("the result is incomplete")
 	case e.Result.Finished.IsZero():
 		return errors.New("the result has no finish time")
@@ -186,11 +186,11 @@ func escapeGlob(s string) string {
 func (s *Store) Path() string { return s.path }
 
 // Save records r as the latest result of the path name (described by info)
-// and rewrites the state file atomically. An incomplete result yields
-// ErrIncomplete and changes nothing. On a write error the previous file is
+// and rewrites the state file atomically. A result that is not Publishable
+// yields ErrIncomplete and changes nothing. On a write error the previous file is
 // kept, and the entry stays in memory for the next Save.
 func (s *Store) Save(name string, info PathInfo, r plan.Result) error {
-	if !r.Complete {
+	if !Publishable(r) {
 		return ErrIncomplete
 	}
 	info.Name = name
@@ -230,7 +230,7 @@ func Seed(c *Collector, paths []PathInfo, stored map[string]StoredResult) []stri
 	var seeded []string
 	for _, p := range paths {
 		sr, ok := stored[p.Name]
-		if ok && sr.Path.Target == p.Target && sr.Result.Complete {
+		if ok && sr.Path.Target == p.Target && Publishable(sr.Result) {
 			c.Set(p, sr.Result)
 			seeded = append(seeded, p.Name)
 			continue

@@ -86,6 +86,16 @@ func sameResult(t *testing.T, got, want plan.Result) {
 	}
 }
 
+// richResult is a lifetime result with every newer field set: spread,
+// server hints, an explicit deadline and trial ages.
+func richResult() plan.Result {
+	r := lifetimeResult()
+	r.Spread = plan.Spread{First: 5 * time.Second, Last: 5300 * time.Millisecond, Survived: 2, Beyond: 5, LongestSurvived: 6 * time.Second}
+	r.Server = plan.Server{KeepAliveTimeout: 5 * time.Second, KeepAliveMax: 100, Retired: 3, RetiredAtReuse: 99}
+	r.Settings.Deadline = 31 * time.Minute
+	return r
+}
+
 func TestStoreRoundTrip(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "state", "idleprobe.json")
 	s, stored, rec := openStore(t, file)
@@ -96,6 +106,9 @@ func TestStoreRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := s.Save("redis", redisPath, noLimitResult()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save("pg", pgPath, richResult()); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Save("gone", PathInfo{Target: "tcp://127.0.0.1:1"}, foundResult()); err != nil {
@@ -112,13 +125,21 @@ func TestStoreRoundTrip(t *testing.T) {
 	if err := s.Save("api", apiPath, partial); !errors.Is(err, ErrIncomplete) {
 		t.Errorf("Save(incomplete) = %v, want ErrIncomplete", err)
 	}
+	if err := s.Save("api", apiPath, inconclusiveResult()); !errors.Is(err, ErrIncomplete) {
+		t.Errorf("Save(inconclusive) = %v, want ErrIncomplete", err)
+	}
 
 	_, stored, rec2 := openStore(t, file)
-	if len(stored) != 2 {
-		t.Fatalf("reopened store holds %d entries, want 2: %v", len(stored), stored)
+	if len(stored) != 3 {
+		t.Fatalf("reopened store holds %d entries, want 3: %v", len(stored), stored)
 	}
 	sameResult(t, stored["api"].Result, foundResult())
 	sameResult(t, stored["redis"].Result, noLimitResult())
+	sameResult(t, stored["pg"].Result, richResult())
+	if got := stored["pg"].Result; got.Kind != plan.Lifetime || got.Lifetime != richResult().Lifetime ||
+		got.Spread != richResult().Spread || got.Server != richResult().Server || got.Settings.Deadline != richResult().Settings.Deadline {
+		t.Errorf("stored kind, lifetime, spread, server or deadline differ: got %+v", got)
+	}
 	if got := stored["api"].Path; got.Target != apiPath.Target || got.ClientIdleTimeout != apiPath.ClientIdleTimeout ||
 		got.Interval != apiPath.Interval || got.Labels["team"] != "web" || got.Name != "api" {
 		t.Errorf("stored path info = %+v, want %+v", got, apiPath)

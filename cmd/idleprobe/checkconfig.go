@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/idleprobe/idleprobe/configs"
 )
@@ -71,15 +72,19 @@ func runCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) 
 // printPaths prints the resolved settings of every path as a table.
 func printPaths(w io.Writer, cfg *configs.Config) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  NAME\tTARGET\tSCHEDULE\tJITTER\tIDLE RANGE\tSTRATEGY\tBUDGET\tCLIENT IDLE")
+	fmt.Fprintln(tw, "  NAME\tTARGET\tSCHEDULE\tJITTER\tIDLE RANGE\tSTRATEGY\tBUDGET\tDEADLINE\tCLIENT IDLE")
 	for _, p := range cfg.Paths {
 		client := "-"
 		if p.ClientIdleTimeout > 0 {
 			client = fmtFlagDuration(p.ClientIdleTimeout)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s..%s\t%s\t%d\t%s\n",
+		deadline := fmtFlagDuration(p.EffectiveDeadline().Round(time.Second))
+		if p.Deadline == 0 {
+			deadline += " (auto)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s..%s\t%s\t%d\t%s\t%s\n",
 			p.Name, p.Target, p.Schedule, fmtFlagDuration(p.Jitter),
-			fmtFlagDuration(p.MinIdle), fmtFlagDuration(p.MaxIdle), p.Strategy, p.Budget, client)
+			fmtFlagDuration(p.MinIdle), fmtFlagDuration(p.MaxIdle), p.Strategy, p.Budget, deadline, client)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "  max_connections: %d\n", cfg.MaxConnections)

@@ -1,6 +1,7 @@
 package main
 
-// The --keepalive flag of measure and the summary's keepalive line.
+// The --keepalive flag of measure. The summary's keepalive line and advice
+// are the advice package's.
 
 import (
 	"fmt"
@@ -9,7 +10,6 @@ import (
 	"time"
 
 	"github.com/idleprobe/idleprobe/prober"
-	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
 // keepaliveUsage is the help text of --keepalive.
@@ -81,44 +81,4 @@ func parseKeepalive(s string) (*prober.KeepaliveCheck, error) {
 		}
 	}
 	return k, nil
-}
-
-// keepaliveSettings names the check's settings for people:
-// "idle 30s, interval 75s".
-func keepaliveSettings(r prober.Result) string {
-	return "idle " + fmtFlagDuration(r.KeepaliveIdle) + ", interval " + fmtFlagDuration(r.KeepaliveInterval)
-}
-
-// keepaliveLine is the summary line of the keepalive check, or "" when it
-// was not asked for.
-func keepaliveLine(r prober.Result) string {
-	if r.KeepaliveIdle <= 0 {
-		return ""
-	}
-	head := "TCP keepalive (" + keepaliveSettings(r) + "): "
-	switch {
-	case r.KeepaliveChecked && r.KeepaliveRescues:
-		return head + "keeps the path alive past its limit (held " + fmtDur(r.KeepaliveHeld) + ")"
-	case r.KeepaliveChecked:
-		return head + "does NOT keep it alive past its limit (" + r.KeepaliveDetail + ")"
-	default:
-		return head + r.KeepaliveDetail
-	}
-}
-
-// keepaliveAdvice is what the advice line says about TCP keepalive for a
-// completed result with a limit: a measured answer when there is one.
-// ok is false when there is none and the generic advice applies.
-func keepaliveAdvice(r prober.Result) (text string, ok bool) {
-	if !r.KeepaliveChecked {
-		return "", false
-	}
-	if r.KeepaliveRescues {
-		return ", or keep TCP keepalive as it is (idle " + fmtFlagDuration(r.KeepaliveIdle) + "): it keeps this path alive.", true
-	}
-	tail := ". TCP keepalive at " + keepaliveSettings(r) + " does not help on this path"
-	if r.Mode == plan.Reset || r.Mode == plan.Dropped {
-		tail += " (a shorter keepalive idle and interval, below the limit, might)"
-	}
-	return tail + ".", true
 }

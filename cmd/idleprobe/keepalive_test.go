@@ -124,7 +124,7 @@ func TestKeepaliveSummary(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var b bytes.Buffer
-			writeSummary(&b, tc.r, false)
+			writeSummary(&b, tc.r)
 			out := b.String()
 			if tc.wantLine != "" && !strings.Contains(out, "\n"+tc.wantLine) {
 				t.Errorf("summary lacks %q:\n%s", tc.wantLine, out)
@@ -176,7 +176,7 @@ func TestMeasureKeepaliveNoLimit(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if want := "  TCP keepalive (idle 30s, interval 1m15s): not needed: no idle limit up to 400ms"; !strings.Contains(out, want) {
+	if want := "  TCP keepalive (idle 30s, interval 75s): not needed: no idle limit up to 400ms"; !strings.Contains(out, want) {
 		t.Errorf("summary lacks %q:\n%s", want, out)
 	}
 	code, out, stderr = runCmd(t, context.Background(), append(args, "--output", "json", target)...)

@@ -119,6 +119,9 @@ func TestUsageErrors(t *testing.T) {
 		{"missing body file", []string{"measure", "--body-file", "/nonexistent/body", url}, []string{"idleprobe: --body-file: open /nonexistent/body: no such file or directory"}},
 		{"body twice", []string{"measure", "--body", "x", "--body-file", "/etc/hostname", url}, []string{"idleprobe: --body-file: give either --body or --body-file, not both"}},
 		{"zero timeout", []string{"measure", "--timeout", "0s", url}, []string{"idleprobe: --timeout: 0s must be positive"}},
+		{"deadline not above max", []string{"measure", "--max", "1m", "--deadline", "1m", url}, []string{"idleprobe: --deadline: 1m0s must be longer than max (1m0s), or 0 for the automatic deadline"}},
+		{"negative deadline", []string{"measure", "--deadline", "-5s", url}, []string{"idleprobe: --deadline: -5s must be longer than max (1h0m0s), or 0 for the automatic deadline"}},
+		{"simulate deadline", []string{"simulate", "--max", "10m", "--deadline", "5m"}, []string{"idleprobe: --deadline: 5m0s must be longer than max (10m0s), or 0 for the automatic deadline"}},
 		{"bad log level", []string{"measure", "--log.level", "loud", url}, []string{`idleprobe: --log.level: "loud" is not valid (valid: debug, info, warn, error)`}},
 		{"simulate bad mode", []string{"simulate", "--mode", "slow"}, []string{`idleprobe: --mode: "slow" is not valid (valid: reset, closed_idle, dropped, closed_on_reuse)`}},
 		{"simulate strategy", []string{"simulate", "--strategy", "sequential"}, []string{"idleprobe: --strategy: simulate always runs both strategies"}},
@@ -159,26 +162,40 @@ func TestUsageErrors(t *testing.T) {
 func TestUnreachableTarget(t *testing.T) {
 	addr := closedPort(t)
 	tests := []struct {
-		name, target string
+		name, target, output string
+		// stdout must contain every one of these.
+		stdout []string
 	}{
-		{"http", "http://" + addr + "/"},
-		{"tcp", "tcp://" + addr},
+		{"http", "http://" + addr + "/", "text", []string{
+			"idleprobe result: UNUSABLE target (nothing below is a limit)\n",
+			"  Status:         unusable: connect " + addr + ": connection refused",
+			"Advice: check that the target is reachable from here",
+		}},
+		{"tcp", "tcp://" + addr, "text", []string{"UNUSABLE", "connection refused"}},
+		{"json", "tcp://" + addr, "json", []string{`"status":"unusable"`, `"reason":"connect ` + addr + `: connection refused`, `"complete":false`}},
+		{"prom", "tcp://" + addr, "prom", []string{"# idleprobe: the measurement of tcp://" + addr + " ended without a result (unusable: connect"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			code, stdout, stderr := runCmd(t, context.Background(), "measure", "--timeout", "2s", tc.target)
+			code, stdout, stderr := runCmd(t, context.Background(), "measure", "--timeout", "2s", "--output", tc.output, tc.target)
 			if code != exitFailed {
 				t.Errorf("exit code %d, want %d", code, exitFailed)
 			}
-			if stdout != "" {
-				t.Errorf("stdout = %q, want nothing", stdout)
+			// The evidence goes to stdout in the chosen format, marked.
+			for _, w := range tc.stdout {
+				if !strings.Contains(stdout, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, stdout)
+				}
+			}
+			if tc.output == "prom" && strings.Contains(stdout, "idleprobe_idle_limit") {
+				t.Errorf("an unusable result was exported:\n%s", stdout)
 			}
 			l := lines(stderr)
 			if len(l) != 1 {
 				t.Fatalf("stderr has %d lines, want 1:\n%s", len(l), stderr)
 			}
-			if !strings.HasPrefix(l[0], "idleprobe: measuring "+tc.target+": ") || !strings.Contains(l[0], "refused") {
+			if !strings.HasPrefix(l[0], "idleprobe: measuring "+tc.target+": unusable: ") || !strings.Contains(l[0], "refused") {
 				t.Errorf("stderr = %q, want one line naming the target and saying the connection was refused", l[0])
 			}
 			for _, bad := range []string{"goroutine ", "panic", ".go:"} {
@@ -208,7 +225,7 @@ func TestMeasureOutputs(t *testing.T) {
 		{
 			name: "text", target: httpURL, args: []string{"--output", "text"},
 			check: func(t *testing.T, out string) {
-				for _, w := range []string{"idleprobe result\n", "Target:      " + httpURL, "no limit up to 400ms (lower bound)", "Advice: nothing to change"} {
+				for _, w := range []string{"idleprobe result\n", "Target:         " + httpURL, "no limit up to 400ms (lower bound)", "Advice: nothing to change"} {
 					if !strings.Contains(out, w) {
 						t.Errorf("summary lacks %q:\n%s", w, out)
 					}
@@ -230,6 +247,14 @@ func TestMeasureOutputs(t *testing.T) {
 				}
 				if doc["target"] != tcpURL || doc["upper_seconds"] != nil || doc["complete"] != true {
 					t.Errorf("target %v, upper_seconds %v, complete %v; want %s, null, true", doc["target"], doc["upper_seconds"], doc["complete"], tcpURL)
+				}
+				if doc["status"] != "measured" || doc["limit_kind"] != "idle" {
+					t.Errorf("status %v, limit_kind %v; want measured, idle", doc["status"], doc["limit_kind"])
+				}
+				// The automatic deadline, resolved with --timeout:
+				// 3 x 0.4s + 2 x (1 + 2) x 2s.
+				if st, _ := doc["settings"].(map[string]any); st["deadline_seconds"] != 13.2 {
+					t.Errorf("settings.deadline_seconds = %v, want 13.2", st["deadline_seconds"])
 				}
 				if lo, _ := doc["lower_seconds"].(float64); lo < 0.4 {
 					t.Errorf("lower_seconds = %v, want >= max (0.4)", doc["lower_seconds"])
@@ -432,7 +457,7 @@ func TestSimulateCmd(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
-		for _, w := range []string{"Simulated path: limit 15m (reset)", "strategy", "wall/T", "parallel", "sequential", "x faster than sequential"} {
+		for _, w := range []string{"Simulated path: limit 15m (reset)", "strategy", "status", "kind", "wall/T", "parallel    measured  idle", "sequential  measured  idle", "x faster than sequential", ", deadline auto\n"} {
 			if !strings.Contains(stdout, w) {
 				t.Errorf("table lacks %q:\n%s", w, stdout)
 			}
@@ -452,9 +477,14 @@ func TestSimulateCmd(t *testing.T) {
 				Strategy      string  `json:"strategy"`
 				WallOverLimit float64 `json:"wall_over_limit"`
 				Result        struct {
-					Lower float64  `json:"lower_seconds"`
-					Upper *float64 `json:"upper_seconds"`
-					Mode  string   `json:"mode"`
+					Lower    float64  `json:"lower_seconds"`
+					Upper    *float64 `json:"upper_seconds"`
+					Mode     string   `json:"mode"`
+					Status   string   `json:"status"`
+					Kind     string   `json:"limit_kind"`
+					Settings struct {
+						Deadline float64 `json:"deadline_seconds"`
+					} `json:"settings"`
 				} `json:"result"`
 			} `json:"runs"`
 		}
@@ -467,6 +497,9 @@ func TestSimulateCmd(t *testing.T) {
 		for _, r := range doc.Runs {
 			if r.Result.Upper == nil || r.Result.Lower >= 60 || *r.Result.Upper < 60 || r.Result.Mode != "dropped" {
 				t.Errorf("%s: bracket (%v, %v] mode %s does not hold the 60 s black hole", r.Strategy, r.Result.Lower, r.Result.Upper, r.Result.Mode)
+			}
+			if r.Result.Status != "measured" || r.Result.Kind != "idle" || r.Result.Settings.Deadline <= 60 {
+				t.Errorf("%s: status %q, kind %q, deadline %vs; want measured, idle, the automatic deadline", r.Strategy, r.Result.Status, r.Result.Kind, r.Result.Settings.Deadline)
 			}
 			if r.WallOverLimit < 1 {
 				t.Errorf("%s: wall/T = %v, cannot be below 1", r.Strategy, r.WallOverLimit)

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/idleprobe/idleprobe/exporters"
+	"github.com/idleprobe/idleprobe/internal/advice"
 	"github.com/idleprobe/idleprobe/internal/term"
 	"github.com/idleprobe/idleprobe/prober"
 	"github.com/idleprobe/idleprobe/prober/plan"
@@ -44,15 +46,25 @@ TARGET is one of:
 
 Examples:
   idleprobe measure http://192.0.2.7:8080/healthz
-  idleprobe measure --max 20m --strategy sequential tcp://db.internal:5432
+  idleprobe measure --max 20m --strategy sequential tcp://192.0.2.7:9090
+                             # the responder's TCP echo behind the same hop as
+                             # the database: a tcp:// measurement of a database
+                             # itself finds its login timeout, not the path
   idleprobe measure --send 'PING\r\n' --expect +PONG tcp://redis:6379
   idleprobe measure --output json https://api.example.com/ > result.json
   idleprobe measure --keepalive 30s,75s,9 http://192.0.2.7:30080/   # does TCP keepalive rescue it?
 
+Every measurement ends by itself: by its --deadline (automatic by default,
+see --deadline below for the formula) it has a clean answer or it ends
+inconclusive, with the evidence it has. Connections are all closed then.
+
 Exit codes:
   0    measured: a limit was found, or no limit up to --max
-  1    the target is unusable or the measurement failed (refused, DNS, TLS,
-       a bad response); one line on stderr says why
+  1    no clean answer. unusable: the target cannot be measured (refused,
+       DNS, TLS, or every reuse fails whatever its idle time: a protocol
+       mismatch); inconclusive: the deadline passed while the evidence still
+       contradicted itself. The partial result is printed in the --output
+       format, marked as such, and one line on stderr says why
   2    usage error: bad flag, target or settings
   130  interrupted (Ctrl-C or SIGTERM): the partial result is printed,
        clearly marked partial
@@ -71,6 +83,27 @@ func addSearchFlags(fs *flag.FlagSet, s *plan.Settings) {
 	fs.Var(choiceValue{(*string)(&s.Strategy), []string{string(plan.Parallel), string(plan.Sequential)}}, "strategy", "Search `strategy`: parallel (staggered connections, close to 1x the limit in wall time) or sequential (the textbook baseline, about 8-10x).")
 	fs.Var(intValue{&s.Budget}, "budget", "Most connections open at once (`count`, at least 2).")
 	fs.Var(intValue{&s.Confirm}, "confirm", "Extra trials that re-test each bracket edge before the result is published (`count`; 0 turns it off).")
+	fs.Var(durationValue{&s.Deadline}, "deadline", deadlineUsage)
+}
+
+// deadlineUsage is the help text of --deadline: the automatic deadline's
+// formula, from the factors the planner uses.
+var deadlineUsage = fmt.Sprintf("Longest the search may run (`duration`, longer than --max): without a clean answer by then it ends inconclusive, with the evidence so far. "+
+	"0 is automatic: %d x max + 2 x (confirm + 2) x timeout for the parallel strategy, %d x max + 2 x (confirm + 2) x timeout for sequential "+
+	"(%s with the defaults).", plan.ParallelDeadlineFactor, plan.SequentialDeadlineFactor, fmtFlagDuration(plan.AutoDeadline(plan.Defaults(), prober.DefaultTimeout)))
+
+// withDeadline returns opts with the automatic deadline resolved against
+// its trial timeout, so that the result says which deadline it ran with.
+func withDeadline(opts prober.Options) prober.Options {
+	if opts.Plan == (plan.Settings{}) {
+		return opts // prober.Measure applies plan.Defaults
+	}
+	timeout := opts.Transport.Timeout
+	if timeout <= 0 {
+		timeout = prober.DefaultTimeout
+	}
+	opts.Plan = opts.Plan.WithDeadline(timeout)
+	return opts
 }
 
 // settingsErrors turns plan.Settings.Validate's lines into flag-named
@@ -265,6 +298,9 @@ type report struct {
 	pushURL string // Pushgateway to push a complete result to, or ""
 	tty     bool   // stdout is a terminal: redraw a live progress line
 	log     *slog.Logger
+	// measure runs the measurement: prober.Measure when nil (tests pass a
+	// stand-in that ends the way they need).
+	measure func(context.Context, prober.Target, prober.Options) (prober.Result, error)
 }
 
 // measureAndReport runs one measurement with the live display hooked to its
@@ -288,9 +324,14 @@ func measureAndReport(ctx context.Context, target prober.Target, opts prober.Opt
 			}
 		}
 	}
+	opts = withDeadline(opts)
 	rep.log.Debug("measuring", "target", target.String(), "strategy", opts.Plan.Strategy,
-		"min", opts.Plan.Min, "max", opts.Plan.Max, "budget", opts.Plan.Budget)
-	r, err := prober.Measure(ctx, target, opts)
+		"min", opts.Plan.Min, "max", opts.Plan.Max, "budget", opts.Plan.Budget, "deadline", opts.Plan.Deadline)
+	measure := rep.measure
+	if measure == nil {
+		measure = prober.Measure
+	}
+	r, err := measure(ctx, target, opts)
 	if disp != nil {
 		disp.stop()
 	}
@@ -300,30 +341,34 @@ func measureAndReport(ctx context.Context, target prober.Target, opts prober.Opt
 	if r.Settings.Strategy == "" {
 		r.Settings = opts.Plan
 	}
-	interrupted := ctx.Err() != nil && !r.Complete
-	if err != nil && !interrupted {
-		fmt.Fprintf(stderr, "idleprobe: measuring %s: %s\n", target, oneLine(err.Error()))
-		if !errors.Is(err, prober.ErrUnusable) {
-			rep.log.Debug("measurement failed", "err", err)
-		}
-		return r, exitFailed
+	if ctx.Err() != nil && !r.Complete {
+		r.Status = plan.Interrupted
 	}
-	if interrupted {
-		r.Complete = false
+	r = exporters.Settle(r, err)
+	status := advice.StatusOf(r)
+	if err != nil && status != plan.Interrupted {
+		rep.log.Debug("measurement failed", "status", status, "err", err)
 	}
-	if werr := writeResult(stdout, r, rep, interrupted); werr != nil {
+	if werr := writeResult(stdout, r, rep); werr != nil {
 		fmt.Fprintf(stderr, "idleprobe: writing the result: %s\n", oneLine(werr.Error()))
 		return r, exitFailed
 	}
-	if rep.pushURL != "" && r.Complete {
+	switch status {
+	case plan.Interrupted:
+		fmt.Fprintln(stderr, "idleprobe: interrupted; the result above is partial")
+		return r, exitInterrupted
+	case plan.Measured:
+	default:
+		// Inconclusive or unusable: the evidence is on stdout, the reason
+		// here, and nothing is pushed.
+		fmt.Fprintf(stderr, "idleprobe: measuring %s: %s\n", target, oneLine(advice.Ending(r)))
+		return r, exitFailed
+	}
+	if rep.pushURL != "" && exporters.Publishable(r) {
 		if perr := push(ctx, rep.pushURL, rep.name, r); perr != nil {
 			fmt.Fprintf(stderr, "idleprobe: pushing to %s: %s\n", rep.pushURL, oneLine(perr.Error()))
 			return r, exitFailed
 		}
-	}
-	if interrupted {
-		fmt.Fprintln(stderr, "idleprobe: interrupted; the result above is partial")
-		return r, exitInterrupted
 	}
 	if ctx.Err() != nil && opts.Keepalive != nil && r.Found && !r.KeepaliveChecked {
 		// Measure keeps a finished search when the keepalive check after it
@@ -334,8 +379,9 @@ func measureAndReport(ctx context.Context, target prober.Target, opts prober.Opt
 	return r, exitOK
 }
 
-// writeResult prints r in the given output format.
-func writeResult(w io.Writer, r prober.Result, rep report, interrupted bool) error {
+// writeResult prints r in the given output format, whatever its status:
+// a result that ended without a clean answer is marked as such.
+func writeResult(w io.Writer, r prober.Result, rep report) error {
 	switch rep.output {
 	case "json":
 		b, err := json.Marshal(r)
@@ -347,7 +393,7 @@ func writeResult(w io.Writer, r prober.Result, rep report, interrupted bool) err
 	case "prom":
 		return writeProm(w, rep.name, r)
 	default:
-		writeSummary(w, r, interrupted)
+		writeSummary(w, r)
 		return nil
 	}
 }

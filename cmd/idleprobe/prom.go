@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/idleprobe/idleprobe/exporters"
+	"github.com/idleprobe/idleprobe/internal/advice"
 	"github.com/idleprobe/idleprobe/prober"
 )
 
@@ -27,11 +28,12 @@ func oneShotPath(name string, r prober.Result) exporters.PathInfo {
 
 // writeProm writes r in the Prometheus text exposition format, for
 // node_exporter's textfile collector (`measure --output prom > file.prom`):
-// the same gauges `serve` exports for a path. A partial result (Ctrl-C) is
-// never exported as if it were one: only a comment says what happened.
+// the same gauges `serve` exports for a path. A result that is not
+// publishable (interrupted, inconclusive, unusable) is never exported as if
+// it were one: only a comment says what happened.
 func writeProm(w io.Writer, name string, r prober.Result) error {
-	if !r.Complete {
-		_, err := fmt.Fprintf(w, "# idleprobe: the measurement of %s did not finish; a partial bracket is not exported.\n", r.Target)
+	if !exporters.Publishable(r) {
+		_, err := fmt.Fprintf(w, "# idleprobe: the measurement of %s ended without a result (%s); nothing is exported.\n", r.Target, advice.Ending(r))
 		return err
 	}
 	return exporters.WriteText(w, oneShotPath(name, r), r)

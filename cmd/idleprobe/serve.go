@@ -17,8 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/idleprobe/idleprobe/configs"
@@ -60,6 +58,13 @@ Endpoints:
   /-/healthy     200 while the process runs
   /-/ready       200 once the config is loaded and the state restored
   /-/reload      POST or PUT: reload the config file (as SIGHUP does)
+
+Every measurement ends by its deadline (deadline: in the config; automatic
+by default, see CONFIGURATION.md). One that ends inconclusive or unusable is
+logged as a warning with its reason, counts
+idleprobe_measurements_total{result="failure"}, shows its reason on the
+landing page, and leaves the previous result exported; the path's next run
+is not blocked.
 
 A reload with an invalid config is rejected and logged, the running config
 keeps going and idleprobe_config_last_reload_successful drops to 0. Paths
@@ -215,6 +220,9 @@ type server struct {
 	reloadMu sync.Mutex
 	cfgMu    sync.RWMutex
 	cfg      *configs.Config
+
+	// measureFn runs one measurement: prober.Measure, or a stand-in in tests.
+	measureFn func(context.Context, prober.Target, prober.Options) (prober.Result, error)
 }
 
 func newServer(o *serveOptions, logger *slog.Logger) *server {
@@ -228,6 +236,7 @@ func newServer(o *serveOptions, logger *slog.Logger) *server {
 		limiter:   schedule.NewLimiter(configs.DefaultMaxConnections),
 		collector: exporters.NewCollector(),
 		listening: make(chan struct{}),
+		measureFn: prober.Measure,
 	}
 }
 
@@ -462,12 +471,13 @@ func (s *server) apply(cfg *configs.Config) error {
 	return nil
 }
 
-// forget drops a path's published result and stored state.
+// forget drops a path's stored state, then its published result: what is
+// visible is never less durable than what is stored.
 func (s *server) forget(name, why string) {
-	s.collector.Remove(name)
 	if err := s.store.Delete(name); err != nil {
 		s.log.Warn("could not remove the path from the state file", "path", name, "err", err)
 	}
+	s.collector.Remove(name)
 	s.log.Info("path result dropped", "path", name, "reason", why)
 }
 
@@ -485,7 +495,9 @@ func (s *server) current(name, key string) bool {
 
 // measure is one scheduled run of path p: the same prober.Measure as the
 // one-shot command, with the global connection cap, and the bookkeeping
-// around it. Only a complete result is published and saved.
+// around it. Every run ends by the path's deadline. Only a measured result
+// is saved and then published (durable before visible); an inconclusive or
+// unusable one counts a failure and leaves the previous result exported.
 func (s *server) measure(ctx context.Context, p configs.Path, key string, info exporters.PathInfo) {
 	log := s.log.With("path", p.Name)
 	target, opts := p.Measurement()
@@ -498,29 +510,36 @@ func (s *server) measure(ctx context.Context, p configs.Path, key string, info e
 	}
 	s.collector.SetInProgress(p.Name, true)
 	defer s.collector.SetInProgress(p.Name, false)
-	log.Info("measurement starting", "target", info.Target)
+	log.Info("measurement starting", "target", info.Target, "deadline", opts.Plan.Deadline)
 
-	r, err := prober.Measure(ctx, target, opts)
+	r, err := s.measureFn(ctx, target, opts)
 
 	if !s.current(p.Name, key) {
 		log.Info("measurement discarded: the path was changed or removed meanwhile", "complete", r.Complete)
 		return
 	}
-	switch class := s.collector.Record(p.Name, r, err); class {
+	class := exporters.Classify(r, err)
+	if class == exporters.ResultSuccess {
+		if err := s.store.Save(p.Name, info, r); err != nil {
+			log.Error("could not save the result to the state file", "file", s.opts.storagePath, "err", err)
+		}
+	}
+	s.collector.Record(p.Name, r, err)
+	switch class {
 	case exporters.ResultSuccess:
 		upper := "none"
 		if r.Found {
 			upper = r.Upper.String()
 		}
-		log.Info("measurement finished", "lower", r.Lower, "upper", upper, "mode", r.Mode,
+		log.Info("measurement finished", "lower", r.Lower, "upper", upper, "mode", r.Mode, "kind", r.Kind,
 			"duration", r.Duration().Round(time.Millisecond), "connections", r.ConnectionsOpened)
-		if err := s.store.Save(p.Name, info, r); err != nil {
-			log.Error("could not save the result to the state file", "file", s.opts.storagePath, "err", err)
-		}
 	case exporters.ResultCancelled:
 		log.Info("measurement cancelled; its partial result is not published", "err", err)
 	default:
-		log.Warn("measurement failed", "err", err)
+		sr := exporters.Settle(r, err)
+		log.Warn("measurement failed; the previous result stays published", "status", sr.Status,
+			"reason", exporters.Failure(r, err), "found", sr.Found, "lower", sr.Lower, "upper", sr.Upper,
+			"agree", sr.Agree, "disagree", sr.Disagree, "duration", sr.Duration().Round(time.Millisecond), "err", err)
 	}
 }
 
@@ -541,56 +560,4 @@ func pathInfo(p configs.Path) exporters.PathInfo {
 		Interval:          interval,
 		Labels:            p.Labels,
 	}
-}
-
-// handler routes the web endpoints. None of them measures anything given
-// in a request: targets come only from the config file.
-func (s *server) handler() http.Handler {
-	reg := exporters.NewRegistry(s.collector)
-	reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "idleprobe_trial_connections",
-			Help: "Trial connections open now across all paths, counted against max_connections.",
-		}, func() float64 { return float64(s.limiter.InUse()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "idleprobe_trial_connections_limit",
-			Help: "The max_connections cap on trial connections open at once across all paths (0: none).",
-		}, func() float64 { return float64(max(s.limiter.Limit(), 0)) }),
-	)
-	mux := http.NewServeMux()
-	mux.Handle(s.opts.telemetryPath, promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError),
-		Registry: reg,
-	})))
-	mux.Handle("/", exporters.LandingPage(s.collector, exporters.LandingConfig{
-		MetricsPath: s.opts.telemetryPath,
-		Logger:      s.log,
-	}))
-	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, "Healthy")
-	})
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, r *http.Request) {
-		if !s.ready.Load() {
-			http.Error(w, "Not ready: loading the config and the state file", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "Ready")
-	})
-	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost && r.Method != http.MethodPut {
-			w.Header().Set("Allow", "POST, PUT")
-			http.Error(w, "Use POST (or PUT) to reload the config", http.StatusMethodNotAllowed)
-			return
-		}
-		if !s.ready.Load() {
-			http.Error(w, "Not ready yet", http.StatusServiceUnavailable)
-			return
-		}
-		if err := s.reload(); err != nil {
-			http.Error(w, "Config reload failed, the running config is kept:\n"+err.Error(), http.StatusInternalServerError)
-			return
-		}
-		fmt.Fprintln(w, "Config reloaded")
-	})
-	return mux
 }

@@ -94,6 +94,13 @@ type testServe struct {
 // ready. It is stopped in t.Cleanup (logs are printed if the test failed).
 func startServe(t *testing.T, configFile, statePath string, mods ...func(*serveOptions)) *testServe {
 	t.Helper()
+	return startServeWith(t, configFile, statePath, nil, mods...)
+}
+
+// startServeWith is startServe with setup applied to the server before it
+// runs (nil for none): tests replace its measurement there.
+func startServeWith(t *testing.T, configFile, statePath string, setup func(*server), mods ...func(*serveOptions)) *testServe {
+	t.Helper()
 	logs := &syncBuffer{}
 	o := &serveOptions{
 		configFile:      configFile,
@@ -112,6 +119,9 @@ func startServe(t *testing.T, configFile, statePath string, mods ...func(*serveO
 		cancel: cancel,
 		done:   make(chan error, 1),
 		logs:   logs,
+	}
+	if setup != nil {
+		setup(ts.s)
 	}
 	go func() { ts.done <- ts.s.run(ctx) }()
 	t.Cleanup(func() {

@@ -11,6 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/idleprobe/idleprobe/exporters"
+	"github.com/idleprobe/idleprobe/internal/advice"
 	"github.com/idleprobe/idleprobe/prober"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
@@ -36,6 +38,10 @@ Examples:
   idleprobe simulate --limit 900s --mode reset
   idleprobe simulate --limit 350s --mode dropped --jitter 2s --flaky 0.01
   idleprobe simulate --limit 0 --max 10m        (a path with no limit)
+
+The status column says how each run ended (measured, inconclusive by its
+--deadline, unusable) and the kind column which clock the limit runs on
+(idle, or lifetime); a run that did not end measured gets a line saying why.
 
 Exit codes: 0 simulated, 1 a simulation failed, 2 usage error.
 `
@@ -115,11 +121,14 @@ func runSimulate(_ context.Context, args []string, stdout, stderr io.Writer) int
 	for _, st := range []plan.Strategy{plan.Parallel, plan.Sequential} {
 		s := settings
 		s.Strategy = st
+		s = s.WithDeadline(path.Timeout)
 		r, err := plan.Simulate(s, path)
-		if err != nil {
+		if err != nil && r.Status == "" {
+			// No result to show: the simulation itself failed.
 			fmt.Fprintf(stderr, "idleprobe: simulate %s: %s\n", st, oneLine(err.Error()))
 			return exitFailed
 		}
+		r = exporters.Settle(r, err)
 		r.Target = "sim://" + simName(path)
 		runs = append(runs, simRun{strategy: st, result: r})
 	}
@@ -150,10 +159,14 @@ func writeSimTable(w io.Writer, p plan.SimPath, s plan.Settings, runs []simRun) 
 	}
 	fmt.Fprintf(w, "Simulated path: limit %s, latency %s, jitter %s, flaky %g, seed %d\n",
 		limit, fmtFlagDuration(p.Latency), fmtFlagDuration(p.Jitter), p.Flaky, p.Seed)
-	fmt.Fprintf(w, "Search: min %s, max %s, precision %s (floor %s), budget %d, confirm %d\n\n",
-		fmtFlagDuration(s.Min), fmtFlagDuration(s.Max), pct(s.Precision), fmtFlagDuration(s.PrecisionFloor), s.Budget, s.Confirm)
+	deadline := "auto"
+	if s.Deadline > 0 {
+		deadline = fmtFlagDuration(s.Deadline)
+	}
+	fmt.Fprintf(w, "Search: min %s, max %s, precision %s (floor %s), budget %d, confirm %d, deadline %s\n\n",
+		fmtFlagDuration(s.Min), fmtFlagDuration(s.Max), pct(s.Precision), fmtFlagDuration(s.PrecisionFloor), s.Budget, s.Confirm, deadline)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "strategy\twall time\twall/T\tbracket\twidth\tprecision\tconns opened\tpeak conns")
+	fmt.Fprintln(tw, "strategy\tstatus\tkind\twall time\twall/T\tbracket\twidth\tprecision\tconns opened\tpeak conns")
 	for _, run := range runs {
 		r := run.result
 		bracket, width, prec := "> "+fmtDur(r.Lower)+" (no limit up to "+fmtDur(r.Settings.Max)+")", "-", "-"
@@ -162,10 +175,18 @@ func writeSimTable(w io.Writer, p plan.SimPath, s plan.Settings, runs []simRun) 
 			width = fmtDur(r.Width())
 			prec = pct(r.Width().Seconds() / r.Upper.Seconds())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", run.strategy, fmtDur(r.Duration()), ratio(r.Duration(), p.Limit),
-			bracket, width, prec, r.ConnectionsOpened, r.PeakConnections)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", run.strategy, advice.StatusOf(r), advice.KindOf(r),
+			fmtDur(r.Duration()), ratio(r.Duration(), p.Limit), bracket, width, prec, r.ConnectionsOpened, r.PeakConnections)
 	}
 	tw.Flush()
+	for _, run := range runs {
+		if e := advice.Ending(run.result); e != "" {
+			fmt.Fprintf(w, "%s: %s\n", run.strategy, e)
+		}
+		if l := advice.Lifetime(run.result); l != "" {
+			fmt.Fprintf(w, "%s: lifetime limit: %s\n", run.strategy, l)
+		}
+	}
 	if len(runs) == 2 && runs[0].result.Duration() > 0 {
 		fmt.Fprintf(w, "\n%s finishes %s x faster than %s.\n", runs[0].strategy,
 			ratio(runs[1].result.Duration(), runs[0].result.Duration()), runs[1].strategy)

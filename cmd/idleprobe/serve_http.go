@@ -1,0 +1,66 @@
+package main
+
+// The web endpoints of `idleprobe serve`.
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/idleprobe/idleprobe/exporters"
+)
+
+// handler routes the web endpoints. None of them measures anything given
+// in a request: targets come only from the config file.
+func (s *server) handler() http.Handler {
+	reg := exporters.NewRegistry(s.collector)
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "idleprobe_trial_connections",
+			Help: "Trial connections open now across all paths, counted against max_connections.",
+		}, func() float64 { return float64(s.limiter.InUse()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "idleprobe_trial_connections_limit",
+			Help: "The max_connections cap on trial connections open at once across all paths (0: none).",
+		}, func() float64 { return float64(max(s.limiter.Limit(), 0)) }),
+	)
+	mux := http.NewServeMux()
+	mux.Handle(s.opts.telemetryPath, promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError),
+		Registry: reg,
+	})))
+	mux.Handle("/", exporters.LandingPage(s.collector, exporters.LandingConfig{
+		MetricsPath: s.opts.telemetryPath,
+		Logger:      s.log,
+	}))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "Healthy")
+	})
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, r *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "Not ready: loading the config and the state file", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "Ready")
+	})
+	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost && r.Method != http.MethodPut {
+			w.Header().Set("Allow", "POST, PUT")
+			http.Error(w, "Use POST (or PUT) to reload the config", http.StatusMethodNotAllowed)
+			return
+		}
+		if !s.ready.Load() {
+			http.Error(w, "Not ready yet", http.StatusServiceUnavailable)
+			return
+		}
+		if err := s.reload(); err != nil {
+			http.Error(w, "Config reload failed, the running config is kept:\n"+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "Config reloaded")
+	})
+	return mux
+}
