@@ -111,7 +111,7 @@ func TestSummaryKindsHintsAndEndings(t *testing.T) {
 				r.Found, r.Mode, r.Lower, r.Upper = true, plan.ClosedIdle, 2900*time.Millisecond, 3*time.Second
 				r.Spread = plan.Spread{First: 3 * time.Second, Last: 3 * time.Second, Survived: 2, Beyond: 5, LongestSurvived: 6 * time.Second}
 			}),
-			want: []string{"  Spread:         2 of 5 connections lived past 6.0 s: several backends with different limits?\n"},
+			want: []string{"  Spread:         2 of 5 connections lived past 3.0 s (the longest to 6.0 s): several backends with different limits, or a server that checks its clients on a coarse timer?\n"},
 			not:  []string{"closes between", "Warning"},
 		},
 		{

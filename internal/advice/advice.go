@@ -130,6 +130,9 @@ func Limit(r plan.Result) string {
 		return lifetime(r.Lower, r.Upper, string(r.Mode), scheme(r))
 	}
 	if r.Mode == plan.ClosedIdle && r.CloseAge > 0 {
+		if sp := r.Spread; sp.Survived > 0 || sp.Last-sp.First > r.Width() {
+			return "server (or a proxy in front of it) closed idle connections from " + Exact(r.CloseAge) + " on (the shortest close seen)"
+		}
 		return "server (or a proxy in front of it) closed idle connections at exactly " + Exact(r.CloseAge)
 	}
 	span := Range(r.Lower, r.Upper) + " idle" + about(r.Upper)
@@ -193,8 +196,8 @@ func Spread(r plan.Result) []string {
 		out = append(out, s)
 	}
 	if sp.Survived > 0 {
-		out = append(out, fmt.Sprintf("%d of %d connections lived past %s: several backends with different limits?",
-			sp.Survived, sp.Beyond, approx(sp.LongestSurvived)))
+		out = append(out, fmt.Sprintf("%d of %d connections lived past %s (the longest to %s): several backends with different limits, or a server that checks its clients on a coarse timer?",
+			sp.Survived, sp.Beyond, approx(r.Upper), approx(sp.LongestSurvived)))
 	}
 	return out
 }
