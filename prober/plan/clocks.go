@@ -271,4 +271,3 @@ func (c *core) retirement() (LifetimeLimit, bool) {
 	}
 	return LifetimeLimit{Found: true, Lower: lo, Upper: up, Mode: retiredMode}, true
 }
-

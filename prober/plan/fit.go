@@ -339,4 +339,3 @@ func points(ts []Trial, clock Kind, maxIdle, maxConn time.Duration) []point {
 	}
 	return pts
 }
-
