@@ -85,6 +85,12 @@ type NginxKeepalive struct {
 	// answered with "Connection: close" (keepalive_requests; 0: nginx's
 	// default, 1000).
 	Requests int
+	// Header, with Timeout, makes nginx advertise "Keep-Alive: timeout=N"
+	// (keepalive_timeout's second value, whole seconds; 0: no header).
+	Header time.Duration
+	// HTTP2 serves cleartext HTTP/2 with prior knowledge (h2c) instead of
+	// HTTP/1.1 (listen ... http2).
+	HTTP2 bool
 }
 
 // NginxServer is a server {} block (for the http {} body) that answers 200
@@ -93,8 +99,14 @@ type NginxKeepalive struct {
 func NginxServer(listen string, k NginxKeepalive) string {
 	listen = strings.TrimPrefix(listen, ":") // nginx spells "every address" as the bare port
 	var b strings.Builder
+	if k.HTTP2 {
+		listen += " http2"
+	}
 	fmt.Fprintf(&b, "    server {\n        listen %s;\n", listen)
-	if k.Timeout > 0 {
+	switch {
+	case k.Timeout > 0 && k.Header > 0:
+		fmt.Fprintf(&b, "        keepalive_timeout %dms %ds;\n", k.Timeout.Milliseconds(), int64(k.Header/time.Second))
+	case k.Timeout > 0:
 		fmt.Fprintf(&b, "        keepalive_timeout %dms;\n", k.Timeout.Milliseconds())
 	}
 	if k.Time > 0 {
