@@ -374,18 +374,27 @@ func TestH2NoFDLeak(t *testing.T) {
 // TestH2ReuseCanceled: a reuse ends when its context does.
 func TestH2ReuseCanceled(t *testing.T) {
 	noLeaks(t)
+	inFlight, signal := received()
 	srv := startFakeH2(t, func(t *testing.T, s *fakeH2) {
 		if s.open(t) {
-			s.next(t)
+			if _, ok := s.next(t); ok {
+				signal()
+			}
 			s.wait()
 		}
 	})
 	c := open(t, transport(t, "h2c://"+srv.addr+"/", TransportOptions{Timeout: 5 * time.Second}))
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(100*time.Millisecond, cancel)
+	defer cancel()
+	// Cancel once the server has the reuse's request: the reuse is then
+	// waiting for an answer that never comes.
+	canceled := afterSignal(ctx, inFlight, cancel)
 	start := time.Now()
 	r := c.Reuse(ctx)
 	if r.Outcome != plan.Error || r.Detail != "canceled" || time.Since(start) > time.Second {
-		t.Errorf("Reuse = %s (%s) after %s, want error (canceled) after about 100ms", r.Outcome, r.Detail, time.Since(start))
+		t.Errorf("Reuse = %s (%s) after %s, want error (canceled) at once", r.Outcome, r.Detail, time.Since(start))
+	}
+	if !canceled() {
+		t.Error("the reuse ended before the server received its request: nothing was canceled in flight")
 	}
 }
