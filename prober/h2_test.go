@@ -163,6 +163,8 @@ func TestH2GoServer(t *testing.T) {
 			srv := startGoH2(t, c, 0, false, tc.respBytes)
 			conn := open(t, transport(t, scheme+"://"+srv.addr+"/health?x=1", tc.opts))
 			for i := range 3 {
+				// A real idle period, and the bound checked: Closed must
+				// not fire within it (the server never closes).
 				time.Sleep(100 * time.Millisecond)
 				select {
 				case <-conn.Closed():
