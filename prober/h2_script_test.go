@@ -201,7 +201,7 @@ func TestH2Reuse(t *testing.T) {
 					select {
 					case <-s.done:
 						return
-					case <-time.After(100 * time.Millisecond):
+					case <-time.After(100 * time.Millisecond): // the gap is the case: far past h2RetireGrace
 					}
 					s.fr.WriteGoAway(id, http2.ErrCodeNo, nil)
 					s.wait()
@@ -252,6 +252,7 @@ func TestH2Reuse(t *testing.T) {
 				}
 			})
 			c := open(t, transport(t, "h2c://"+srv.addr+"/", TransportOptions{Timeout: 500 * time.Millisecond}))
+			// A short real idle period, as in a trial; no assertion depends on its length.
 			time.Sleep(20 * time.Millisecond)
 			r := reuse(t, c)
 			if r.Outcome != tc.want || (tc.detail != "" && r.Detail != tc.detail) || r.Detail == "" {
@@ -280,19 +281,26 @@ func TestH2Reuse(t *testing.T) {
 // TestH2IdleEvents: what the server sends while the client is idle.
 func TestH2IdleEvents(t *testing.T) {
 	const after = 200 * time.Millisecond
+	// pingQuiet is closed when the ping-and-settings server has checked
+	// that the client stayed silent: the reuse must come after that.
+	pingQuiet := make(chan struct{})
 	for _, tc := range []struct {
 		name   string
 		script func(t *testing.T, s *fakeH2)
 		closed bool
 		detail string
 		want   plan.Outcome
+		// decoded reports, for a connection that stays open, that the
+		// client has decoded what the server sent while it was idle.
+		decoded func(pings int, broken error) bool
+		quiet   <-chan struct{} // closed when the server's own idle check is over
 	}{
 		{name: "goaway-close-later", closed: true, detail: `GOAWAY (NO_ERROR: "idle")`, want: plan.ClosedIdle,
 			script: func(t *testing.T, s *fakeH2) {
 				s.fr.WriteGoAway(1, http2.ErrCodeNo, []byte("idle"))
 				select {
 				case <-s.done:
-				case <-time.After(500 * time.Millisecond):
+				case <-time.After(500 * time.Millisecond): // the close comes well after the GOAWAY: the case
 				}
 			}},
 		// The GOAWAY and the FIN may be read together or apart.
@@ -300,45 +308,50 @@ func TestH2IdleEvents(t *testing.T) {
 			script: func(t *testing.T, s *fakeH2) { s.fr.WriteGoAway(1, http2.ErrCodeNo, nil) }},
 		{name: "rst", closed: true, detail: "connection reset by peer", want: plan.ClosedIdle,
 			script: func(t *testing.T, s *fakeH2) { resetConn(t, s.c) }},
-		{name: "ping-and-settings", want: plan.OK, script: func(t *testing.T, s *fakeH2) {
-			s.fr.WriteSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 1 << 15})
-			s.fr.WritePing(false, [8]byte{1})
-			// Nothing may come back until the reuse; then both ACKs
-			// before the client's request.
-			s.c.SetReadDeadline(time.Now().Add(150 * time.Millisecond))
-			f, err := s.fr.ReadFrame()
-			if err == nil {
-				t.Errorf("server: the client sent %v while idle", f)
-				return
-			}
-			s.c.SetReadDeadline(time.Time{})
-			sawAck := 0
-			for {
+		{name: "ping-and-settings", want: plan.OK, quiet: pingQuiet,
+			decoded: func(pings int, broken error) bool { return pings == 1 && broken == nil },
+			script: func(t *testing.T, s *fakeH2) {
+				s.fr.WriteSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 1 << 15})
+				s.fr.WritePing(false, [8]byte{1})
+				// Nothing may come back for 150ms (the bound checked here);
+				// then, at the reuse, both ACKs before the client's request.
+				s.c.SetReadDeadline(time.Now().Add(150 * time.Millisecond))
 				f, err := s.fr.ReadFrame()
-				if err != nil {
+				close(pingQuiet)
+				if err == nil {
+					t.Errorf("server: the client sent %v while idle", f)
 					return
 				}
-				switch f := f.(type) {
-				case *http2.SettingsFrame:
-					if f.IsAck() {
-						sawAck++
+				s.c.SetReadDeadline(time.Time{})
+				sawAck := 0
+				for {
+					f, err := s.fr.ReadFrame()
+					if err != nil {
+						return
 					}
-				case *http2.PingFrame:
-					if f.IsAck() && f.Data == [8]byte{1} {
-						sawAck++
+					switch f := f.(type) {
+					case *http2.SettingsFrame:
+						if f.IsAck() {
+							sawAck++
+						}
+					case *http2.PingFrame:
+						if f.IsAck() && f.Data == [8]byte{1} {
+							sawAck++
+						}
+					case *http2.MetaHeadersFrame:
+						if sawAck != 2 {
+							t.Errorf("server: the client's request came after %d of 2 ACKs", sawAck)
+						}
+						s.respond(f.StreamID)
 					}
-				case *http2.MetaHeadersFrame:
-					if sawAck != 2 {
-						t.Errorf("server: the client's request came after %d of 2 ACKs", sawAck)
-					}
-					s.respond(f.StreamID)
 				}
-			}
-		}},
-		{name: "garbage", want: plan.Error, script: func(t *testing.T, s *fakeH2) {
-			s.c.Write([]byte("\x00\x00\x01\x06\x00\x00\x00\x00\x00x")) // PING of length 1
-			s.wait()
-		}},
+			}},
+		{name: "garbage", want: plan.Error,
+			decoded: func(pings int, broken error) bool { return broken != nil },
+			script: func(t *testing.T, s *fakeH2) {
+				s.c.Write([]byte("\x00\x00\x01\x06\x00\x00\x00\x00\x00x")) // PING of length 1
+				s.wait()
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			noLeaks(t)
@@ -350,7 +363,7 @@ func TestH2IdleEvents(t *testing.T) {
 				select {
 				case <-s.done:
 					return
-				case <-time.After(after):
+				case <-time.After(after): // the server acts on a connection idle this long
 				}
 				sentAt <- time.Now()
 				tc.script(t, s)
@@ -366,7 +379,24 @@ func TestH2IdleEvents(t *testing.T) {
 					t.Errorf("detail %q, want %q", detail, tc.detail)
 				}
 			} else {
-				time.Sleep(after + 300*time.Millisecond)
+				select {
+				case <-sentAt:
+				case <-time.After(3 * time.Second):
+					t.Fatal("the server did not act while the client was idle")
+				}
+				// Once the client has decoded what the server sent, any
+				// close it would make of it has been signalled.
+				h := c.(*h2Conn)
+				waitFor(t, 3*time.Second, "the client to decode what the server sent while idle", func() bool {
+					return tc.decoded(h.idleDecoded())
+				})
+				if tc.quiet != nil {
+					select {
+					case <-tc.quiet:
+					case <-time.After(3 * time.Second):
+						t.Fatal("the server's idle check did not end")
+					}
+				}
 				select {
 				case <-c.Closed():
 					t.Fatal("Closed fired")
@@ -379,4 +409,12 @@ func TestH2IdleEvents(t *testing.T) {
 			}
 		})
 	}
+}
+
+// idleDecoded stops c's idle monitor, returns what it has decoded so far
+// (server PINGs awaiting their ACK, a protocol error) and starts it again.
+func (c *h2Conn) idleDecoded() (pings int, broken error) {
+	c.stopMonitor()
+	defer c.startMonitor()
+	return len(c.pendingPings), c.idleBroken
 }

@@ -127,6 +127,32 @@ func waitClosed(t *testing.T, c Conn, limit time.Duration) {
 	}
 }
 
+// waitFor polls cond until it holds and fails the test, naming what it
+// waited for, if it does not hold within limit. Tests wait for the thing
+// they need to have happened, never for a guessed amount of time.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", limit, what)
+		}
+		time.Sleep(2 * time.Millisecond) // the poll interval, not a wait for the condition
+	}
+}
+
+// received returns a channel that a test server signals (without blocking)
+// each time something arrives, and the function that signals it.
+func received() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	return ch, func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // resetConn makes the next close of c send RST instead of FIN.
 func resetConn(t *testing.T, c net.Conn) {
 	t.Helper()
@@ -187,7 +213,7 @@ func fdsBackTo(t *testing.T, before int) int {
 	t.Helper()
 	n := countFDs(t)
 	for i := 0; i < 100 && n > before; i++ {
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // the poll interval
 		n = countFDs(t)
 	}
 	return n

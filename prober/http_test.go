@@ -61,7 +61,7 @@ func TestHTTPClosedIdle(t *testing.T) {
 				select {
 				case <-done:
 					return
-				case <-time.After(after):
+				case <-time.After(after): // the idle time the server allows: what the test measures
 				}
 				closedAt <- time.Now()
 				if tc.reset {
@@ -162,7 +162,7 @@ func TestHTTPReuse(t *testing.T) {
 		{name: "chunked", want: plan.OK, detail: "200 OK",
 			second: func(t *testing.T, c net.Conn) {
 				io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
-				time.Sleep(10 * time.Millisecond)
+				time.Sleep(10 * time.Millisecond) // pacing the body, not a wait for a condition
 				io.WriteString(c, "2\r\nde\r\n0\r\n\r\n")
 			}},
 		{name: "head", method: "HEAD", want: plan.OK, detail: "200 OK",
@@ -224,6 +224,7 @@ func TestHTTPReuse(t *testing.T) {
 				timeout = 2 * time.Second
 			}
 			c := open(t, transport(t, "http://"+srv.addr+"/", TransportOptions{Method: tc.method, Timeout: timeout}))
+			// A short real idle period, as in a trial; no assertion depends on its length.
 			time.Sleep(20 * time.Millisecond)
 			r := reuse(t, c)
 			if r.Outcome != tc.want {
@@ -262,6 +263,7 @@ func TestHTTPServerClosesAfterReuse(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			noLeaks(t)
+			serverClosed := make(chan struct{})
 			srv := startServer(t, func(t *testing.T, c net.Conn, done <-chan struct{}) {
 				httpAnswer(t, c, func(n int, _ *http.Request) (string, bool) {
 					if n == 1 {
@@ -269,17 +271,27 @@ func TestHTTPServerClosesAfterReuse(t *testing.T) {
 					}
 					return tc.answer, false
 				})
+				c.Close()
+				close(serverClosed)
 			})
 			c := open(t, transport(t, "http://"+srv.addr+"/", TransportOptions{}))
 			r := reuse(t, c)
 			if r.Outcome != plan.OK || !r.Retired || !strings.Contains(r.Detail, "server closed the connection") || !strings.HasSuffix(r.Detail, tc.why) {
 				t.Errorf("Reuse = %+v, want ok and retired, noting the close %s", r, tc.why)
 			}
-			time.Sleep(50 * time.Millisecond)
+			select {
+			case <-serverClosed:
+			case <-time.After(3 * time.Second):
+				t.Fatal("the server did not close the connection")
+			}
+			// The server's FIN is on the client's socket within microseconds
+			// (loopback); a watcher still reading would report it at once.
+			// Closed must stay silent for this long after the close.
+			const quiet = 50 * time.Millisecond
 			select {
 			case <-c.Closed():
 				t.Error("Closed() fired for a connection the server closed right after a response")
-			default:
+			case <-time.After(quiet):
 			}
 			if r := reuse(t, c); r.Outcome != plan.Error || r.Retired {
 				t.Errorf("reuse of a retired connection = %+v, want error", r)
@@ -376,13 +388,21 @@ func FuzzReadResponse(f *testing.F) {
 // kept by the watcher and handed to the next response read, in order.
 func TestHTTPReplayStash(t *testing.T) {
 	noLeaks(t)
+	const early = "HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nearly"
+	sendEarly, sent := make(chan struct{}), make(chan struct{})
 	srv := startServer(t, func(t *testing.T, c net.Conn, done <-chan struct{}) {
 		httpAnswer(t, c, func(n int, _ *http.Request) (string, bool) {
 			if n == 1 {
-				// Answer, then send the next response early, while idle.
+				// Answer, then send the next response early, once the
+				// client is idle.
 				go func() {
-					time.Sleep(30 * time.Millisecond)
-					io.WriteString(c, "HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\n\r\nearly")
+					select {
+					case <-sendEarly:
+					case <-done:
+						return
+					}
+					io.WriteString(c, early)
+					close(sent)
 				}()
 				return okResponse, true
 			}
@@ -390,7 +410,18 @@ func TestHTTPReplayStash(t *testing.T) {
 		})
 	})
 	c := open(t, transport(t, "http://"+srv.addr+"/", TransportOptions{Timeout: time.Second}))
-	time.Sleep(100 * time.Millisecond)
+	close(sendEarly) // Open has returned: the connection is idle, watched
+	select {
+	case <-sent:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the server did not send the early response")
+	}
+	w := c.(*httpConn).watchedConn
+	waitFor(t, 3*time.Second, "the watcher to stash the early response", func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return string(w.stash) == early
+	})
 	select {
 	case <-c.Closed():
 		t.Fatal("data while idle was taken for a close")

@@ -51,18 +51,20 @@ func TestKeepaliveSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
-	before, err := readTCPInfo(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(1500 * time.Millisecond) // past the first probe at 1 s
-	after, err := readTCPInfo(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after.SegsIn == before.SegsIn {
-		t.Error("the server received no segment while the keepalive connection was idle: no probe was sent")
+	before := settled(t, src)
+	idleSince := c.IdleSince()
+	// The first probe is due 1 s (TCP_KEEPIDLE) after the last traffic.
+	var probeAt time.Time
+	waitFor(t, 5*time.Second, "a keepalive probe to reach the server while the connection is idle", func() bool {
+		st, err := readTCPInfo(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		probeAt = time.Now()
+		return st.SegsIn != before.SegsIn
+	})
+	if idle := probeAt.Sub(idleSince); idle < 900*time.Millisecond {
+		t.Errorf("the server received a segment %s into the idle period, before the first probe is due at 1s: not a keepalive probe", idle)
 	}
 }
 

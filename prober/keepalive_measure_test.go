@@ -104,6 +104,8 @@ func TestMeasureKeepaliveInterrupted(t *testing.T) {
 		Keepalive: &prober.KeepaliveCheck{Idle: 5 * time.Second},
 		Progress: func(p prober.Progress) {
 			if p.Keepalive && !once.Swap(true) {
+				// Progress says the check holds its connection idle (for
+				// 5 s): cancel during that hold, not at its very start.
 				time.AfterFunc(200*time.Millisecond, cancel)
 			}
 		},

@@ -79,7 +79,7 @@ func checkNoLeaks(t *testing.T) {
 		// them a moment, bounded.
 		deadline := time.Now().Add(2 * time.Second)
 		for fdCount(t) > before && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(10 * time.Millisecond) // the poll interval
 		}
 		if after := fdCount(t); after > before {
 			t.Errorf("%d file descriptors leaked", after-before)

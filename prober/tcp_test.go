@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,7 +36,7 @@ func TestTCPClosedIdle(t *testing.T) {
 				case <-done:
 					c.Close()
 					return
-				case <-time.After(after):
+				case <-time.After(after): // the idle time the server allows: what the test measures
 				}
 				closedAt <- time.Now()
 				if tc.reset {
@@ -121,7 +122,7 @@ func TestTCPReuse(t *testing.T) {
 					}
 					// Answer in two pieces: the match spans reads.
 					c.Write([]byte("+PO"))
-					time.Sleep(5 * time.Millisecond)
+					time.Sleep(5 * time.Millisecond) // pacing the answer, not a wait for a condition
 					c.Write([]byte("NG\r\n"))
 				}
 			},
@@ -171,6 +172,8 @@ func TestTCPReuse(t *testing.T) {
 			c := open(t, transport(t, "tcp://"+srv.addr, tc.opts))
 			for i := range tc.reuses {
 				before := c.IdleSince()
+				// A real idle period: the check below that the reuse starts
+				// at least 20ms after IdleSince depends on it.
 				time.Sleep(20 * time.Millisecond)
 				r := reuse(t, c)
 				if r.Outcome != tc.want {
@@ -200,21 +203,13 @@ func TestReuseCanceled(t *testing.T) {
 	for _, scheme := range []string{"tcp", "http"} {
 		t.Run(scheme, func(t *testing.T) {
 			noLeaks(t)
-			srv := startServer(t, func(t *testing.T, c net.Conn, done <-chan struct{}) {
-				if scheme == "http" {
-					httpAnswer(t, c, func(n int, _ *http.Request) (string, bool) {
-						if n == 1 {
-							return okResponse, true
-						}
-						return "", true // never answer again
-					})
-					return
-				}
-				io.Copy(io.Discard, c)
-			})
+			srv, inFlight := startSilentServer(t, scheme)
 			c := open(t, transport(t, scheme+"://"+srv.addr, TransportOptions{Expect: []byte("never"), Timeout: 5 * time.Second}))
 			ctx, cancel := context.WithCancel(context.Background())
-			time.AfterFunc(100*time.Millisecond, cancel)
+			defer cancel()
+			// Cancel once the server has the reuse's payload: the reuse is
+			// then waiting for an answer that never comes.
+			canceled := afterSignal(ctx, inFlight, cancel)
 			start := time.Now()
 			r := c.Reuse(ctx)
 			if r.Outcome != plan.Error || r.Detail != "canceled" {
@@ -223,7 +218,9 @@ func TestReuseCanceled(t *testing.T) {
 			if took := time.Since(start); took > time.Second {
 				t.Errorf("canceled reuse took %s", took)
 			}
-			cancel()
+			if !canceled() {
+				t.Error("the reuse ended before the server received its payload: nothing was canceled in flight")
+			}
 		})
 	}
 }
@@ -361,20 +358,13 @@ func TestCloseDuringReuse(t *testing.T) {
 	for _, scheme := range []string{"tcp", "http"} {
 		t.Run(scheme, func(t *testing.T) {
 			noLeaks(t)
-			srv := startServer(t, func(t *testing.T, c net.Conn, done <-chan struct{}) {
-				if scheme == "http" {
-					httpAnswer(t, c, func(n int, _ *http.Request) (string, bool) {
-						if n == 1 {
-							return okResponse, true
-						}
-						return "", true // stall
-					})
-					return
-				}
-				io.Copy(io.Discard, c)
-			})
+			srv, inFlight := startSilentServer(t, scheme)
 			c := open(t, transport(t, scheme+"://"+srv.addr+"/", TransportOptions{Expect: []byte("never"), Timeout: 3 * time.Second}))
-			time.AfterFunc(100*time.Millisecond, func() { c.Close() })
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			// Close once the server has the reuse's payload: the reuse is
+			// then waiting for an answer that never comes.
+			closed := afterSignal(ctx, inFlight, func() { c.Close() })
 			start := time.Now()
 			r := reuse(t, c)
 			if r.Outcome != plan.Error {
@@ -383,6 +373,56 @@ func TestCloseDuringReuse(t *testing.T) {
 			if took := time.Since(start); took > time.Second {
 				t.Errorf("Reuse took %s after a Close, want it to end at once", took)
 			}
+			if !closed() {
+				t.Error("the reuse ended before the server received its payload: nothing was closed in flight")
+			}
 		})
 	}
+}
+
+// startSilentServer starts a server that answers the first HTTP exchange
+// (scheme http) and nothing after it; inFlight is signalled when the
+// payload of a reuse (any byte, for tcp; the second request, for http) has
+// arrived.
+func startSilentServer(t *testing.T, scheme string) (*server, <-chan struct{}) {
+	t.Helper()
+	inFlight, signal := received()
+	srv := startServer(t, func(t *testing.T, c net.Conn, done <-chan struct{}) {
+		if scheme == "http" {
+			httpAnswer(t, c, func(n int, _ *http.Request) (string, bool) {
+				if n == 1 {
+					return okResponse, true
+				}
+				signal()
+				return "", true // never answer again
+			})
+			return
+		}
+		buf := make([]byte, 512)
+		for {
+			n, err := c.Read(buf)
+			if n > 0 {
+				signal()
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	return srv, inFlight
+}
+
+// afterSignal calls act once signal fires, unless ctx ends first. The
+// returned function reports whether act has been called.
+func afterSignal(ctx context.Context, signal <-chan struct{}, act func()) func() bool {
+	var called atomic.Bool
+	go func() {
+		select {
+		case <-signal:
+			called.Store(true) // before act: whatever act ends sees it set
+			act()
+		case <-ctx.Done():
+		}
+	}()
+	return called.Load
 }

@@ -143,7 +143,7 @@ func TestHTTPS(t *testing.T) {
 			// Reuse a few times after short idle periods: TLS 1.3 session
 			// tickets and anything else read by the watcher are replayed.
 			for i := range 3 {
-				time.Sleep(50 * time.Millisecond)
+				time.Sleep(50 * time.Millisecond) // a real idle period, as in a trial; nothing is awaited
 				if r := reuse(t, c); r.Outcome != plan.OK || r.Detail != "200 OK" {
 					t.Fatalf("reuse %d: %s (%s)", i+1, r.Outcome, r.Detail)
 				}

@@ -15,6 +15,11 @@ import (
 	"go.uber.org/goleak"
 )
 
+// Tests of the scheduler's timing run inside synctest bubbles: a
+// time.Sleep there advances the bubble's fake clock at once, and
+// synctest.Wait returns when every goroutine is blocked, so assertions
+// never depend on how fast the machine is.
+
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
@@ -477,6 +482,8 @@ func TestLimiterAcrossJobs(t *testing.T) {
 							break
 						}
 					}
+					// Holding the slot a moment makes the 200 contenders
+					// overlap: the load, not a wait for a condition.
 					timer := time.NewTimer(time.Millisecond)
 					select {
 					case <-ctx.Done():

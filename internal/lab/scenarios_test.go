@@ -308,7 +308,7 @@ func postAfterIdle(t *testing.T, proxy *Nginx, idle time.Duration) int {
 	if status := request(t, l, "GET", ""); status != 200 {
 		t.Fatalf("first GET through the proxy: status %d, want 200", status)
 	}
-	time.Sleep(idle)
+	time.Sleep(idle) // the quiet spell of the incident: real idle for the real pool and hop
 	status := request(t, l, "POST", `{"order": 42}`)
 	t.Logf("POST after %s idle: %d", idle, status)
 	return status

@@ -55,6 +55,9 @@ func dial(t *testing.T, addr net.Addr) net.Conn {
 	return c
 }
 
+// wait holds a connection idle (or paces traffic) for d of real time: the
+// middlebox's real idle timer is what these tests measure, so it is no wait
+// for a condition.
 func wait(d time.Duration) {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
@@ -147,7 +150,7 @@ func TestLateUpstreamBytesAreLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	served := make(chan struct{})
+	served, wrote := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(served)
 		c, err := ln.Accept()
@@ -157,7 +160,11 @@ func TestLateUpstreamBytesAreLost(t *testing.T) {
 		}
 		defer c.Close()
 		wait(timeout + 150*time.Millisecond)
-		c.Write([]byte("late\n"))
+		if _, err := c.Write([]byte("late\n")); err != nil {
+			t.Errorf("late write: %v", err)
+			return
+		}
+		close(wrote)
 		c.SetReadDeadline(time.Now().Add(2 * time.Second))
 		io.Copy(io.Discard, c) // ends when the proxy closes its side
 	}()
@@ -165,7 +172,16 @@ func TestLateUpstreamBytesAreLost(t *testing.T) {
 
 	p := newProxy(t, ln.Addr().String(), Reset)
 	c := dial(t, p.Addr())
-	c.SetReadDeadline(time.Now().Add(timeout + 400*time.Millisecond))
+	select {
+	case <-wrote:
+	case <-served:
+		t.Fatal("the server ended before its late write")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server did not write within 5s")
+	}
+	// Bytes the proxy passed on would be in the client's socket within
+	// microseconds of the write (loopback); the bound checked is 200ms.
+	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	if n, err := c.Read(make([]byte, 16)); !isTimeout(err) {
 		t.Fatalf("client read %d bytes, %v; want nothing (the late bytes must be lost)", n, err)
 	}

@@ -87,9 +87,14 @@ func TestPostgresEndsUnauthenticatedConnectionsAtTheirAge(t *testing.T) {
 	opened := time.Now()
 	// Half a startup packet, sent late: the timeout still counts from the
 	// connection's start, not from the last bytes.
-	time.Sleep(T / 2)
+	time.Sleep(T / 2) // the write's lateness is the case, not a wait for a condition
 	if _, err := c.Write([]byte("\x00\x00\x27\x10")); err != nil {
 		t.Fatal(err)
+	}
+	if late := time.Since(opened); late >= T {
+		// Overslept: the write did not come before the timeout, so the
+		// check below would not test that it does not restart it.
+		t.Fatalf("the late write came %s after the connection opened, want about %s (< %s): the machine is too slow for this check", late, T/2, T)
 	}
 	got := closedAfter(t, c, opened, 3*T)
 	if got < T || got > T+500*time.Millisecond {
@@ -167,7 +172,7 @@ func TestNginxRetiresConnections(t *testing.T) {
 		if resp := exchange(t, c, br); resp.Close {
 			t.Errorf("a young connection was answered with Connection: close")
 		}
-		time.Sleep(T + 100*time.Millisecond)
+		time.Sleep(T + 100*time.Millisecond) // the condition is the connection's age
 		if resp := exchange(t, c, br); !resp.Close {
 			t.Errorf("a connection older than keepalive_time %s was not answered with Connection: close", T)
 		}

@@ -93,6 +93,8 @@ func TestHTTPHoldsIdleConnection(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.idle > 0 {
+				// The connection must really sit idle past 1s: that the
+				// responder holds it is what is tested.
 				timer := time.NewTimer(tc.idle)
 				<-timer.C
 			}
@@ -119,6 +121,7 @@ func TestEcho(t *testing.T) {
 	c := dial(t, s.TCPAddr())
 	for i, idle := range []time.Duration{0, 1100 * time.Millisecond} {
 		if idle > 0 {
+			// A real idle period past 1s: that the echo survives it is the test.
 			timer := time.NewTimer(idle)
 			<-timer.C
 		}
