@@ -9,10 +9,8 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
-	"regexp"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -58,33 +56,16 @@ var measurementResults = []string{ResultCancelled, ResultFailure, ResultSuccess}
 // was found up to the largest idle age tested.
 const ModeNone = "none"
 
-// reservedLabels are label names the collector uses itself, plus job and
-// instance, which Prometheus and the Pushgateway attach.
-var reservedLabels = []string{"bound", "instance", "job", "kind", "mode", "outcome", "path", "result", "target"}
-
-var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-
 // ValidateLabels reports every extra label that cannot be copied onto the
-// metrics: a name that is not a Prometheus label name, that starts with
-// "__", or that the metrics already use.
+// metrics (see CheckLabelName), one line each.
 func ValidateLabels(labels map[string]string) error {
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(labels)) {
-		switch {
-		case !labelNameRE.MatchString(name):
-			errs = append(errs, fmt.Errorf("label %q is not a valid label name (letters, digits and _, not starting with a digit)", name))
-		case strings.HasPrefix(name, "__"):
-			errs = append(errs, fmt.Errorf("label %q: names starting with __ are reserved for Prometheus", name))
-		case slices.Contains(reservedLabels, name):
-			errs = append(errs, fmt.Errorf("label %q is used by idleprobe itself (reserved: %s)", name, strings.Join(reservedLabels, ", ")))
+		if err := CheckLabelName(name); err != nil {
+			errs = append(errs, fmt.Errorf("label %w", err))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// validLabel reports whether an extra label name may be exported.
-func validLabel(name string) bool {
-	return labelNameRE.MatchString(name) && !strings.HasPrefix(name, "__") && !slices.Contains(reservedLabels, name)
 }
 
 // pathState is what the collector knows about one path.
@@ -373,14 +354,16 @@ var (
 	famReloadTS = family{"idleprobe_config_last_reload_success_timestamp_seconds", "Unix time of the latest successful configuration load.", prometheus.GaugeValue, nil}
 )
 
+// families are every metric family the collector may export.
+var families = []family{famPathInfo, famLimit, famFound, famMode, famLife, famServerKA, famClose, famMax, famAgree, famDisagree,
+	famClient, famMargin, famKeep, famLast, famLastOK, famDuration, famConns, famPeak, famInterval,
+	famRunning, famTrials, famRuns, famReloadOK, famReloadTS}
+
 // Families lists every metric family the collector may export, for
 // documentation tests.
 func Families() []string {
-	fams := []family{famPathInfo, famLimit, famFound, famMode, famLife, famServerKA, famClose, famMax, famAgree, famDisagree,
-		famClient, famMargin, famKeep, famLast, famLastOK, famDuration, famConns, famPeak, famInterval,
-		famRunning, famTrials, famRuns, famReloadOK, famReloadTS}
-	out := make([]string, len(fams))
-	for i, f := range fams {
+	out := make([]string, len(families))
+	for i, f := range families {
 		out[i] = f.name
 	}
 	return out
@@ -397,7 +380,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	extra := map[string]bool{}
 	for _, st := range c.paths {
 		for name := range st.info.Labels {
-			if validLabel(name) {
+			if CheckLabelName(name) == nil {
 				extra[name] = true
 			}
 		}
