@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,6 +64,9 @@ func ValidateLabels(labels map[string]string) error {
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(labels)) {
 		if err := CheckLabelName(name); err != nil {
+			if q := strconv.Quote(name); !strings.HasPrefix(err.Error(), q) {
+				err = fmt.Errorf("%s: %w", q, err)
+			}
 			errs = append(errs, fmt.Errorf("label %w", err))
 		}
 	}

@@ -1,6 +1,7 @@
 package exporters
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -29,14 +30,14 @@ var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
 // CheckLabelName is the one rule for an extra label name, used by the
 // collector, the one-shot outputs and the config file: a Prometheus label
-// name, not starting with "__" and not in ReservedLabels. The error names
-// the label and says what would be valid.
+// name, not starting with "__" and not in ReservedLabels. The error says
+// what would be valid; see ValidateLabels for one naming the label.
 func CheckLabelName(name string) error {
 	switch {
 	case !labelNameRE.MatchString(name):
 		return fmt.Errorf("%q is not a valid label name (letters, digits and _, not starting with a digit)", name)
 	case strings.HasPrefix(name, "__"):
-		return fmt.Errorf("%q: label names starting with __ are reserved for Prometheus", name)
+		return errors.New("label names starting with __ are reserved for Prometheus")
 	case slices.Contains(ReservedLabels, name):
 		return fmt.Errorf("%q is set by idleprobe or Prometheus itself (reserved: %s)", name, strings.Join(ReservedLabels, ", "))
 	}

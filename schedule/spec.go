@@ -62,7 +62,7 @@ func parse(spec string) (s cron.Schedule, reason string) {
 		}
 	}
 	if (strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=")) && !strings.Contains(spec, " ") {
-		return nil, "a CRON_TZ= prefix must be followed by a space and a schedule (example: CRON_TZ=Europe/Berlin 0 3 * * *)"
+		return nil, "a CRON_TZ= prefix must be followed by a space and a schedule"
 	}
 	defer func() {
 		if r := recover(); r != nil {
