@@ -34,9 +34,10 @@ type PathInfo struct {
 	// pooled (nginx upstream keepalive_timeout, Go IdleConnTimeout...), or 0
 	// when not configured.
 	ClientIdleTimeout time.Duration
-	// Interval is the expected time between two measurements of the path
-	// (the schedule's period), or 0 when unknown. It feeds the staleness
-	// alert through idleprobe_measurement_interval_seconds.
+	// Interval is the longest expected time between two measurements of
+	// the path (schedule.Gaps.Longest, as schedule.Period returns it), or 0
+	// when unknown. It feeds the staleness alert through
+	// idleprobe_measurement_interval_seconds.
 	Interval time.Duration
 	// Labels are extra labels copied onto every per-path series. Names must
 	// pass ValidateLabels.
@@ -351,7 +352,7 @@ var (
 	famDuration = family{"idleprobe_measurement_duration_seconds", "Wall time the latest completed measurement took.", prometheus.GaugeValue, nil}
 	famConns    = family{"idleprobe_measurement_connections", "Connections the latest completed measurement opened.", prometheus.GaugeValue, nil}
 	famPeak     = family{"idleprobe_measurement_peak_connections", "Most connections the latest completed measurement held open at once.", prometheus.GaugeValue, nil}
-	famInterval = family{"idleprobe_measurement_interval_seconds", "Expected time between two measurements of the path (its schedule's period).", prometheus.GaugeValue, nil}
+	famInterval = family{"idleprobe_measurement_interval_seconds", "Longest expected time between two measurements of the path: the longest gap between runs of its schedule.", prometheus.GaugeValue, nil}
 	famRunning  = family{"idleprobe_measurement_in_progress", "1 while a measurement of the path is running.", prometheus.GaugeValue, nil}
 	famTrials   = family{"idleprobe_trials_total", "Trials (one idle connection reused once) run against the path, by outcome.", prometheus.CounterValue, []string{"outcome"}}
 	famRuns     = family{"idleprobe_measurements_total", "Measurements of the path that ended, by result (success, failure, cancelled).", prometheus.CounterValue, []string{"result"}}

@@ -135,7 +135,7 @@ idleprobe_measurement_duration_seconds{env="prod",path="redis",team=""} 602
 # TYPE idleprobe_measurement_in_progress gauge
 idleprobe_measurement_in_progress{env="",path="api",team="web"} 1
 idleprobe_measurement_in_progress{env="prod",path="redis",team=""} 0
-# HELP idleprobe_measurement_interval_seconds Expected time between two measurements of the path (its schedule's period).
+# HELP idleprobe_measurement_interval_seconds Longest expected time between two measurements of the path: the longest gap between runs of its schedule.
 # TYPE idleprobe_measurement_interval_seconds gauge
 idleprobe_measurement_interval_seconds{env="",path="api",team="web"} 21600
 # HELP idleprobe_measurement_peak_connections Most connections the latest completed measurement held open at once.
