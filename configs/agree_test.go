@@ -192,3 +192,23 @@ func TestCheckIsMeasurementOnly(t *testing.T) {
 		t.Errorf("Check of a bad target = %v, want the target's own message", err)
 	}
 }
+
+// TestAddHeader: headers given one by one, as on the command line, follow
+// the config's rule: names are case-insensitive and given once.
+func TestAddHeader(t *testing.T) {
+	var r Request
+	if err := r.AddHeader("x-token", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddHeader("X-Token", "b"); err == nil || err.Error() != "X-Token: duplicate name (X-Token is given already; give each header once)" {
+		t.Errorf("second X-Token: %v", err)
+	}
+	if !reflect.DeepEqual(r.Headers, map[string]string{"X-Token": "a"}) {
+		t.Errorf("Headers = %v", r.Headers)
+	}
+	// The config file refuses the same.
+	_, _, err := Parse([]byte("paths:\n  - name: a\n    target: http://192.0.2.1/\n    request:\n      headers:\n        x-token: a\n        X-Token: b\n"), "h.yml")
+	if err == nil || !strings.Contains(err.Error(), "h.yml:7: paths[0].request.headers.X-Token: duplicate name (first set on line 6)") {
+		t.Errorf("config: %v", err)
+	}
+}

@@ -161,7 +161,7 @@ func (d *decoder) yamlError(msg string) {
 	if m := reUnknown.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		if s, ok := d.find(line, true, func(s site) bool { return s.node.Value == m[2] }); ok {
-			keys := keysOf(s.parentType)
+			keys := keysOf(docType(m[3])) // by name: the key may be under an anchor
 			d.errorf(line, s.field, "unknown field%s (valid: %s)", suggest(m[2], keys), strings.Join(keys, ", "))
 			return
 		}

@@ -68,6 +68,30 @@ func sites(root *yaml.Node) []site {
 	return out
 }
 
+// docType returns the struct type of doc.go with the given name
+// ("configs.tlsDoc"), or nil.
+func docType(name string) reflect.Type {
+	var found reflect.Type
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		if t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if found != nil || t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(settingType) {
+			return
+		}
+		if t.String() == name {
+			found = t
+			return
+		}
+		for i := range t.NumField() {
+			walk(t.Field(i).Type)
+		}
+	}
+	walk(fileDocType)
+	return found
+}
+
 // yamlKey is the key of a struct field, "" for the inline block node.
 func yamlKey(f reflect.StructField) string {
 	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
