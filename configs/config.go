@@ -32,8 +32,9 @@ const (
 	DefaultMaxConnections = 256
 	// MaxJitterDefault caps the default jitter (10 % of the schedule period).
 	MaxJitterDefault = 5 * time.Minute
-	// MaxIdleLimit is the largest max_idle accepted: a measurement of a
-	// longer limit would take days.
+	// MaxIdleLimit is the largest max_idle accepted, in a config file and
+	// on the command line (Path.Check): a measurement of a longer limit
+	// would take days.
 	MaxIdleLimit = 7 * 24 * time.Hour
 )
 
@@ -129,6 +130,23 @@ type Request struct {
 	Host string
 	// Body is sent with every request.
 	Body string
+}
+
+// AddHeader adds the header name: value to r.Headers under its canonical
+// name, for a front end that collects headers one by one ("--header
+// 'Name: value'"). Names are case-insensitive and a header is given once,
+// as in a config file: a second value for a name is an error. The name and
+// value themselves are checked by Path.Check.
+func (r *Request) AddHeader(name, value string) error {
+	canonical := http.CanonicalHeaderKey(name)
+	if _, dup := r.Headers[canonical]; dup {
+		return fmt.Errorf("%s: duplicate name (%s is given already; give each header once)", name, canonical)
+	}
+	if r.Headers == nil {
+		r.Headers = map[string]string{}
+	}
+	r.Headers[canonical] = value
+	return nil
 }
 
 // TCP configures the reuse of tcp targets.

@@ -19,6 +19,7 @@ import (
 	"github.com/idleprobe/idleprobe/exporters"
 	"github.com/idleprobe/idleprobe/prober"
 	"github.com/idleprobe/idleprobe/prober/plan"
+	"github.com/idleprobe/idleprobe/schedule"
 )
 
 // mustParse parses src and fails the test on any error.
@@ -184,6 +185,8 @@ func TestDefaultJitter(t *testing.T) {
 	}
 }
 
+// TestSchedulePeriod: the period the config uses (default jitter, jitter
+// limit, run-time warning) is the schedule's shortest gap, schedule.Gaps.
 func TestSchedulePeriod(t *testing.T) {
 	tests := []struct {
 		spec string
@@ -202,19 +205,19 @@ func TestSchedulePeriod(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.spec, func(t *testing.T) {
-			got, err := SchedulePeriod(tc.spec)
+			g, err := schedule.GapsOf(tc.spec)
 			if err != nil {
-				t.Fatalf("SchedulePeriod: %v", err)
+				t.Fatalf("GapsOf: %v", err)
 			}
-			if got != tc.want {
+			if got := g.Shortest; got != tc.want {
 				t.Errorf("period %v, want %v", got, tc.want)
 			}
 		})
 	}
 	for _, bad := range []string{"", "every 6h", "@every 0s", "@every -1m", "@every 1.5s", "0 0 30 2 *", "TZ=UTC", "CRON_TZ=Nowhere/Land 0 * * * *", "* * * * * * *", "*/0 * * * *"} {
 		t.Run("bad "+bad, func(t *testing.T) {
-			if _, err := SchedulePeriod(bad); err == nil {
-				t.Errorf("SchedulePeriod(%q) succeeded, want an error", bad)
+			if _, err := schedule.GapsOf(bad); err == nil {
+				t.Errorf("GapsOf(%q) succeeded, want an error", bad)
 			}
 		})
 	}
@@ -585,18 +588,15 @@ func TestDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var walk func(prefix string, fields []field)
-	walk = func(prefix string, fields []field) {
-		for _, f := range fields {
-			key := prefix + f.key
-			if !strings.Contains(string(doc), "`"+key+"`") {
-				t.Errorf("CONFIGURATION.md does not document `%s`", key)
-			}
-			walk(key+".", f.sub)
+	keys := docKeys()
+	if len(keys) < 30 {
+		t.Fatalf("docKeys found %d keys, want the whole schema: %v", len(keys), keys)
+	}
+	for _, key := range keys {
+		if !strings.Contains(string(doc), "`"+key+"`") {
+			t.Errorf("CONFIGURATION.md does not document `%s`", key)
 		}
 	}
-	walk("", rootFields[1:])
-	walk("", pathFields)
 }
 
 // TestDocumentedExamples: every YAML block in CONFIGURATION.md that is a
@@ -632,7 +632,7 @@ func TestDocumentedExamples(t *testing.T) {
 // TestLabelsAcceptedByExporter: every label name the config accepts is one
 // the exporter can copy onto its metrics (the two lists must not drift).
 func TestLabelsAcceptedByExporter(t *testing.T) {
-	candidates := append([]string{"cluster", "hop", "zone", "name", "scheme", "service", "result", "value", "reason", "state"}, ReservedLabels...)
+	candidates := append([]string{"cluster", "hop", "zone", "name", "scheme", "service", "result", "value", "reason", "state", "strategy"}, exporters.ReservedLabels...)
 	for _, name := range candidates {
 		t.Run(name, func(t *testing.T) {
 			src := fmt.Sprintf("paths:\n  - name: a\n    target: tcp://192.0.2.1:1\n    labels: {%s: x}\n", name)

@@ -19,7 +19,8 @@ type Error struct {
 	Message string
 }
 
-// Error formats the problem as "file:line: field: message".
+// Error formats the problem as "file:line: field: message", leaving out
+// the parts that are empty.
 func (e *Error) Error() string { return format(e.File, e.Line, e.Field, e.Message) }
 
 // Warning is a setting that is valid but probably not what was meant, such
@@ -34,15 +35,21 @@ type Warning struct {
 // String formats the warning as "file:line: field: message".
 func (w Warning) String() string { return format(w.File, w.Line, w.Field, w.Message) }
 
+// format joins the parts that are known: "file:line: field: message",
+// "field: message" for a path built by a front end (Path.Check).
 func format(file string, line int, field, msg string) string {
 	s := file
 	if line > 0 {
 		s = fmt.Sprintf("%s:%d", file, line)
 	}
-	if field != "" {
-		s += ": " + field
+	for _, part := range []string{field, msg} {
+		if part != "" && s != "" {
+			s += ": " + part
+		} else {
+			s += part
+		}
 	}
-	return s + ": " + msg
+	return s
 }
 
 // problems collects errors and warnings, dropping exact duplicates (a bad

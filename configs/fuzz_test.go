@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/idleprobe/idleprobe/schedule"
 )
 
 // FuzzParse: Parse never panics, never returns both a config and an error,
@@ -35,6 +37,13 @@ func FuzzParse(f *testing.F) {
 			if err.Error() == "" {
 				t.Fatal("empty error message")
 			}
+			for _, e := range unwrapAll(t, err) {
+				// One line naming the file, in the config's words (no Go
+				// type from the decoder's schema).
+				if e.File != name || e.Message == "" || strings.Contains(e.Message, "\n") || strings.Contains(e.Error(), "configs.") {
+					t.Fatalf("bad error %q", e)
+				}
+			}
 			return
 		}
 		if len(cfg.Paths) == 0 {
@@ -56,7 +65,7 @@ func FuzzParse(f *testing.F) {
 			if q := p; q.Hash() != p.Hash() || !q.Equal(p) {
 				t.Fatalf("path %q: Hash is not stable", p.Name)
 			}
-			if _, err := ParseSchedule(p.Schedule); err != nil {
+			if _, err := schedule.Parse(p.Schedule); err != nil {
 				t.Fatalf("path %q: accepted schedule %q does not parse: %v", p.Name, p.Schedule, err)
 			}
 		}

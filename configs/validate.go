@@ -1,44 +1,27 @@
 package configs
 
 import (
-	"crypto/x509"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/idleprobe/idleprobe/exporters"
 	"github.com/idleprobe/idleprobe/internal/durfmt"
 	"github.com/idleprobe/idleprobe/prober"
 	"github.com/idleprobe/idleprobe/prober/plan"
+	"github.com/idleprobe/idleprobe/schedule"
 )
 
-// Name and label rules.
-var (
-	// NamePattern is what a path name may look like: it is used as a label
-	// value, in logs, file names and URLs, so it stays plain.
-	NamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.:-]*$`)
-	// LabelNamePattern is a Prometheus label name.
-	LabelNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	// ReservedLabels are label names idleprobe sets itself (or Prometheus
-	// adds when scraping); a path's labels may not use them.
-	ReservedLabels = []string{"path", "target", "bound", "mode", "kind", "outcome", "result", "strategy", "job", "instance", "le", "quantile"}
-)
+// NamePattern is what a path name may look like: it is used as a label
+// value, in logs, file names and URLs, so it stays plain.
+var NamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.:-]*$`)
 
 // MaxNameLength is the longest path name accepted.
 const MaxNameLength = 128
-
-// maxCAFileSize bounds how much of a CA file is read.
-const maxCAFileSize = 1 << 20
-
-// headers that idleprobe manages itself: setting them would break the
-// keep-alive connection under test or the framing of the reuse request.
-var managedHeaders = []string{"Connection", "Content-Length", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-var standardMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions, http.MethodTrace}
 
 // Validate checks every path and the global settings and reports every
 // problem (each an *Error, joined) and, separately, the warnings: settings
@@ -88,6 +71,51 @@ type pathCheck struct {
 	probs     *problems
 	maxConn   int
 	maxConnOK bool
+	// src names the settings of a path built by a front end (Check); nil
+	// for a config file's.
+	src *Source
+}
+
+// at returns where the value of key came from (see Path.at); a front end's
+// path names it the front end's way.
+func (v pathCheck) at(key string) origin {
+	if _, ok := v.origin[key]; !ok && v.src != nil {
+		return origin{field: v.src.Name(key)}
+	}
+	return v.Path.at(key)
+}
+
+// ref is how a message refers to the setting key: as written in a config
+// file ("min_idle"), or by the front end's name ("--min").
+func (v pathCheck) ref(key string) string {
+	if v.src != nil {
+		return v.src.Name(key)
+	}
+	return key
+}
+
+// given reports whether the setting key was given: written in the file,
+// or for a path built in Go, given to the front end (Source.Given) or not
+// zero.
+func (v pathCheck) given(key string) bool {
+	switch {
+	case v.origin != nil:
+		_, ok := v.origin[key]
+		return ok
+	case v.src != nil && v.src.Given != nil:
+		return v.src.Given(key)
+	}
+	switch key {
+	case "tcp.send":
+		return v.TCP.Send != ""
+	case "tcp_keepalive.idle":
+		return v.TCPKeepalive.Idle != 0
+	case "tcp_keepalive.interval":
+		return v.TCPKeepalive.Interval != 0
+	case "tcp_keepalive.count":
+		return v.TCPKeepalive.Count != 0
+	}
+	return false
 }
 
 // ok reports whether all the keys decoded (so checks on them make sense).
@@ -135,13 +163,23 @@ func (v pathCheck) setHere(key string) bool {
 	return false
 }
 
+// check checks the path: everything for a config file's path, the
+// settings of one measurement for a front end's (Check).
 func (v pathCheck) check() {
-	v.checkName()
+	file := v.src == nil
+	if file {
+		v.checkName()
+	}
 	scheme := v.checkTarget()
-	period := v.checkSchedule()
+	var period time.Duration
+	if file {
+		period = v.checkSchedule()
+	}
 	searchOK := v.checkSearch()
-	v.checkClientIdle()
-	v.checkLabels()
+	if file {
+		v.checkClientIdle()
+		v.checkLabels()
+	}
 	v.checkTLS(scheme)
 	v.checkRequest(scheme)
 	v.checkTCP(scheme)
@@ -204,11 +242,17 @@ func (v pathCheck) checkSchedule() time.Duration {
 	if !v.ok("schedule") {
 		return 0
 	}
-	period, err := SchedulePeriod(v.Schedule)
+	gaps, err := schedule.GapsOf(v.Schedule)
 	if err != nil {
-		v.errorf("schedule", "%q: %v (examples: \"@every 6h\", \"@daily\", \"0 */6 * * *\", \"30 0 3 * * *\" with seconds)", v.Schedule, err)
+		reason := err.Error()
+		var se *schedule.SpecError
+		if errors.As(err, &se) {
+			reason = se.Reason
+		}
+		v.errorf("schedule", "%q: %s (examples: %s)", v.Schedule, reason, schedule.Examples)
 		return 0
 	}
+	period := gaps.Shortest // see schedule.Gaps
 	if v.ok("jitter") {
 		switch {
 		case v.Jitter < 0:
@@ -241,7 +285,7 @@ func (v pathCheck) checkSearch() bool {
 		case v.MaxIdle > MaxIdleLimit:
 			bad("max_idle", "%s is more than %s: a measurement would take days", short(v.MaxIdle), short(MaxIdleLimit))
 		case minOK && v.MaxIdle <= v.MinIdle:
-			bad("max_idle", "%s must be greater than min_idle (%s)", short(v.MaxIdle), short(v.MinIdle))
+			bad("max_idle", "%s must be greater than %s (%s)", short(v.MaxIdle), v.ref("min_idle"), short(v.MinIdle))
 		}
 	}
 	if v.ok("precision") && !(v.Precision > 0 && v.Precision < 1) {
@@ -255,7 +299,7 @@ func (v pathCheck) checkSearch() bool {
 		case v.Budget < 2:
 			bad("budget", "%d is too few: a path needs at least 2 connections", v.Budget)
 		case v.maxConnOK && v.Budget > v.maxConn:
-			bad("budget", "%d is more than max_connections (%d): the path could never open its whole budget (lower budget or raise max_connections)", v.Budget, v.maxConn)
+			bad("budget", "%d is more than max_connections (%d): the path could never open its whole budget (lower %s or raise max_connections)", v.Budget, v.maxConn, v.ref("budget"))
 		}
 	}
 	if v.ok("confirm") && v.Confirm < 0 {
@@ -274,8 +318,8 @@ func (v pathCheck) checkSearch() bool {
 			if good && timeoutOK {
 				auto = ": " + short(plan.AutoDeadline(v.Settings(), v.TrialTimeout)) + " here"
 			}
-			bad("deadline", "%s must be longer than max_idle (%s), or 0 for the automatic deadline (%d x max_idle + 2 x (confirm + 2) x trial_timeout for %s%s)",
-				short(v.Deadline), short(v.MaxIdle), deadlineFactor(v.Strategy), v.Strategy, auto)
+			bad("deadline", "%s must be longer than %s (%s), or 0 for the automatic deadline (%d x %s + 2 x (%s + 2) x %s for %s%s)",
+				short(v.Deadline), v.ref("max_idle"), short(v.MaxIdle), deadlineFactor(v.Strategy), v.ref("max_idle"), v.ref("confirm"), v.ref("trial_timeout"), v.Strategy, auto)
 		}
 	}
 	return good
@@ -311,21 +355,15 @@ func (v pathCheck) checkClientIdle() {
 
 func (v pathCheck) checkLabels() {
 	for _, k := range sortedKeys(v.Labels) {
-		key := "labels." + k
-		switch {
-		case !LabelNamePattern.MatchString(k):
-			v.errorf(key, "%q is not a valid label name (letters, digits and _, not starting with a digit)", k)
-		case strings.HasPrefix(k, "__"):
-			v.errorf(key, "label names starting with __ are reserved by Prometheus")
-		case slices.Contains(ReservedLabels, k):
-			v.errorf(key, "%q is set by idleprobe or Prometheus itself (reserved: %s)", k, strings.Join(ReservedLabels, ", "))
+		if err := exporters.CheckLabelName(k); err != nil {
+			v.errorf("labels."+k, "%v", err)
 		}
 	}
 }
 
 func (v pathCheck) checkTLS(scheme string) {
 	if v.ok("tls.ca_file") && v.TLS.CAFile != "" {
-		if err := checkCAFile(v.TLS.CAFile); err != nil {
+		if _, err := prober.ReadCAFile(v.TLS.CAFile); err != nil {
 			v.errorf("tls.ca_file", "%v", err)
 		}
 	}
@@ -337,69 +375,63 @@ func (v pathCheck) checkTLS(scheme string) {
 	}
 }
 
-// checkCAFile reports whether file is a readable PEM bundle with at least
-// one certificate. It reads regular files only, and at most 1 MiB.
-func checkCAFile(file string) error {
-	st, err := os.Stat(file)
-	if err != nil {
-		return fmt.Errorf("cannot read CA file: %v", err)
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file (give a PEM file of CA certificates)", file)
-	}
-	f, err := os.Open(file)
-	if err != nil {
-		return fmt.Errorf("cannot read CA file: %v", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxCAFileSize))
-	if err != nil {
-		return fmt.Errorf("cannot read CA file: %v", err)
-	}
-	if !x509.NewCertPool().AppendCertsFromPEM(data) {
-		return fmt.Errorf("%s has no PEM certificates (expected -----BEGIN CERTIFICATE----- blocks)", file)
-	}
-	return nil
-}
-
+// checkRequest checks the request with prober.ValidateRequest, the rule
+// the transports apply; besides, the host is set with request.host, not
+// as a header, so that there is one way to set it.
 func (v pathCheck) checkRequest(scheme string) {
 	r := v.Request
-	if m := r.Method; v.ok("request.method") && m != "" {
-		switch {
-		case !validToken(m):
-			v.errorf("request.method", "%q is not an HTTP method (examples: GET, HEAD, POST)", m)
-		case m != strings.ToUpper(m) && slices.Contains(standardMethods, strings.ToUpper(m)):
-			v.errorf("request.method", "%q: methods are case-sensitive, write %s", m, strings.ToUpper(m))
-		case m == http.MethodConnect:
-			v.errorf("request.method", "CONNECT cannot be used to measure a path (examples: GET, HEAD, POST)")
-		}
-	}
-	for _, k := range sortedKeys(r.Headers) {
-		key := "request.headers." + k
+	headerKey := func(name string) string {
+		key := "request.headers." + name
 		if _, ok := v.origin[key]; !ok && v.origin != nil {
 			key = "request.headers"
 		}
-		switch {
-		case !validToken(k):
-			v.errorf(key, "%q is not a valid header name", k)
-		case k == "Host":
-			v.errorf(key, "set the Host header with request.host instead")
-		case slices.Contains(managedHeaders, k):
-			v.errorf(key, "%s is managed by idleprobe: the connection under test must stay a plain HTTP/1.1 keep-alive connection", k)
-		case !validHeaderValue(r.Headers[k]):
-			v.errorf(key, "value %q contains characters not allowed in a header (control characters or line breaks)", r.Headers[k])
-		}
+		return key
 	}
-	if v.ok("request.host") && r.Host != "" && (!validHeaderValue(r.Host) || strings.ContainsAny(r.Host, " \t/")) {
-		v.errorf("request.host", "%q is not a host name (example: orders.example.com)", r.Host)
+	header := make(http.Header, len(r.Headers))
+	for _, k := range sortedKeys(r.Headers) {
+		if http.CanonicalHeaderKey(k) == "Host" {
+			v.errorf(headerKey(k), "set the Host header with %s instead", v.ref("request.host"))
+			continue
+		}
+		header[k] = []string{r.Headers[k]}
+	}
+	method, host := r.Method, r.Host
+	if !v.ok("request.method") {
+		method = ""
+	}
+	if !v.ok("request.host") {
+		host = ""
+	}
+	if err := prober.ValidateRequest(method, header, host); err != nil {
+		for _, e := range unjoin(err) {
+			var re *prober.RequestError
+			if !errors.As(e, &re) {
+				v.errorf("request", "%v", e)
+				continue
+			}
+			switch re.Setting {
+			case "header":
+				v.errorf(headerKey(re.Header), "%s", re.Message)
+			default:
+				v.errorf("request."+re.Setting, "%s", re.Message)
+			}
+		}
 	}
 	if scheme == "tcp" && v.setHere("request") {
 		v.warnf("request", "is ignored for tcp targets (use tcp: send/expect)")
 	}
 }
 
+// unjoin returns the errors joined in err.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
 func (v pathCheck) checkTCP(scheme string) {
-	if _, set := v.origin["tcp.send"]; set && v.ok("tcp.send") && v.TCP.Send == "" {
+	if v.given("tcp.send") && v.ok("tcp.send") && v.TCP.Send == "" {
 		v.errorf("tcp.send", "must not be empty: a reuse has to send at least one byte (leave it out for the default \"\\r\\n\")")
 	}
 	if scheme != "" && scheme != "tcp" && v.setHere("tcp") {
@@ -414,19 +446,7 @@ func (v pathCheck) checkKeepalive() bool {
 		return false
 	}
 	k := v.TCPKeepalive
-	given := func(key string) bool {
-		if v.origin != nil { // loaded from a file: was it written?
-			_, ok := v.origin["tcp_keepalive."+key]
-			return ok
-		}
-		switch key {
-		case "idle":
-			return k.Idle != 0
-		case "interval":
-			return k.Interval != 0
-		}
-		return k.Count != 0
-	}
+	given := func(key string) bool { return v.given("tcp_keepalive." + key) }
 	var set []string
 	for _, key := range []string{"idle", "interval", "count"} {
 		if given(key) {
@@ -450,16 +470,16 @@ func (v pathCheck) checkKeepalive() bool {
 			bad(key, "%s is not a whole number of seconds: the kernel counts keepalive times in seconds (example: 30s)", d)
 		}
 	}
-	const missing = "missing: tcp_keepalive needs idle, the client's idle time before the first probe (example: idle: 30s)"
+	missing := fmt.Sprintf("missing: %s needs idle, the client's idle time before the first probe (example: idle: 30s)", v.ref("tcp_keepalive"))
 	switch {
 	case given("idle"):
 		seconds("idle", k.Idle)
 	case v.origin == nil:
-		bad("idle", missing)
+		bad("idle", "%s", missing)
 	default:
 		// Point at the block where it was written: its first setting.
 		o := v.at("tcp_keepalive." + set[0])
-		v.probs.errorf(o.line, strings.TrimSuffix(o.field, "."+set[0])+".idle", missing)
+		v.probs.errorf(o.line, strings.TrimSuffix(o.field, "."+set[0])+".idle", "%s", missing)
 		good = false
 	}
 	if given("interval") {
@@ -469,32 +489,6 @@ func (v pathCheck) checkKeepalive() bool {
 		bad("count", "%d must be at least 1 (default 9)", k.Count)
 	}
 	return good
-}
-
-// validToken reports whether s is an HTTP token (RFC 9110 tchar+), as
-// methods and header names must be.
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue reports whether s may be a header value: no control
-// characters other than tab (so no line breaks).
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
-	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,9 +34,10 @@ type PathInfo struct {
 	// pooled (nginx upstream keepalive_timeout, Go IdleConnTimeout...), or 0
 	// when not configured.
 	ClientIdleTimeout time.Duration
-	// Interval is the expected time between two measurements of the path
-	// (the schedule's period), or 0 when unknown. It feeds the staleness
-	// alert through idleprobe_measurement_interval_seconds.
+	// Interval is the longest expected time between two measurements of
+	// the path (schedule.Gaps.Longest, as schedule.Period returns it), or 0
+	// when unknown. It feeds the staleness alert through
+	// idleprobe_measurement_interval_seconds.
 	Interval time.Duration
 	// Labels are extra labels copied onto every per-path series. Names must
 	// pass ValidateLabels.
@@ -58,33 +59,19 @@ var measurementResults = []string{ResultCancelled, ResultFailure, ResultSuccess}
 // was found up to the largest idle age tested.
 const ModeNone = "none"
 
-// reservedLabels are label names the collector uses itself, plus job and
-// instance, which Prometheus and the Pushgateway attach.
-var reservedLabels = []string{"bound", "instance", "job", "kind", "mode", "outcome", "path", "result", "target"}
-
-var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-
 // ValidateLabels reports every extra label that cannot be copied onto the
-// metrics: a name that is not a Prometheus label name, that starts with
-// "__", or that the metrics already use.
+// metrics (see CheckLabelName), one line each.
 func ValidateLabels(labels map[string]string) error {
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(labels)) {
-		switch {
-		case !labelNameRE.MatchString(name):
-			errs = append(errs, fmt.Errorf("label %q is not a valid label name (letters, digits and _, not starting with a digit)", name))
-		case strings.HasPrefix(name, "__"):
-			errs = append(errs, fmt.Errorf("label %q: names starting with __ are reserved for Prometheus", name))
-		case slices.Contains(reservedLabels, name):
-			errs = append(errs, fmt.Errorf("label %q is used by idleprobe itself (reserved: %s)", name, strings.Join(reservedLabels, ", ")))
+		if err := CheckLabelName(name); err != nil {
+			if q := strconv.Quote(name); !strings.HasPrefix(err.Error(), q) {
+				err = fmt.Errorf("%s: %w", q, err)
+			}
+			errs = append(errs, fmt.Errorf("label %w", err))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// validLabel reports whether an extra label name may be exported.
-func validLabel(name string) bool {
-	return labelNameRE.MatchString(name) && !strings.HasPrefix(name, "__") && !slices.Contains(reservedLabels, name)
 }
 
 // pathState is what the collector knows about one path.
@@ -365,7 +352,7 @@ var (
 	famDuration = family{"idleprobe_measurement_duration_seconds", "Wall time the latest completed measurement took.", prometheus.GaugeValue, nil}
 	famConns    = family{"idleprobe_measurement_connections", "Connections the latest completed measurement opened.", prometheus.GaugeValue, nil}
 	famPeak     = family{"idleprobe_measurement_peak_connections", "Most connections the latest completed measurement held open at once.", prometheus.GaugeValue, nil}
-	famInterval = family{"idleprobe_measurement_interval_seconds", "Expected time between two measurements of the path (its schedule's period).", prometheus.GaugeValue, nil}
+	famInterval = family{"idleprobe_measurement_interval_seconds", "Longest expected time between two measurements of the path: the longest gap between runs of its schedule.", prometheus.GaugeValue, nil}
 	famRunning  = family{"idleprobe_measurement_in_progress", "1 while a measurement of the path is running.", prometheus.GaugeValue, nil}
 	famTrials   = family{"idleprobe_trials_total", "Trials (one idle connection reused once) run against the path, by outcome.", prometheus.CounterValue, []string{"outcome"}}
 	famRuns     = family{"idleprobe_measurements_total", "Measurements of the path that ended, by result (success, failure, cancelled).", prometheus.CounterValue, []string{"result"}}
@@ -373,14 +360,16 @@ var (
 	famReloadTS = family{"idleprobe_config_last_reload_success_timestamp_seconds", "Unix time of the latest successful configuration load.", prometheus.GaugeValue, nil}
 )
 
+// families are every metric family the collector may export.
+var families = []family{famPathInfo, famLimit, famFound, famMode, famLife, famServerKA, famClose, famMax, famAgree, famDisagree,
+	famClient, famMargin, famKeep, famLast, famLastOK, famDuration, famConns, famPeak, famInterval,
+	famRunning, famTrials, famRuns, famReloadOK, famReloadTS}
+
 // Families lists every metric family the collector may export, for
 // documentation tests.
 func Families() []string {
-	fams := []family{famPathInfo, famLimit, famFound, famMode, famLife, famServerKA, famClose, famMax, famAgree, famDisagree,
-		famClient, famMargin, famKeep, famLast, famLastOK, famDuration, famConns, famPeak, famInterval,
-		famRunning, famTrials, famRuns, famReloadOK, famReloadTS}
-	out := make([]string, len(fams))
-	for i, f := range fams {
+	out := make([]string, len(families))
+	for i, f := range families {
 		out[i] = f.name
 	}
 	return out
@@ -397,7 +386,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	extra := map[string]bool{}
 	for _, st := range c.paths {
 		for name := range st.info.Labels {
-			if validLabel(name) {
+			if CheckLabelName(name) == nil {
 				extra[name] = true
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -134,7 +135,7 @@ idleprobe_measurement_duration_seconds{env="prod",path="redis",team=""} 602
 # TYPE idleprobe_measurement_in_progress gauge
 idleprobe_measurement_in_progress{env="",path="api",team="web"} 1
 idleprobe_measurement_in_progress{env="prod",path="redis",team=""} 0
-# HELP idleprobe_measurement_interval_seconds Expected time between two measurements of the path (its schedule's period).
+# HELP idleprobe_measurement_interval_seconds Longest expected time between two measurements of the path: the longest gap between runs of its schedule.
 # TYPE idleprobe_measurement_interval_seconds gauge
 idleprobe_measurement_interval_seconds{env="",path="api",team="web"} 21600
 # HELP idleprobe_measurement_peak_connections Most connections the latest completed measurement held open at once.
@@ -397,8 +398,8 @@ func TestValidateLabels(t *testing.T) {
 		{"valid", map[string]string{"team": "a", "_x9": "b"}, nil},
 		{"bad name", map[string]string{"team-name": "a"}, []string{`label "team-name" is not a valid label name`}},
 		{"digit first", map[string]string{"9lives": "a"}, []string{`"9lives" is not a valid`}},
-		{"reserved prefix", map[string]string{"__name__": "a"}, []string{`"__name__": names starting with __`}},
-		{"collides", map[string]string{"path": "a", "job": "b"}, []string{`label "job" is used by idleprobe`, `label "path" is used by idleprobe`}},
+		{"reserved prefix", map[string]string{"__name__": "a"}, []string{`label "__name__": label names starting with __ are reserved`}},
+		{"collides", map[string]string{"path": "a", "job": "b"}, []string{`label "job" is set by idleprobe`, `label "path" is set by idleprobe`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -490,6 +491,27 @@ func TestCollectorConcurrentUse(t *testing.T) {
 		line := fmt.Sprintf(`idleprobe_trials_total{outcome="ok",path="p%d",w="p%d"} %d`, w, w, n)
 		if !strings.Contains(text, line) {
 			t.Errorf("missing %s", line)
+		}
+	}
+}
+
+// TestReservedLabels: every label a metric family sets, and the ones
+// Prometheus sets or interprets, are reserved; nothing else is.
+func TestReservedLabels(t *testing.T) {
+	want := []string{"bound", "instance", "job", "kind", "le", "mode", "outcome", "path", "quantile", "result", "target"}
+	if !slices.Equal(ReservedLabels, want) {
+		t.Errorf("ReservedLabels = %v, want %v", ReservedLabels, want)
+	}
+	for _, f := range families {
+		for _, l := range f.labels {
+			if CheckLabelName(l) == nil {
+				t.Errorf("%s sets label %q, which an extra label may use", f.name, l)
+			}
+		}
+	}
+	for _, ok := range []string{"cluster", "hop", "strategy", "_x"} {
+		if err := CheckLabelName(ok); err != nil {
+			t.Errorf("CheckLabelName(%q) = %v, want nil", ok, err)
 		}
 	}
 }

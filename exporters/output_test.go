@@ -95,7 +95,7 @@ func TestWriteTextRejects(t *testing.T) {
 		want string
 	}{
 		{"incomplete", apiPath, partial, "incomplete"},
-		{"reserved label", badLabels, foundResult(), `label "job" is used by idleprobe`},
+		{"reserved label", badLabels, foundResult(), `label "job" is set by idleprobe`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

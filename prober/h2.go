@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,29 +87,12 @@ func newH2Transport(t Target, d *dialer, o TransportOptions, cfg *tls.Config) (*
 	return &h2Transport{target: t, d: d, tls: cfg, fields: fields, body: bytes.Clone(o.Body)}, nil
 }
 
-// h2Forbidden are connection-specific fields that HTTP/2 does not allow
-// (RFC 9113 section 8.2.2), besides the ones idleprobe always sets.
-var h2Forbidden = []string{"Proxy-Connection"}
-
 // buildH2Request returns the header fields of the request: the pseudo
 // fields first, then the configured headers in sorted order, lower case.
 func buildH2Request(t Target, o TransportOptions, scheme string) ([]hpack.HeaderField, error) {
-	method := o.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	if !validToken(method) {
-		return nil, fmt.Errorf("method %q is not a valid HTTP method (examples: GET, HEAD, POST)", method)
-	}
-	host := o.Host
-	if host == "" {
-		host = o.Header.Get("Host")
-	}
-	if host == "" {
-		host = t.URL.Host
-	}
-	if !validFieldValue(host) || strings.ContainsAny(host, " \t/") || host == "" {
-		return nil, fmt.Errorf("host %q is not a valid :authority", host)
+	method, host, err := requestLine(t, o)
+	if err != nil {
+		return nil, err
 	}
 	fields := []hpack.HeaderField{
 		{Name: ":method", Value: method},
@@ -118,27 +100,13 @@ func buildH2Request(t Target, o TransportOptions, scheme string) ([]hpack.Header
 		{Name: ":authority", Value: host},
 		{Name: ":path", Value: t.URL.RequestURI()},
 	}
-	names := make([]string, 0, len(o.Header))
-	for k := range o.Header {
-		names = append(names, k)
-	}
-	slices.Sort(names)
 	hasUA := false
-	for _, k := range names {
+	for _, k := range sortedNames(o.Header) {
 		ck := http.CanonicalHeaderKey(k)
 		if ck == "Host" {
 			continue
 		}
-		if slices.Contains(headersFixed, ck) || slices.Contains(h2Forbidden, ck) {
-			return nil, fmt.Errorf("header %s is set by idleprobe or not allowed in HTTP/2 and cannot be configured", ck)
-		}
-		if !validToken(k) {
-			return nil, fmt.Errorf("header name %q is not valid (letters, digits and !#$%%&'*+-.^_`|~ only)", k)
-		}
 		for _, v := range o.Header[k] {
-			if !validFieldValue(v) {
-				return nil, fmt.Errorf("header %s: value %q contains control characters", ck, v)
-			}
 			fields = append(fields, hpack.HeaderField{Name: strings.ToLower(k), Value: v})
 		}
 		hasUA = hasUA || ck == "User-Agent"

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,9 +38,6 @@ type httpTransport struct {
 	tls     *tls.Config // nil for plain http; never modified
 }
 
-// headersFixed are set by idleprobe and may not be overridden.
-var headersFixed = []string{"Connection", "Content-Length", "Transfer-Encoding", "Upgrade", "Te", "Trailer", "Keep-Alive"}
-
 func newHTTPTransport(t Target, d *dialer, o TransportOptions, cfg *tls.Config) (*httpTransport, error) {
 	req, method, err := buildRequest(t, o)
 	if err != nil {
@@ -52,46 +48,19 @@ func newHTTPTransport(t Target, d *dialer, o TransportOptions, cfg *tls.Config) 
 
 // buildRequest renders the request idleprobe sends on every exchange.
 func buildRequest(t Target, o TransportOptions) ([]byte, string, error) {
-	method := o.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	if !validToken(method) { // a token, like a field name
-		return nil, "", fmt.Errorf("method %q is not a valid HTTP method (examples: GET, HEAD, POST)", method)
-	}
-	host := o.Host
-	if host == "" {
-		host = o.Header.Get("Host")
-	}
-	if host == "" {
-		host = t.URL.Host
-	}
-	if !validFieldValue(host) || strings.ContainsAny(host, " \t/") {
-		return nil, "", fmt.Errorf("host %q is not a valid Host header", host)
+	method, host, err := requestLine(t, o)
+	if err != nil {
+		return nil, "", err
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, t.URL.RequestURI(), host)
-	names := make([]string, 0, len(o.Header))
-	for k := range o.Header {
-		names = append(names, k)
-	}
-	slices.Sort(names)
 	hasUA := false
-	for _, k := range names {
+	for _, k := range sortedNames(o.Header) {
 		ck := http.CanonicalHeaderKey(k)
 		if ck == "Host" {
 			continue
 		}
-		if slices.Contains(headersFixed, ck) {
-			return nil, "", fmt.Errorf("header %s is set by idleprobe and cannot be configured", ck)
-		}
-		if !validToken(k) {
-			return nil, "", fmt.Errorf("header name %q is not valid (letters, digits and !#$%%&'*+-.^_`|~ only)", k)
-		}
 		for _, v := range o.Header[k] {
-			if !validFieldValue(v) {
-				return nil, "", fmt.Errorf("header %s: value %q contains control characters", ck, v)
-			}
 			fmt.Fprintf(&b, "%s: %s\r\n", ck, v)
 		}
 		hasUA = hasUA || ck == "User-Agent"
@@ -386,33 +355,4 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.n -= int64(n)
 	return n, err
-}
-
-// validToken reports whether s is an HTTP token (RFC 9110 section 5.6.2),
-// as method and header names must be.
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validFieldValue reports whether s may be sent as a header value: no
-// control characters other than tab.
-func validFieldValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }

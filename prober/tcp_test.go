@@ -292,10 +292,10 @@ func TestNewTransportErrors(t *testing.T) {
 	}{
 		{"negative-timeout", "tcp://127.0.0.1:1", TransportOptions{Timeout: -time.Second}, "timeout -1s is negative"},
 		{"bad-method", "http://127.0.0.1:1/", TransportOptions{Method: "GET /x"}, `method "GET /x" is not a valid HTTP method`},
-		{"bad-header-name", "http://127.0.0.1:1/", TransportOptions{Header: map[string][]string{"X Y": {"1"}}}, `header name "X Y" is not valid`},
+		{"bad-header-name", "http://127.0.0.1:1/", TransportOptions{Header: map[string][]string{"X Y": {"1"}}}, `header "X Y" is not a valid header name`},
 		{"bad-header-value", "http://127.0.0.1:1/", TransportOptions{Header: map[string][]string{"X-A": {"1\r\nEvil: 1"}}}, "header X-A: value"},
-		{"fixed-header", "http://127.0.0.1:1/", TransportOptions{Header: map[string][]string{"Connection": {"close"}}}, "header Connection is set by idleprobe"},
-		{"bad-host", "http://127.0.0.1:1/", TransportOptions{Host: "a b"}, `host "a b" is not a valid Host header`},
+		{"fixed-header", "http://127.0.0.1:1/", TransportOptions{Header: map[string][]string{"Connection": {"close"}}}, "header Connection is managed by idleprobe"},
+		{"bad-host", "http://127.0.0.1:1/", TransportOptions{Host: "a b"}, `host "a b" is not a host name`},
 		{"ca-missing", "https://127.0.0.1:1/", TransportOptions{CAFile: "/nonexistent/ca.pem"}, "CA file /nonexistent/ca.pem:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,9 +2,6 @@ package prober
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"fmt"
-	"os"
 )
 
 // newTLSConfig builds the one TLS client configuration of an https
@@ -20,13 +17,9 @@ func newTLSConfig(t Target, o TransportOptions) (*tls.Config, error) {
 		cfg.ServerName = t.URL.Hostname()
 	}
 	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
+		pool, err := ReadCAFile(o.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("CA file %s: %w", o.CAFile, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s: no PEM certificate found (expected -----BEGIN CERTIFICATE----- blocks)", o.CAFile)
+			return nil, err
 		}
 		cfg.RootCAs = pool
 	}

@@ -25,31 +25,6 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
-// Parser is the one cron parser for path schedules: 5-field cron specs,
-// 6-field specs with a leading seconds field, descriptors (@hourly,
-// @every 6h) and a CRON_TZ= prefix. Config validation uses it too, so what
-// a config accepts is exactly what the scheduler runs.
-var Parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
-// Parse parses a schedule: a cron expression with an optional leading
-// seconds field ("*/30 * * * *", "0 */5 * * * *"), or a descriptor
-// ("@hourly", "@every 6h"). A "CRON_TZ=Area/City " prefix sets the time zone.
-// Config validation should use it so that what it accepts is exactly what
-// the scheduler runs.
-func Parse(spec string) (s cron.Schedule, err error) {
-	defer func() {
-		// cron v3.0.1 panics on some malformed input ("CRON_TZ=UTC").
-		if r := recover(); r != nil {
-			s, err = nil, fmt.Errorf("schedule %q: cannot parse: %v (examples: \"@every 6h\", \"CRON_TZ=Europe/Berlin 30 3 * * *\")", spec, r)
-		}
-	}()
-	s, err = Parser.Parse(spec)
-	if err != nil {
-		return nil, fmt.Errorf("schedule %q: %w (examples: \"@every 6h\", \"0 */15 * * * *\", \"30 3 * * *\")", spec, err)
-	}
-	return s, nil
-}
-
 // Job is one scheduled measurement.
 type Job struct {
 	// Name identifies the job (the path name). Unique within one Update.
@@ -386,25 +361,4 @@ func (s *Scheduler) run(e *entry, trigger string, jitter bool) {
 	log.Debug("run starting", "trigger", trigger)
 	e.job.Run(e.ctx)
 	log.Debug("run finished", "trigger", trigger, "duration", time.Since(start))
-}
-
-// Period returns the time between the next two activations of spec after
-// now: the interval of "@every 6h", the typical gap of a cron expression
-// ("0 */15 * * * *": 15m). It is what a staleness alert should compare the
-// age of the last result against. It returns 0 for a schedule that never
-// fires twice.
-func Period(spec string, now time.Time) (time.Duration, error) {
-	s, err := Parse(spec)
-	if err != nil {
-		return 0, err
-	}
-	first := s.Next(now)
-	if first.IsZero() {
-		return 0, nil
-	}
-	second := s.Next(first)
-	if second.IsZero() {
-		return 0, nil
-	}
-	return second.Sub(first), nil
 }
