@@ -272,7 +272,7 @@ func TestStoreDropsBadEntries(t *testing.T) {
 	}
 }
 
-func TestOpenStoreErrors(t *testing.T) {
+func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 	blocker := filepath.Join(dir, "file")
 	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
@@ -286,7 +286,7 @@ func TestOpenStoreErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := Open(tc.path, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("OpenStore error = %v, want one containing %q", err, tc.want)
+				t.Errorf("Open error = %v, want one containing %q", err, tc.want)
 			}
 		})
 	}
@@ -427,7 +427,7 @@ func TestStoreSurvivesSIGKILL(t *testing.T) {
 			}
 			matches, _ := filepath.Glob(filepath.Join(filepath.Dir(file), ".*tmp*"))
 			if len(matches) != 0 {
-				t.Errorf("temporary files left after OpenStore: %v", matches)
+				t.Errorf("temporary files left after Open: %v", matches)
 			}
 			t.Logf("round %d: killed after %v, state intact", round, delay)
 		})
