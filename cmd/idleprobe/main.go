@@ -75,14 +75,15 @@ type cli struct {
 	measure        *measureFlags
 }
 
-// terminated is how kingpin's exit (after --help, --version) unwinds to
-// dispatch, so that tests can run the command line in-process.
+// terminated is how kingpin's exit (after --help, --version, or a usage
+// error such as `help bogus`) unwinds to dispatch, so that tests can run the
+// command line in-process.
 type terminated int
 
 func newCLI(stdout, stderr io.Writer) *cli {
 	app := kingpin.New("idleprobe", "Measures how long a kept-alive connection may sit idle on a network path before the path kills it, and how it dies. Start with 'idleprobe demo'.").
 		UsageWriter(stdout).ErrorWriter(stderr).
-		Terminate(func(code int) { panic(terminated(code)) })
+		Terminate(func(code int) { panic(terminated(min(code, 1) * exitUsage)) })
 	app.HelpFlag.Short('h')
 	cliflags.SetUsage(app)
 	app.Version(version.Print("idleprobe"))

@@ -140,6 +140,7 @@ func TestUsageErrors(t *testing.T) {
 		{"responder no listener", []string{"responder", "--http.listen-address", "", "--tcp.listen-address", ""}, []string{"both listeners are disabled"}},
 		{"demo argument", []string{"demo", "now"}, []string{`idleprobe: demo takes no arguments, got "now"`}},
 		{"version argument", []string{"version", "x"}, []string{`idleprobe: version takes no arguments, got "x"`}},
+		{"help for an unknown command", []string{"help", "mesure"}, []string{`idleprobe: error: expected command but got "mesure"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
