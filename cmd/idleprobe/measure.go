@@ -179,20 +179,7 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 	}
 	topt := prober.TransportOptions{Timeout: *f.timeout, Method: *f.method, Host: *f.host,
 		InsecureSkipVerify: *f.insecure, CAFile: *f.caFile, ServerName: *f.serverName}
-	for _, h := range *f.headers {
-		name, value, ok := strings.Cut(h, ":")
-		switch name, value = strings.TrimSpace(name), strings.TrimSpace(value); {
-		case !ok || !httpguts.ValidHeaderFieldName(name):
-			errs = append(errs, fmt.Sprintf("--header: %q is not a header (example: \"Authorization: Bearer xyz\")", h))
-		case !httpguts.ValidHeaderFieldValue(value):
-			errs = append(errs, fmt.Sprintf("--header: %q: header values cannot contain line breaks or control characters", h))
-		default:
-			if topt.Header == nil {
-				topt.Header = http.Header{}
-			}
-			topt.Header.Add(name, value)
-		}
-	}
+	topt.Header, errs = headers(*f.headers, errs)
 	if !httpguts.ValidHeaderFieldName(*f.method) {
 		errs = append(errs, fmt.Sprintf("--method: %q is not an HTTP method (examples: GET, HEAD, POST)", *f.method))
 	}
@@ -240,6 +227,27 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 	errs = append(errs, f.schemeErrors(target.Scheme)...)
 	opts := prober.Options{Plan: settings, Transport: topt, Keepalive: keepalive}
 	return target, opts, report.Options{Output: *f.output, Name: *f.name, PushURL: *f.pushURL}, errs
+}
+
+// headers parses the --header flags into a request header, appending a
+// line to errs for each one that is not a valid header.
+func headers(flags []string, errs []string) (http.Header, []string) {
+	var h http.Header
+	for _, f := range flags {
+		name, value, ok := strings.Cut(f, ":")
+		switch name, value = strings.TrimSpace(name), strings.TrimSpace(value); {
+		case !ok || !httpguts.ValidHeaderFieldName(name):
+			errs = append(errs, fmt.Sprintf("--header: %q is not a header (example: \"Authorization: Bearer xyz\")", f))
+		case !httpguts.ValidHeaderFieldValue(value):
+			errs = append(errs, fmt.Sprintf("--header: %q: header values cannot contain line breaks or control characters", f))
+		default:
+			if h == nil {
+				h = http.Header{}
+			}
+			h.Add(name, value)
+		}
+	}
+	return h, errs
 }
 
 // schemeErrors rejects the flags that the target's protocol would silently
