@@ -7,7 +7,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/idleprobe ./cmd/idleprobe
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/prometheus/common/version.Version=${VERSION}" -o /out/idleprobe ./cmd/idleprobe
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/idleprobe /usr/local/bin/idleprobe

@@ -1,7 +1,8 @@
 // Package exporters publishes idle-limit measurements: a Prometheus
 // collector holding the latest completed result per path, the text and
-// Pushgateway outputs of one-shot runs, the state file that lets a restarted
-// service export its last results again, and the landing page.
+// Pushgateway outputs of one-shot runs, and the landing page. (The state
+// file that keeps results across restarts belongs to the service:
+// service/state.)
 package exporters
 
 import (

@@ -2,7 +2,6 @@ package exporters
 
 import (
 	"bytes"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -93,29 +92,6 @@ func TestWriteTextKeepalive(t *testing.T) {
 				t.Errorf("output lacks %q:\n%s", tc.want, got)
 			}
 		})
-	}
-}
-
-// A restarted service exports the answer kept in the state file.
-func TestStoreKeepsKeepaliveAnswer(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "state.json")
-	s, _, err := OpenStore(file, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Save("api", apiPath, withKeepalive(true, false)); err != nil {
-		t.Fatal(err)
-	}
-	_, stored, err := OpenStore(file, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := NewCollector()
-	if seeded := Seed(c, []PathInfo{apiPath}, stored); len(seeded) != 1 {
-		t.Fatalf("seeded %v, want api", seeded)
-	}
-	if got := keepValue(t, c); got != "0" {
-		t.Errorf("after a restart %s = %q, want 0", keepMetric, got)
 	}
 }
 

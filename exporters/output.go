@@ -7,14 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/push"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/idleprobe/idleprobe/internal/atomicfile"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
@@ -88,49 +87,7 @@ func WriteTextfile(filename string, path PathInfo, r plan.Result) error {
 	if err := WriteText(&buf, path, r); err != nil {
 		return err
 	}
-	return writeAtomic(filename, buf.Bytes(), 0o644)
-}
-
-// writeAtomic writes data to a temporary file beside filename, syncs it,
-// renames it over filename and syncs the directory.
-func writeAtomic(filename string, data []byte, perm os.FileMode) (err error) {
-	dir, base := filepath.Split(filename)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", filename, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-			err = fmt.Errorf("write %s: %w", filename, err)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, filename); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Write(filename, buf.Bytes(), 0o644)
 }
 
 // Push sends one completed result to the Pushgateway at gatewayURL under

@@ -92,20 +92,20 @@ func TestCheckConfig(t *testing.T) {
 			name:     "unknown flag",
 			args:     []string{"--strict", example},
 			code:     exitUsage,
-			stderr:   []string{"--strict: unknown flag"},
+			stderr:   []string{"unknown long flag '--strict'"},
 			noStdout: true,
 		},
 		{
 			name:   "help",
 			args:   []string{"--help"},
 			code:   exitOK,
-			stdout: []string{"Usage: idleprobe check-config", "Exit codes"},
+			stdout: []string{"usage: idleprobe check-config", "Exit codes"},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := runCheckConfig(context.Background(), tc.args, &stdout, &stderr)
+			code := dispatch(context.Background(), append([]string{"check-config"}, tc.args...), &stdout, &stderr)
 			if code != tc.code {
 				t.Errorf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, &stdout, &stderr)
 			}
@@ -129,7 +129,7 @@ func TestCheckConfig(t *testing.T) {
 	}
 }
 
-// TestCheckConfigRegistered: the subcommand is reachable through dispatch.
+// TestCheckConfigRegistered: the command is reachable through dispatch.
 func TestCheckConfigRegistered(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	example := filepath.Join("..", "..", "configs", "examples", "minimal.yml")

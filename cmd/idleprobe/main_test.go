@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -15,12 +16,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/version"
 	"go.uber.org/goleak"
 
+	"github.com/idleprobe/idleprobe/internal/durfmt"
 	"github.com/idleprobe/idleprobe/internal/responder"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain runs the tests, or the command line itself in the child
+// processes some tests start (runMainEnv).
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) != "" {
+		os.Exit(run())
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // outBuf is a bytes.Buffer safe for a writer goroutine and a reader.
 type outBuf struct {
@@ -94,8 +104,8 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want []string // one entry per expected stderr line, as fragments
 	}{
-		{"no command", nil, []string{"Usage: idleprobe COMMAND"}},
-		{"unknown command", []string{"mesure"}, []string{`idleprobe: unknown command "mesure" (valid: `}},
+		{"no command", nil, []string{"usage: idleprobe [<flags>] <command>"}},
+		{"unknown command", []string{"mesure"}, []string{`idleprobe: expected command but got "mesure" (commands: help, measure, serve, `}},
 		{"unknown scheme", []string{"measure", "ftp://example.com/"}, []string{`idleprobe: target "ftp://example.com/": unknown scheme "ftp" (valid: tcp, http, https, h2, h2c)`}},
 		{"not a url", []string{"measure", "example.com"}, []string{`is not a URL`}},
 		{"tcp without port", []string{"measure", "tcp://example.com"}, []string{"tcp targets need a port"}},
@@ -105,10 +115,10 @@ func TestUsageErrors(t *testing.T) {
 		{"budget 1", []string{"measure", "--budget", "1", url}, []string{"idleprobe: --budget: 1 connections is too few (at least 2)"}},
 		{"budget not a number", []string{"measure", "--budget", "many", url}, []string{`idleprobe: --budget: "many" is not a whole number`}},
 		{"two problems", []string{"measure", "--budget", "1", "--precision", "2", url}, []string{"--precision: 2 must be a fraction", "--budget: 1 connections"}},
-		{"bad strategy", []string{"measure", "--strategy", "fast", url}, []string{`idleprobe: --strategy: "fast" is not valid (valid: parallel, sequential)`}},
-		{"bad output", []string{"measure", "--output", "xml", url}, []string{`idleprobe: --output: "xml" is not valid (valid: text, json, prom)`}},
-		{"unknown flag", []string{"measure", "--bogus", url}, []string{"idleprobe: --bogus: unknown flag (see idleprobe measure --help)"}},
-		{"flag without value", []string{"measure", url, "--max"}, []string{"idleprobe: --max: needs a value"}},
+		{"bad strategy", []string{"measure", "--strategy", "fast", url}, []string{`idleprobe: --strategy: enum value must be one of parallel,sequential, got 'fast'`}},
+		{"bad output", []string{"measure", "--output", "xml", url}, []string{`idleprobe: --output: enum value must be one of text,json,prom, got 'xml'`}},
+		{"unknown flag", []string{"measure", "--bogus", url}, []string{"idleprobe: unknown long flag '--bogus' (see idleprobe measure --help)"}},
+		{"flag without value", []string{"measure", url, "--max"}, []string{"idleprobe: expected argument for flag '--max' (see idleprobe measure --help)"}},
 		{"no target", []string{"measure"}, []string{"idleprobe: measure needs a TARGET"}},
 		{"two targets", []string{"measure", url, url}, []string{"idleprobe: measure takes one TARGET, got 2"}},
 		{"send on http", []string{"measure", "--send", `PING\r\n`, url}, []string{"idleprobe: --send: only for tcp targets, not http://"}},
@@ -120,16 +130,17 @@ func TestUsageErrors(t *testing.T) {
 		{"body twice", []string{"measure", "--body", "x", "--body-file", "/etc/hostname", url}, []string{"idleprobe: --body-file: give either --body or --body-file, not both"}},
 		{"zero timeout", []string{"measure", "--timeout", "0s", url}, []string{"idleprobe: --timeout: 0s must be positive"}},
 		{"deadline not above max", []string{"measure", "--max", "1m", "--deadline", "1m", url}, []string{"idleprobe: --deadline: 1m0s must be longer than max (1m0s), or 0 for the automatic deadline"}},
-		{"negative deadline", []string{"measure", "--deadline", "-5s", url}, []string{"idleprobe: --deadline: -5s must be longer than max (1h0m0s), or 0 for the automatic deadline"}},
+		{"negative deadline", []string{"measure", "--deadline=-5s", url}, []string{"idleprobe: --deadline: -5s must be longer than max (1h0m0s), or 0 for the automatic deadline"}},
 		{"simulate deadline", []string{"simulate", "--max", "10m", "--deadline", "5m"}, []string{"idleprobe: --deadline: 5m0s must be longer than max (10m0s), or 0 for the automatic deadline"}},
-		{"bad log level", []string{"measure", "--log.level", "loud", url}, []string{`idleprobe: --log.level: "loud" is not valid (valid: debug, info, warn, error)`}},
-		{"simulate bad mode", []string{"simulate", "--mode", "slow"}, []string{`idleprobe: --mode: "slow" is not valid (valid: reset, closed_idle, dropped, closed_on_reuse)`}},
+		{"bad log level", []string{"measure", "--log.level", "loud", url}, []string{`idleprobe: --log.level: unrecognized log level loud (valid: debug, info, warn, error)`}},
+		{"simulate bad mode", []string{"simulate", "--mode", "slow"}, []string{`idleprobe: --mode: enum value must be one of reset,closed_idle,dropped,closed_on_reuse, got 'slow'`}},
 		{"simulate strategy", []string{"simulate", "--strategy", "sequential"}, []string{"idleprobe: --strategy: simulate always runs both strategies"}},
 		{"simulate flaky", []string{"simulate", "--flaky", "1.5"}, []string{"idleprobe: --flaky: 1.5 must be a probability in [0, 1)"}},
 		{"simulate argument", []string{"simulate", "900s"}, []string{`idleprobe: simulate takes no arguments, got "900s"`}},
 		{"responder no listener", []string{"responder", "--http.listen-address", "", "--tcp.listen-address", ""}, []string{"both listeners are disabled"}},
 		{"demo argument", []string{"demo", "now"}, []string{`idleprobe: demo takes no arguments, got "now"`}},
 		{"version argument", []string{"version", "x"}, []string{`idleprobe: version takes no arguments, got "x"`}},
+		{"help for an unknown command", []string{"help", "mesure"}, []string{`idleprobe: error: expected command but got "mesure"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -359,11 +370,12 @@ func TestHelp(t *testing.T) {
 	}{
 		{[]string{"help"}, []string{"Commands:", "measure", "simulate", "responder", "demo", "version"}},
 		{[]string{"--help"}, []string{"Commands:"}},
-		{[]string{"measure", "--help"}, []string{"Usage: idleprobe measure", "Exit codes:", "130", "--max duration", "--header \"Name: value\"", "(default 1h)", "(default 5s)"}},
-		{[]string{"help", "measure"}, []string{"Usage: idleprobe measure"}},
-		{[]string{"simulate", "-h"}, []string{"Usage: idleprobe simulate", "--limit duration"}},
-		{[]string{"responder", "--help"}, []string{"--http.listen-address address", "(default :8080)", "(default :9090)"}},
-		{[]string{"demo", "--help"}, []string{"Usage: idleprobe demo"}},
+		{[]string{"measure", "--help"}, []string{"usage: idleprobe measure", "Exit codes:", "130", "--max=1h", "--header=\"Name: value\"", "--timeout=5s", "--log.level=info"}},
+		{[]string{"help", "measure"}, []string{"usage: idleprobe measure"}},
+		{[]string{"simulate", "-h"}, []string{"usage: idleprobe simulate", "--limit=15m"}},
+		{[]string{"responder", "--help"}, []string{"--http.listen-address=:8080", "--tcp.listen-address=:9090"}},
+		{[]string{"demo", "--help"}, []string{"usage: idleprobe demo"}},
+		{[]string{"serve", "--help"}, []string{"usage: idleprobe serve", "--web.listen-address=:9958 ...", "--web.config.file", "web.systemd-socket"}},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -381,11 +393,14 @@ func TestHelp(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	for _, args := range [][]string{{"version"}, {"--version"}} {
-		code, stdout, _ := runCmd(t, context.Background(), args...)
-		want := "idleprobe dev (" + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + ")\n"
-		if code != exitOK || stdout != want {
-			t.Errorf("%v: exit %d, output %q; want 0, %q", args, code, stdout, want)
+	want := version.Print("idleprobe") + "\n"
+	if !strings.HasPrefix(want, "idleprobe, version dev (branch: ") || !strings.Contains(want, runtime.Version()) || !strings.Contains(want, runtime.GOOS+"/"+runtime.GOARCH) {
+		t.Fatalf("version.Print = %q, want the version (dev without -ldflags), the Go version and the platform", want)
+	}
+	for _, args := range [][]string{{"version"}, {"--version"}, {"measure", "--version"}} {
+		code, stdout, stderr := runCmd(t, context.Background(), args...)
+		if code != exitOK || stdout != want || stderr != "" {
+			t.Errorf("%v: exit %d, output %q, stderr %q; want 0, %q, nothing", args, code, stdout, stderr, want)
 		}
 	}
 }
@@ -405,47 +420,15 @@ func TestParseArgs(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			fs, f := newMeasureFlags()
-			pos, err := parseArgs(fs, tc.args)
-			if err != nil {
+			c := newCLI(io.Discard, io.Discard)
+			if _, err := c.app.Parse(append([]string{"measure"}, tc.args...)); err != nil {
 				t.Fatal(err)
 			}
-			if strings.Join(pos, "|") != strings.Join(tc.wantPos, "|") {
+			if pos := *c.args["measure"]; strings.Join(pos, "|") != strings.Join(tc.wantPos, "|") {
 				t.Errorf("positional = %q, want %q", pos, tc.wantPos)
 			}
-			if got := fmtFlagDuration(f.settings.Max); got != tc.wantMax {
+			if got := durfmt.Short(*c.measure.search.max); got != tc.wantMax {
 				t.Errorf("max = %s, want %s", got, tc.wantMax)
-			}
-		})
-	}
-}
-
-func TestUnescape(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    string
-		wantErr string
-	}{
-		{`PING\r\n`, "PING\r\n", ""},
-		{`a\tb\\c\0`, "a\tb\\c\x00", ""},
-		{`\x2bPONG`, "+PONG", ""},
-		{`plain`, "plain", ""},
-		{`bad\`, "", "lone backslash"},
-		{`\x4`, "", "needs two hex digits"},
-		{`\xzz`, "", "not a hex byte"},
-		{`\q`, "", "unknown escape"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.in, func(t *testing.T) {
-			got, err := unescape(tc.in)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Errorf("unescape(%q) error = %v, want %q", tc.in, err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil || string(got) != tc.want {
-				t.Errorf("unescape(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 			}
 		})
 	}
@@ -510,17 +493,27 @@ func TestSimulateCmd(t *testing.T) {
 
 func TestResponderCmd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	timer := time.AfterFunc(300*time.Millisecond, cancel)
-	defer timer.Stop()
 	defer cancel()
-	code, _, stderr := runCmd(t, ctx, "responder", "--http.listen-address", "127.0.0.1:0", "--tcp.listen-address", "127.0.0.1:0")
-	if code != exitOK {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
-	for _, w := range []string{`protocol=http address=127.0.0.1:`, `protocol=tcp-echo address=127.0.0.1:`, "responder stopped"} {
-		if !strings.Contains(stderr, w) {
-			t.Errorf("log lacks %q:\n%s", w, stderr)
+	var stdout, stderr outBuf
+	done := make(chan int, 1)
+	go func() {
+		done <- dispatch(ctx, []string{"responder", "--http.listen-address", "127.0.0.1:0", "--tcp.listen-address", "127.0.0.1:0"}, &stdout, &stderr)
+	}()
+	listening := []string{`protocol=http address=127.0.0.1:`, `protocol=tcp-echo address=127.0.0.1:`}
+	waitFor(t, 10*time.Second, "the responder to listen", func() bool {
+		select {
+		case code := <-done:
+			t.Fatalf("responder ended early with exit %d: %s", code, stderr.String())
+		default:
 		}
+		return strings.Contains(stderr.String(), listening[0]) && strings.Contains(stderr.String(), listening[1])
+	})
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "responder stopped") {
+		t.Errorf("log lacks %q:\n%s", "responder stopped", stderr.String())
 	}
 }
 

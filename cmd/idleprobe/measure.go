@@ -2,40 +2,32 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/idleprobe/idleprobe/exporters"
-	"github.com/idleprobe/idleprobe/internal/advice"
+	"github.com/alecthomas/kingpin/v2"
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/idleprobe/idleprobe/internal/cliflags"
+	"github.com/idleprobe/idleprobe/internal/durfmt"
+	"github.com/idleprobe/idleprobe/internal/report"
 	"github.com/idleprobe/idleprobe/internal/term"
 	"github.com/idleprobe/idleprobe/prober"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
-func init() {
-	register(command{
-		name:    "measure",
-		summary: "measure the idle limit of one path (tcp://, http://, https://, h2://, h2c://)",
-		run:     runMeasureCmd,
-	})
-}
-
 const measureHelp = `
-Usage: idleprobe measure [flags] TARGET
+Measure the idle limit of one path (tcp://, http://, https://, h2://, h2c://).
 
-Measures how long a kept-alive connection to TARGET may sit idle before the
-path kills it, and how it dies. Nothing is sent while a connection is idle.
+Measures how long a kept-alive connection to TARGET may sit idle before the path kills it, and how it dies. Nothing is sent while a connection is idle.
 
 TARGET is one of:
+
   tcp://HOST:PORT            reuse = write --send (default "\r\n"); ok once ACKed
                              (or once the answer contains --expect)
   http://HOST[:PORT]/PATH    reuse = one HTTP/1.1 request, full response read
@@ -45,6 +37,7 @@ TARGET is one of:
   h2c://HOST[:PORT]/PATH     the same over cleartext HTTP/2 (prior knowledge)
 
 Examples:
+
   idleprobe measure http://192.0.2.7:8080/healthz
   idleprobe measure --max 20m --strategy sequential tcp://192.0.2.7:9090
                              # the responder's TCP echo behind the same hop as
@@ -54,11 +47,10 @@ Examples:
   idleprobe measure --output json https://api.example.com/ > result.json
   idleprobe measure --keepalive 30s,75s,9 http://192.0.2.7:30080/   # does TCP keepalive rescue it?
 
-Every measurement ends by itself: by its --deadline (automatic by default,
-see --deadline below for the formula) it has a clean answer or it ends
-inconclusive, with the evidence it has. Connections are all closed then.
+Every measurement ends by itself: by its --deadline (automatic by default, see --deadline below for the formula) it has a clean answer or it ends inconclusive, with the evidence it has. Connections are all closed then.
 
 Exit codes:
+
   0    measured: a limit was found, or no limit up to --max
   1    no clean answer. unusable: the target cannot be measured (refused,
        DNS, TLS, or every reuse fails whatever its idle time: a protocol
@@ -70,106 +62,102 @@ Exit codes:
        clearly marked partial
 `
 
-// outputFormats are the values of --output for measure.
-var outputFormats = []string{"text", "json", "prom"}
-
-// addSearchFlags binds the search settings flags shared by measure and
-// simulate to s.
-func addSearchFlags(fs *flag.FlagSet, s *plan.Settings) {
-	fs.Var(durationValue{&s.Min}, "min", "Shortest idle `duration` tested.")
-	fs.Var(durationValue{&s.Max}, "max", "Longest idle `duration` tested; a path that survives it has \"no limit up to max\".")
-	fs.Var(floatValue{&s.Precision}, "precision", "Wanted bracket width relative to the limit, as a `fraction` (0.02 or 2%).")
-	fs.Var(durationValue{&s.PrecisionFloor}, "precision-floor", "Absolute floor of the bracket width (`duration`): the search stops at max(precision*limit, floor).")
-	fs.Var(choiceValue{(*string)(&s.Strategy), []string{string(plan.Parallel), string(plan.Sequential)}}, "strategy", "Search `strategy`: parallel (staggered connections, close to 1x the limit in wall time) or sequential (the textbook baseline, about 8-10x).")
-	fs.Var(intValue{&s.Budget}, "budget", "Most connections open at once (`count`, at least 2).")
-	fs.Var(intValue{&s.Confirm}, "confirm", "Extra trials that re-test each bracket edge before the result is published (`count`; 0 turns it off).")
-	fs.Var(durationValue{&s.Deadline}, "deadline", deadlineUsage)
+// searchFlags are the search settings shared by measure and simulate.
+type searchFlags struct {
+	min, max, floor, deadline *time.Duration
+	precision                 cliflags.Fraction
+	strategy                  *string
+	budget, confirm           *int
+	strategyGiven             bool
 }
 
-// deadlineUsage is the help text of --deadline: the automatic deadline's
-// formula, from the factors the planner uses.
-var deadlineUsage = fmt.Sprintf("Longest the search may run (`duration`, longer than --max): without a clean answer by then it ends inconclusive, with the evidence so far. "+
-	"0 is automatic: %d x max + 2 x (confirm + 2) x timeout for the parallel strategy, %d x max + 2 x (confirm + 2) x timeout for sequential "+
-	"(%s with the defaults).", plan.ParallelDeadlineFactor, plan.SequentialDeadlineFactor, fmtFlagDuration(plan.AutoDeadline(plan.Defaults(), prober.DefaultTimeout)))
-
-// withDeadline returns opts with the automatic deadline resolved against
-// its trial timeout, so that the result says which deadline it ran with.
-func withDeadline(opts prober.Options) prober.Options {
-	if opts.Plan == (plan.Settings{}) {
-		return opts // prober.Measure applies plan.Defaults
+func addSearchFlags(cmd *kingpin.CmdClause) *searchFlags {
+	d := plan.Defaults()
+	f := &searchFlags{precision: cliflags.Fraction(d.Precision)}
+	dur := func(name, help string, def time.Duration) *time.Duration {
+		return cmd.Flag(name, help).Default(durfmt.Short(def)).Duration()
 	}
-	timeout := opts.Transport.Timeout
-	if timeout <= 0 {
-		timeout = prober.DefaultTimeout
-	}
-	opts.Plan = opts.Plan.WithDeadline(timeout)
-	return opts
+	f.min = dur("min", "Shortest idle duration tested.", d.Min)
+	f.max = dur("max", `Longest idle duration tested; a path that survives it has "no limit up to max".`, d.Max)
+	cmd.Flag("precision", "Wanted bracket width relative to the limit, as a fraction (0.02 or 2%).").Default(f.precision.String()).SetValue(&f.precision)
+	f.floor = dur("precision-floor", "Absolute floor of the bracket width: the search stops at max(precision*limit, floor).", d.PrecisionFloor)
+	f.strategy = cmd.Flag("strategy", "Search strategy: parallel (staggered connections, close to 1x the limit in wall time) or sequential (the textbook baseline, about 8-10x).").
+		Default(string(d.Strategy)).IsSetByUser(&f.strategyGiven).Enum(string(plan.Parallel), string(plan.Sequential))
+	f.budget = cmd.Flag("budget", "Most connections open at once (at least 2).").Default(strconv.Itoa(d.Budget)).Int()
+	f.confirm = cmd.Flag("confirm", "Extra trials that re-test each bracket edge before the result is published (0 turns it off).").Default(strconv.Itoa(d.Confirm)).Int()
+	f.deadline = dur("deadline", fmt.Sprintf("Longest the search may run (longer than --max): without a clean answer by then it ends inconclusive, with the evidence so far. "+
+		"0 is automatic: %d x max + 2 x (confirm + 2) x timeout for the parallel strategy, %d x max + 2 x (confirm + 2) x timeout for sequential (%s with the defaults).",
+		plan.ParallelDeadlineFactor, plan.SequentialDeadlineFactor, durfmt.Short(plan.AutoDeadline(d, prober.DefaultTimeout))), 0)
+	return f
 }
 
-// settingsErrors turns plan.Settings.Validate's lines into flag-named
-// messages: "--max: ...".
-func settingsErrors(err error) []string {
-	if err == nil {
-		return nil
-	}
-	var out []string
-	for _, line := range strings.Split(err.Error(), "\n") {
-		if line = strings.TrimSpace(line); line != "" {
-			out = append(out, "--"+line)
+// settings returns the search settings and the problems plan.Settings
+// finds in them, one per flag: "--max: ...".
+func (f *searchFlags) settings() (plan.Settings, []string) {
+	s := plan.Settings{Strategy: plan.Strategy(*f.strategy), Min: *f.min, Max: *f.max, Precision: float64(f.precision),
+		PrecisionFloor: *f.floor, Budget: *f.budget, Confirm: *f.confirm, Deadline: *f.deadline}
+	var errs []string
+	if err := s.Validate(); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				errs = append(errs, "--"+line)
+			}
 		}
 	}
-	return out
+	return s, errs
 }
 
-// measureFlags holds the raw values of measure's flags.
+// measureFlags are measure's flags as parsed.
 type measureFlags struct {
-	settings   plan.Settings
-	timeout    time.Duration
-	insecure   bool
-	caFile     string
-	serverName string
-	method     string
-	header     headerValue
-	host       string
-	body       string
-	bodyFile   string
-	send       string
-	expect     string
-	output     string
-	name       string
-	pushURL    string
-	keepalive  *prober.KeepaliveCheck
-	log        *logFlags
-	// given holds the names of the flags set on the command line.
-	given map[string]bool
+	search                                                              *searchFlags
+	timeout                                                             *time.Duration
+	insecure                                                            *bool
+	caFile, serverName, method, host, body, bodyFile, send, expect, kal *string
+	output, name, pushURL                                               *string
+	headers                                                             *[]string
+	// given says which scheme-specific flags were set on the command line.
+	given map[string]*bool
 }
 
-func newMeasureFlags() (*flag.FlagSet, *measureFlags) {
-	fs := newFlagSet("measure")
-	f := &measureFlags{settings: plan.Defaults(), timeout: prober.DefaultTimeout, output: "text"}
-	addSearchFlags(fs, &f.settings)
-	fs.Var(durationValue{&f.timeout}, "timeout", "Trial timeout (`duration`): bounds dialing, handshakes and every reuse; also the TCP_USER_TIMEOUT, so a black hole cannot hold a trial for minutes.")
-	fs.BoolVar(&f.insecure, "insecure", false, "https, h2: do not verify the server certificate.")
-	fs.StringVar(&f.caFile, "ca-file", "", "https, h2: PEM `file` with the CA certificates to trust instead of the system pool.")
-	fs.StringVar(&f.serverName, "server-name", "", "https, h2: TLS server `name` (SNI and certificate check) when it differs from the target host.")
-	fs.StringVar(&f.method, "method", "GET", "http(s), h2(c): request `method`.")
-	fs.Var(&f.header, "header", "http(s), h2(c): extra request header `\"Name: value\"`; repeat for more.")
-	fs.StringVar(&f.host, "host", "", "http(s), h2(c): Host header `name` (:authority for HTTP/2; default: from the target).")
-	fs.StringVar(&f.body, "body", "", "http(s), h2(c): request `body` (sent with Content-Length on every request).")
-	fs.StringVar(&f.bodyFile, "body-file", "", "http(s), h2(c): read the request body from `file`.")
-	fs.StringVar(&f.send, "send", "", "tcp: reuse `payload`; \\r \\n \\t \\0 \\\\ \\xHH escapes are expanded (default \"\\r\\n\").")
-	fs.StringVar(&f.expect, "expect", "", "tcp: the answer must contain this `string` (escapes as for --send); without it, reuse succeeds once the payload is acknowledged.")
-	fs.Var(choiceValue{&f.output, outputFormats}, "output", "Result `format`: text (summary and advice), json (one object), prom (Prometheus text format, for a textfile collector).")
-	fs.StringVar(&f.name, "name", "", "`name` of the path: the path label of --output prom and --push-gateway (default: the target).")
-	fs.StringVar(&f.pushURL, "push-gateway", "", "Push a complete result to the Pushgateway at this `URL` (job \"idleprobe\", grouped by path).")
-	fs.Var(keepaliveValue{&f.keepalive}, "keepalive", keepaliveUsage)
-	f.log = addLogFlags(fs)
-	return fs, f
+func (c *cli) addMeasure() {
+	f := &measureFlags{given: map[string]*bool{}}
+	c.measure = f
+	cmd := c.command("measure", measureHelp, "TARGET: the URL to measure (see above)", "", func(ctx context.Context, pos []string) int {
+		target, opts, rep, errs := f.options(pos)
+		if len(errs) > 0 {
+			return c.usage(errs...)
+		}
+		rep.Logger = c.logger()
+		rep.Progress = term.IsTerminalWriter(c.stdout)
+		_, err := report.Measure(ctx, target, opts, rep, c.stdout)
+		return c.exit(err)
+	})
+	f.search = addSearchFlags(cmd)
+	flag := func(name, help string) *kingpin.FlagClause {
+		f.given[name] = new(bool)
+		return cmd.Flag(name, help).IsSetByUser(f.given[name])
+	}
+	f.timeout = cmd.Flag("timeout", "Trial timeout: bounds dialing, handshakes and every reuse; also the TCP_USER_TIMEOUT, so a black hole cannot hold a trial for minutes.").Default(durfmt.Short(prober.DefaultTimeout)).Duration()
+	f.insecure = flag("insecure", "https, h2: do not verify the server certificate.").Bool()
+	f.caFile = flag("ca-file", "https, h2: PEM file with the CA certificates to trust instead of the system pool.").PlaceHolder("FILE").String()
+	f.serverName = flag("server-name", "https, h2: TLS server name (SNI and certificate check) when it differs from the target host.").PlaceHolder("NAME").String()
+	f.method = flag("method", "http(s), h2(c): request method.").Default(http.MethodGet).String()
+	f.headers = flag("header", "http(s), h2(c): extra request header; repeat for more.").PlaceHolder(`"Name: value"`).Strings()
+	f.host = flag("host", "http(s), h2(c): Host header (:authority for HTTP/2; default: from the target).").PlaceHolder("NAME").String()
+	f.body = flag("body", "http(s), h2(c): request body (sent with Content-Length on every request).").String()
+	f.bodyFile = flag("body-file", "http(s), h2(c): read the request body from FILE.").PlaceHolder("FILE").String()
+	f.send = flag("send", `tcp: reuse payload; \r \n \t \0 \\ \xHH escapes are expanded (default "\r\n").`).String()
+	f.expect = flag("expect", "tcp: the answer must contain this string (escapes as for --send); without it, reuse succeeds once the payload is acknowledged.").String()
+	f.output = cmd.Flag("output", "Result format: text (summary and advice), json (one object), prom (Prometheus text format, for a textfile collector).").Default(report.Outputs[0]).Enum(report.Outputs...)
+	f.name = cmd.Flag("name", "Name of the path: the path label of --output prom and --push-gateway (default: the target).").String()
+	f.pushURL = cmd.Flag("push-gateway", `Push a complete result to the Pushgateway at this URL (job "idleprobe", grouped by path).`).PlaceHolder("URL").String()
+	f.kal = cmd.Flag("keepalive", "After finding a limit, check whether TCP keepalive at the client's settings keeps the path alive past it: IDLE[,INTERVAL[,COUNT]] in whole seconds, e.g. 30s,75s,9 (INTERVAL defaults to IDLE, COUNT to 9).").PlaceHolder("IDLE[,INTERVAL[,COUNT]]").String()
 }
 
-// build checks the flags against the target and returns the measurement
-// to run, or every problem found, one per line.
-func (f *measureFlags) build(pos []string) (prober.Target, prober.Options, []string) {
+// options checks measure's flags against the target and turns them into
+// the measurement to run and how to report it, or every problem found, one
+// per line naming its flag. Every check of measure's command line is here.
+func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, report.Options, []string) {
 	var errs []string
 	var target prober.Target
 	switch len(pos) {
@@ -184,270 +172,109 @@ func (f *measureFlags) build(pos []string) (prober.Target, prober.Options, []str
 	default:
 		errs = append(errs, fmt.Sprintf("measure takes one TARGET, got %d: %s", len(pos), strings.Join(pos, " ")))
 	}
-	errs = append(errs, settingsErrors(f.settings.Validate())...)
-	if f.timeout <= 0 {
-		errs = append(errs, fmt.Sprintf("--timeout: %s must be positive (example: 5s)", f.timeout))
+	settings, serrs := f.search.settings()
+	errs = append(errs, serrs...)
+	if *f.timeout <= 0 {
+		errs = append(errs, fmt.Sprintf("--timeout: %s must be positive (example: 5s)", *f.timeout))
 	}
-
-	topt := prober.TransportOptions{
-		Timeout:            f.timeout,
-		Method:             f.method,
-		Host:               f.host,
-		InsecureSkipVerify: f.insecure,
-		CAFile:             f.caFile,
-		ServerName:         f.serverName,
-	}
-	if len(f.header.h) > 0 {
-		topt.Header = f.header.h.Clone()
-	}
-	if f.method == "" || !validHeaderName(f.method) {
-		errs = append(errs, fmt.Sprintf("--method: %q is not an HTTP method (examples: GET, HEAD, POST)", f.method))
+	topt := prober.TransportOptions{Timeout: *f.timeout, Method: *f.method, Host: *f.host,
+		InsecureSkipVerify: *f.insecure, CAFile: *f.caFile, ServerName: *f.serverName}
+	topt.Header, errs = headers(*f.headers, errs)
+	if !httpguts.ValidHeaderFieldName(*f.method) {
+		errs = append(errs, fmt.Sprintf("--method: %q is not an HTTP method (examples: GET, HEAD, POST)", *f.method))
 	}
 	switch {
-	case f.body != "" && f.bodyFile != "":
+	case *f.body != "" && *f.bodyFile != "":
 		errs = append(errs, "--body-file: give either --body or --body-file, not both")
-	case f.body != "":
-		topt.Body = []byte(f.body)
-	case f.bodyFile != "":
-		b, err := os.ReadFile(f.bodyFile)
+	case *f.body != "":
+		topt.Body = []byte(*f.body)
+	case *f.bodyFile != "":
+		b, err := os.ReadFile(*f.bodyFile)
 		if err != nil {
 			errs = append(errs, "--body-file: "+oneLine(err.Error()))
 		}
 		topt.Body = b
 	}
-	if f.send != "" {
-		b, err := unescape(f.send)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("--send: %q %s", f.send, err))
+	for _, p := range []struct {
+		flag, s string
+		to      *[]byte
+	}{{"send", *f.send, &topt.Send}, {"expect", *f.expect, &topt.Expect}} {
+		if p.s == "" {
+			continue
 		}
-		topt.Send = b
-	}
-	if f.expect != "" {
-		b, err := unescape(f.expect)
+		b, err := cliflags.Unescape(p.s)
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("--expect: %q %s", f.expect, err))
+			errs = append(errs, fmt.Sprintf("--%s: %q %s", p.flag, p.s, err))
 		}
-		topt.Expect = b
+		*p.to = b
 	}
-	if f.caFile != "" {
-		if _, err := os.ReadFile(f.caFile); err != nil {
+	if *f.caFile != "" {
+		if _, err := os.ReadFile(*f.caFile); err != nil {
 			errs = append(errs, "--ca-file: "+oneLine(err.Error()))
 		}
 	}
-
-	// Flags that the target's protocol would silently ignore are mistakes.
-	if target.Scheme != "" {
-		only := func(scheme string, names ...string) {
-			for _, n := range names {
-				if f.given[n] {
-					errs = append(errs, fmt.Sprintf("--%s: only for %s targets, not %s://", n, scheme, target.Scheme))
-				}
-			}
-		}
-		switch target.Scheme {
-		case "tcp":
-			only("http(s) and h2(c)", "method", "header", "host", "body", "body-file")
-			only("https and h2", "insecure", "ca-file", "server-name")
-		case "http", "h2c":
-			only("tcp", "send", "expect")
-			only("https and h2", "insecure", "ca-file", "server-name")
-		case "https", "h2":
-			only("tcp", "send", "expect")
-		}
-	}
-	return target, prober.Options{Plan: f.settings, Transport: topt, Keepalive: f.keepalive}, errs
-}
-
-func runMeasureCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs, f := newMeasureFlags()
-	pos, err := parseArgs(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		printHelp(stdout, fs, measureHelp)
-		return exitOK
-	}
-	if err != nil {
-		return usageError(stderr, flagError("measure", err))
-	}
-	f.given = map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { f.given[fl.Name] = true })
-	target, opts, errs := f.build(pos)
-	if len(errs) > 0 {
-		return usageError(stderr, errs...)
-	}
-	log := f.log.logger(stderr)
-	opts.Logger = log
-	if f.pushURL != "" {
-		if u, err := url.Parse(f.pushURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return usageError(stderr, fmt.Sprintf("--push-gateway: %q is not an http(s) URL (example: http://pushgateway:9091)", f.pushURL))
-		}
-	}
-	_, code := measureAndReport(ctx, target, opts, report{
-		output:  f.output,
-		name:    f.name,
-		pushURL: f.pushURL,
-		tty:     term.IsTerminalWriter(stdout),
-		log:     log,
-	}, stdout, stderr)
-	return code
-}
-
-// report says how measureAndReport shows progress and the result.
-type report struct {
-	output  string // text, json or prom
-	name    string // the path label for prom output and the Pushgateway
-	pushURL string // Pushgateway to push a complete result to, or ""
-	tty     bool   // stdout is a terminal: redraw a live progress line
-	log     *slog.Logger
-	// measure runs the measurement: prober.Measure when nil (tests pass a
-	// stand-in that ends the way they need).
-	measure func(context.Context, prober.Target, prober.Options) (prober.Result, error)
-}
-
-// measureAndReport runs one measurement with the live display hooked to its
-// progress, prints the result in the requested format and returns it with
-// the exit code. It is the code path of both `measure` and `demo`.
-func measureAndReport(ctx context.Context, target prober.Target, opts prober.Options, rep report, stdout, stderr io.Writer) (prober.Result, int) {
-	if rep.log == nil {
-		rep.log = slog.New(slog.DiscardHandler)
-	}
-	if opts.Logger == nil {
-		opts.Logger = rep.log
-	}
-	var disp *display
-	if rep.tty {
-		disp = startDisplay(stdout, time.Now())
-		prev := opts.Progress
-		opts.Progress = func(p prober.Progress) {
-			disp.update(p)
-			if prev != nil {
-				prev(p)
-			}
-		}
-	}
-	opts = withDeadline(opts)
-	rep.log.Debug("measuring", "target", target.String(), "strategy", opts.Plan.Strategy,
-		"min", opts.Plan.Min, "max", opts.Plan.Max, "budget", opts.Plan.Budget, "deadline", opts.Plan.Deadline)
-	measure := rep.measure
-	if measure == nil {
-		measure = prober.Measure
-	}
-	r, err := measure(ctx, target, opts)
-	if disp != nil {
-		disp.stop()
-	}
-	if r.Target == "" {
-		r.Target = target.String()
-	}
-	if r.Settings.Strategy == "" {
-		r.Settings = opts.Plan
-	}
-	if ctx.Err() != nil && !r.Complete {
-		r.Status = plan.Interrupted
-	}
-	r = exporters.Settle(r, err)
-	status := advice.StatusOf(r)
-	if err != nil && status != plan.Interrupted {
-		rep.log.Debug("measurement failed", "status", status, "err", err)
-	}
-	if werr := writeResult(stdout, r, rep); werr != nil {
-		fmt.Fprintf(stderr, "idleprobe: writing the result: %s\n", oneLine(werr.Error()))
-		return r, exitFailed
-	}
-	switch status {
-	case plan.Interrupted:
-		fmt.Fprintln(stderr, "idleprobe: interrupted; the result above is partial")
-		return r, exitInterrupted
-	case plan.Measured:
-	default:
-		// Inconclusive or unusable: the evidence is on stdout, the reason
-		// here, and nothing is pushed.
-		fmt.Fprintf(stderr, "idleprobe: measuring %s: %s\n", target, oneLine(advice.Ending(r)))
-		return r, exitFailed
-	}
-	if rep.pushURL != "" && exporters.Publishable(r) {
-		if perr := push(ctx, rep.pushURL, rep.name, r); perr != nil {
-			fmt.Fprintf(stderr, "idleprobe: pushing to %s: %s\n", rep.pushURL, oneLine(perr.Error()))
-			return r, exitFailed
-		}
-	}
-	if ctx.Err() != nil && opts.Keepalive != nil && r.Found && !r.KeepaliveChecked {
-		// Measure keeps a finished search when the keepalive check after it
-		// is cut short: the limit above is final, the check is not done.
-		fmt.Fprintln(stderr, "idleprobe: interrupted during the TCP keepalive check; the limit above is final, the check was not done")
-		return r, exitInterrupted
-	}
-	return r, exitOK
-}
-
-// writeResult prints r in the given output format, whatever its status:
-// a result that ended without a clean answer is marked as such.
-func writeResult(w io.Writer, r prober.Result, rep report) error {
-	switch rep.output {
-	case "json":
-		b, err := json.Marshal(r)
+	var keepalive *prober.KeepaliveCheck
+	if *f.kal != "" {
+		k, err := cliflags.Keepalive(*f.kal)
 		if err != nil {
-			return err
+			errs = append(errs, "--keepalive: "+err.Error())
 		}
-		_, err = w.Write(append(b, '\n'))
-		return err
-	case "prom":
-		return writeProm(w, rep.name, r)
-	default:
-		writeSummary(w, r)
-		return nil
+		keepalive = k
 	}
-}
-
-// display redraws one progress line on a terminal, at most four times a
-// second, from the latest snapshot.
-type display struct {
-	w    io.Writer
-	mu   sync.Mutex
-	snap progressSnap
-	quit chan struct{}
-	done chan struct{}
-}
-
-func startDisplay(w io.Writer, started time.Time) *display {
-	d := &display{w: w, snap: progressSnap{at: started, started: started}, quit: make(chan struct{}), done: make(chan struct{})}
-	go d.loop()
-	return d
-}
-
-// update records a progress snapshot; called from the measuring goroutine.
-func (d *display) update(p prober.Progress) {
-	s := snapOf(p)
-	d.mu.Lock()
-	if s.started.IsZero() {
-		s.started = d.snap.started
+	if u, err := url.Parse(*f.pushURL); *f.pushURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		errs = append(errs, fmt.Sprintf("--push-gateway: %q is not an http(s) URL (example: http://pushgateway:9091)", *f.pushURL))
 	}
-	if s.at.IsZero() {
-		s.at = time.Now()
-	}
-	d.snap = s
-	d.mu.Unlock()
+	errs = append(errs, f.schemeErrors(target.Scheme)...)
+	opts := prober.Options{Plan: settings, Transport: topt, Keepalive: keepalive}
+	return target, opts, report.Options{Output: *f.output, Name: *f.name, PushURL: *f.pushURL}, errs
 }
 
-func (d *display) loop() {
-	defer close(d.done)
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-d.quit:
-			fmt.Fprint(d.w, "\r\x1b[K")
-			return
-		case now := <-t.C:
-			d.mu.Lock()
-			s := d.snap
-			d.mu.Unlock()
-			fmt.Fprint(d.w, "\r"+progressLine(s, now)+"\x1b[K")
+// headers parses the --header flags into a request header, appending a
+// line to errs for each one that is not a valid header.
+func headers(flags []string, errs []string) (http.Header, []string) {
+	var h http.Header
+	for _, f := range flags {
+		name, value, ok := strings.Cut(f, ":")
+		switch name, value = strings.TrimSpace(name), strings.TrimSpace(value); {
+		case !ok || !httpguts.ValidHeaderFieldName(name):
+			errs = append(errs, fmt.Sprintf("--header: %q is not a header (example: \"Authorization: Bearer xyz\")", f))
+		case !httpguts.ValidHeaderFieldValue(value):
+			errs = append(errs, fmt.Sprintf("--header: %q: header values cannot contain line breaks or control characters", f))
+		default:
+			if h == nil {
+				h = http.Header{}
+			}
+			h.Add(name, value)
 		}
 	}
+	return h, errs
 }
 
-// stop clears the progress line and waits for the redraw loop to end.
-func (d *display) stop() {
-	close(d.quit)
-	<-d.done
+// schemeErrors rejects the flags that the target's protocol would silently
+// ignore: they are mistakes.
+func (f *measureFlags) schemeErrors(scheme string) []string {
+	var errs []string
+	only := func(schemes string, names ...string) {
+		for _, n := range names {
+			if *f.given[n] {
+				errs = append(errs, fmt.Sprintf("--%s: only for %s targets, not %s://", n, schemes, scheme))
+			}
+		}
+	}
+	switch scheme {
+	case "tcp":
+		only("http(s) and h2(c)", "method", "header", "host", "body", "body-file")
+		only("https and h2", "insecure", "ca-file", "server-name")
+	case "http", "h2c":
+		only("tcp", "send", "expect")
+		only("https and h2", "insecure", "ca-file", "server-name")
+	case "https", "h2":
+		only("tcp", "send", "expect")
+	}
+	return errs
+}
+
+// oneLine joins a possibly multi-line message into one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }

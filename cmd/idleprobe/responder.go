@@ -2,30 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/idleprobe/idleprobe/internal/responder"
 )
 
-func init() {
-	register(command{
-		name:    "responder",
-		summary: "serve HTTP/1.1, h2c and TCP echo, holding every connection forever (measure the path, not the app)",
-		run:     runResponder,
-	})
-}
-
 const responderHelp = `
-Usage: idleprobe responder [flags]
+Serve HTTP/1.1, h2c and TCP echo, holding every connection forever (measure the path, not the app).
 
-A companion server that never closes an idle connection and never sends TCP
-keepalives. Deploy it behind the same Service or load balancer as your
-application and measure it: whatever limit idleprobe then finds belongs to the
-path (load balancer, NAT, conntrack), not to a server's own idle timeout.
+A companion server that never closes an idle connection and never sends TCP keepalives. Deploy it behind the same Service or load balancer as your application and measure it: whatever limit idleprobe then finds belongs to the path (load balancer, NAT, conntrack), not to a server's own idle timeout.
 
   HTTP/1.1 and h2c (HTTP/2 with prior knowledge) on the same port: any
             method and path gets 200 with a small body; connections are
@@ -35,40 +21,29 @@ path (load balancer, NAT, conntrack), not to a server's own idle timeout.
 Stops cleanly on Ctrl-C or SIGTERM.
 `
 
-func runResponder(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("responder")
-	httpAddr := fs.String("http.listen-address", ":8080", "HTTP/1.1 and h2c listen `address`; empty disables HTTP.")
-	tcpAddr := fs.String("tcp.listen-address", ":9090", "TCP echo listen `address`; empty disables TCP echo.")
-	grace := 5 * time.Second
-	fs.Var(durationValue{&grace}, "shutdown-timeout", "How long requests in flight may finish after a stop signal (`duration`).")
-	lf := addLogFlags(fs)
-	pos, err := parseArgs(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		printHelp(stdout, fs, responderHelp)
+func (c *cli) addResponder() {
+	var httpAddr, tcpAddr *string
+	var shutdown *time.Duration
+	cmd := c.command("responder", responderHelp, "", "", func(ctx context.Context, _ []string) int {
+		if *httpAddr == "" && *tcpAddr == "" {
+			return c.usage("--http.listen-address: both listeners are disabled; set --http.listen-address or --tcp.listen-address")
+		}
+		log := c.logger()
+		err := responder.Run(ctx, responder.Config{HTTPAddr: *httpAddr, TCPAddr: *tcpAddr, Logger: log}, *shutdown, func(s *responder.Server) {
+			if a := s.HTTPAddr(); a != nil {
+				log.Info("responder listening", "protocol", "http", "address", a.String())
+			}
+			if a := s.TCPAddr(); a != nil {
+				log.Info("responder listening", "protocol", "tcp-echo", "address", a.String())
+			}
+		})
+		if err != nil {
+			return c.exit(fmt.Errorf("responder: %s", oneLine(err.Error())))
+		}
+		log.Info("responder stopped")
 		return exitOK
-	}
-	if err != nil {
-		return usageError(stderr, flagError("responder", err))
-	}
-	if len(pos) > 0 {
-		return usageError(stderr, fmt.Sprintf("responder takes no arguments, got %q", pos[0]))
-	}
-	if *httpAddr == "" && *tcpAddr == "" {
-		return usageError(stderr, "--http.listen-address: both listeners are disabled; set --http.listen-address or --tcp.listen-address")
-	}
-	log := lf.logger(stderr)
-	err = responder.Run(ctx, responder.Config{HTTPAddr: *httpAddr, TCPAddr: *tcpAddr, Logger: log}, grace, func(s *responder.Server) {
-		if a := s.HTTPAddr(); a != nil {
-			log.Info("responder listening", "protocol", "http", "address", a.String())
-		}
-		if a := s.TCPAddr(); a != nil {
-			log.Info("responder listening", "protocol", "tcp-echo", "address", a.String())
-		}
 	})
-	if err != nil {
-		fmt.Fprintf(stderr, "idleprobe: responder: %s\n", oneLine(err.Error()))
-		return exitFailed
-	}
-	log.Info("responder stopped")
-	return exitOK
+	httpAddr = cmd.Flag("http.listen-address", "HTTP/1.1 and h2c listen address; empty disables HTTP.").Default(":8080").String()
+	tcpAddr = cmd.Flag("tcp.listen-address", "TCP echo listen address; empty disables TCP echo.").Default(":9090").String()
+	shutdown = cmd.Flag("shutdown-timeout", "How long requests in flight may finish after a stop signal.").Default("5s").Duration()
 }

@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"bytes"
@@ -118,7 +118,7 @@ func TestSummaryAndAdvice(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var b bytes.Buffer
-			writeSummary(&b, tc.r)
+			WriteSummary(&b, tc.r)
 			out := b.String()
 			for _, w := range tc.want {
 				if !strings.Contains(out, w) {

@@ -1,4 +1,7 @@
-package exporters
+// Package state keeps the latest completed result of every path of
+// `idleprobe serve` in a file, so that a restarted service exports them
+// again with their original timestamps.
+package state
 
 import (
 	"encoding/json"
@@ -10,25 +13,26 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/idleprobe/idleprobe/exporters"
+	"github.com/idleprobe/idleprobe/internal/atomicfile"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
-// StateVersion is the version of the state file format this build writes
+// Version is the version of the state file format this build writes
 // and reads.
-const StateVersion = 1
+const Version = 1
 
-// StoredResult is one path's entry in the state file: how the path was
+// Entry is one path's entry in the state file: how the path was
 // configured when it was measured, and its latest completed result.
-type StoredResult struct {
-	Path   PathInfo
+type Entry struct {
+	Path   exporters.PathInfo
 	Result plan.Result
 }
 
-// jsonPath is the wire form of PathInfo.
+// jsonPath is the wire form of exporters.PathInfo.
 type jsonPath struct {
 	Name                     string            `json:"name"`
 	Target                   string            `json:"target"`
@@ -49,7 +53,7 @@ type stateFile struct {
 	Paths   map[string]jsonEntry `json:"paths"`
 }
 
-func toJSONPath(p PathInfo) jsonPath {
+func toJSONPath(p exporters.PathInfo) jsonPath {
 	return jsonPath{
 		Name: p.Name, Target: p.Target,
 		ClientIdleTimeoutSeconds: p.ClientIdleTimeout.Seconds(),
@@ -58,8 +62,8 @@ func toJSONPath(p PathInfo) jsonPath {
 	}
 }
 
-func fromJSONPath(j jsonPath) PathInfo {
-	return PathInfo{
+func fromJSONPath(j jsonPath) exporters.PathInfo {
+	return exporters.PathInfo{
 		Name: j.Name, Target: j.Target,
 		ClientIdleTimeout: time.Duration(math.Round(j.ClientIdleTimeoutSeconds * 1e9)),
 		Interval:          time.Duration(math.Round(j.IntervalSeconds * 1e9)),
@@ -80,7 +84,7 @@ type Store struct {
 	state  map[string]jsonEntry
 }
 
-// OpenStore reads the state file at path (which need not exist yet; its
+// Open reads the state file at path (which need not exist yet; its
 // directory is created) and returns the store and the results it held,
 // keyed by path name.
 //
@@ -88,9 +92,9 @@ type Store struct {
 // renamed aside to "<path>.corrupt-<unix time>" for inspection, and the
 // store starts empty. Entries that decode but make no sense (no finish
 // time, an incomplete result) are logged and dropped. Temporary files left
-// by a process killed while saving are removed. OpenStore fails only when
+// by a process killed while saving are removed. Open fails only when
 // the directory cannot be created.
-func OpenStore(path string, logger *slog.Logger) (*Store, map[string]StoredResult, error) {
+func Open(path string, logger *slog.Logger) (*Store, map[string]Entry, error) {
 	if path == "" {
 		return nil, nil, errors.New("state file: no path given")
 	}
@@ -107,24 +111,24 @@ func OpenStore(path string, logger *slog.Logger) (*Store, map[string]StoredResul
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return s, map[string]StoredResult{}, nil
+		return s, map[string]Entry{}, nil
 	case err != nil:
 		s.setAside(fmt.Errorf("read: %w", err))
-		return s, map[string]StoredResult{}, nil
+		return s, map[string]Entry{}, nil
 	}
 	var f stateFile
 	if err := decodeState(data, &f); err != nil {
 		s.setAside(err)
-		return s, map[string]StoredResult{}, nil
+		return s, map[string]Entry{}, nil
 	}
-	out := make(map[string]StoredResult, len(f.Paths))
+	out := make(map[string]Entry, len(f.Paths))
 	for name, e := range f.Paths {
 		if err := checkEntry(name, e); err != nil {
 			logger.Warn("dropping an unusable entry of the state file", "path", name, "err", err)
 			continue
 		}
 		s.state[name] = e
-		out[name] = StoredResult{Path: fromJSONPath(e.Path), Result: e.Result}
+		out[name] = Entry{Path: fromJSONPath(e.Path), Result: e.Result}
 	}
 	return s, out, nil
 }
@@ -136,8 +140,8 @@ func decodeState(data []byte, f *stateFile) error {
 	if err := json.Unmarshal(data, f); err != nil {
 		return fmt.Errorf("not a valid state file: %w", err)
 	}
-	if f.Version != StateVersion {
-		return fmt.Errorf("version %d is not supported (this build reads version %d)", f.Version, StateVersion)
+	if f.Version != Version {
+		return fmt.Errorf("version %d is not supported (this build reads version %d)", f.Version, Version)
 	}
 	return nil
 }
@@ -146,7 +150,7 @@ func checkEntry(name string, e jsonEntry) error {
 	switch {
 	case e.Path.Name != name:
 		return fmt.Errorf("entry %q names path %q", name, e.Path.Name)
-	case !Publishable(e.Result):
+	case !exporters.Publishable(e.Result):
 		return errors.New("the result is incomplete")
 	case e.Result.Finished.IsZero():
 		return errors.New("the result has no finish time")
@@ -168,18 +172,11 @@ func (s *Store) setAside(cause error) {
 
 // removeTemps deletes temporary files left by an interrupted save.
 func (s *Store) removeTemps() {
-	dir, base := filepath.Split(s.path)
-	matches, _ := filepath.Glob(filepath.Join(dir, "."+escapeGlob(base)+".tmp-*"))
-	for _, m := range matches {
+	for _, m := range atomicfile.Leftovers(s.path) {
 		if err := os.Remove(m); err != nil {
 			s.logger.Warn("could not remove a temporary state file", "tmp", m, "err", err)
 		}
 	}
-}
-
-func escapeGlob(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`)
-	return r.Replace(s)
 }
 
 // Path returns the state file's name.
@@ -187,11 +184,11 @@ func (s *Store) Path() string { return s.path }
 
 // Save records r as the latest result of the path name (described by info)
 // and rewrites the state file atomically. A result that is not Publishable
-// yields ErrIncomplete and changes nothing. On a write error the previous file is
+// yields exporters.ErrIncomplete and changes nothing. On a write error the previous file is
 // kept, and the entry stays in memory for the next Save.
-func (s *Store) Save(name string, info PathInfo, r plan.Result) error {
-	if !Publishable(r) {
-		return ErrIncomplete
+func (s *Store) Save(name string, info exporters.PathInfo, r plan.Result) error {
+	if !exporters.Publishable(r) {
+		return exporters.ErrIncomplete
 	}
 	info.Name = name
 	r.Trials = nil // the state keeps the bracket, not the evidence
@@ -214,28 +211,9 @@ func (s *Store) Delete(name string) error {
 }
 
 func (s *Store) writeLocked() error {
-	data, err := json.MarshalIndent(stateFile{Version: StateVersion, Saved: time.Now().UTC(), Paths: s.state}, "", "  ")
+	data, err := json.MarshalIndent(stateFile{Version: Version, Saved: time.Now().UTC(), Paths: s.state}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	return writeAtomic(s.path, append(data, '\n'), 0o600)
-}
-
-// Seed publishes the stored results on c for the configured paths: a
-// stored result is used only when its path still exists with the same
-// target (a result for another address would be wrong). The results keep
-// their original timestamps. Seed returns the names it seeded; every
-// configured path is registered on c either way.
-func Seed(c *Collector, paths []PathInfo, stored map[string]StoredResult) []string {
-	var seeded []string
-	for _, p := range paths {
-		sr, ok := stored[p.Name]
-		if ok && sr.Path.Target == p.Target && Publishable(sr.Result) {
-			c.Set(p, sr.Result)
-			seeded = append(seeded, p.Name)
-			continue
-		}
-		c.SetPath(p)
-	}
-	return seeded
+	return atomicfile.Write(s.path, append(data, '\n'), 0o600)
 }

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"github.com/idleprobe/idleprobe/schedule"
 )
 
-// scriptedMeasure runs the measurements of serve in a given order: each call
+// scriptedMeasure runs the measurements of the service in a given order: each call
 // takes the next step. A step is the real prober.Measure (nil) or a
 // stand-in. Calls past the script use the real one.
 type scriptedMeasure struct {
@@ -62,7 +62,7 @@ func inconclusiveAfter(release <-chan struct{}, deadline *time.Duration) func(co
 }
 
 // runNow starts a run of path name, waiting for the previous one to end.
-func runNow(t *testing.T, ts *testServe, name string) {
+func runNow(t *testing.T, ts *testService, name string) {
 	t.Helper()
 	waitFor(t, 10*time.Second, "a run of "+name+" to start", func() bool {
 		err := ts.s.sched.RunNow(name)
@@ -73,15 +73,15 @@ func runNow(t *testing.T, ts *testServe, name string) {
 	})
 }
 
-// TestServeInconclusiveMeasurement feeds serve a measurement that ends
+// TestServiceInconclusiveMeasurement feeds the service a measurement that ends
 // inconclusive between two that succeed: the failure is counted and logged
 // with its reason, the previous result stays exported and stored,
 // in_progress returns to 0, and the next run is not blocked.
-func TestServeInconclusiveMeasurement(t *testing.T) {
+func TestServiceInconclusiveMeasurement(t *testing.T) {
 	checkLeaks(t)
 	target := idleServer(t, time.Second)
 	dir := t.TempDir()
-	cfgFile, state := filepath.Join(dir, "idleprobe.yml"), filepath.Join(dir, "state.json")
+	cfgFile, statePath := filepath.Join(dir, "idleprobe.yml"), filepath.Join(dir, "state.json")
 	writeConfig(t, cfgFile, pathConfig{name: "web", target: target})
 
 	release := make(chan struct{})
@@ -89,7 +89,7 @@ func TestServeInconclusiveMeasurement(t *testing.T) {
 	script := &scriptedMeasure{steps: []func(context.Context, prober.Target, prober.Options) (prober.Result, error){
 		nil, inconclusiveAfter(release, &deadline), nil,
 	}}
-	ts := startServeWith(t, cfgFile, state, func(s *server) { s.measureFn = script.measure })
+	ts := startService(t, cfgFile, statePath, func(o *Options) { o.Measure = script.measure })
 
 	waitFor(t, 30*time.Second, "the first result", func() bool { return hasResult(t, ts.url, "web") })
 	before := metrics(t, ts.url)
@@ -143,7 +143,7 @@ func TestServeInconclusiveMeasurement(t *testing.T) {
 	if v, _ := value(after, "idleprobe_trial_connections", nil); v != 0 {
 		t.Errorf("idleprobe_trial_connections = %g after the run, want 0", v)
 	}
-	if got := stateEntries(t, state); len(got) != 1 {
+	if got := stateEntries(t, statePath); len(got) != 1 {
 		t.Errorf("state file holds %v, want the first result of web", got)
 	}
 	code, page := get(t, ts.url+"/")
@@ -164,17 +164,17 @@ func TestServeInconclusiveMeasurement(t *testing.T) {
 	})
 }
 
-// TestServeUnusableTarget measures a refused target with the real
+// TestServiceUnusableTarget measures a refused target with the real
 // prober.Measure twice: each run counts a failure (so that the shipped
 // IdleprobeMeasurementsFailing alert, two failures and no success, can
 // fire), publishes nothing, returns its connections to the global cap and
 // leaves the path free for the next run.
-func TestServeUnusableTarget(t *testing.T) {
+func TestServiceUnusableTarget(t *testing.T) {
 	checkLeaks(t)
 	dir := t.TempDir()
-	cfgFile, state := filepath.Join(dir, "idleprobe.yml"), filepath.Join(dir, "state.json")
+	cfgFile, statePath := filepath.Join(dir, "idleprobe.yml"), filepath.Join(dir, "state.json")
 	writeConfig(t, cfgFile, pathConfig{name: "down", target: "http://" + closedPort(t) + "/"})
-	ts := startServe(t, cfgFile, state)
+	ts := startService(t, cfgFile, statePath, nil)
 
 	for i := 1; i <= 2; i++ {
 		if i > 1 {
@@ -197,7 +197,7 @@ func TestServeUnusableTarget(t *testing.T) {
 	if hasResult(t, ts.url, "down") {
 		t.Error("an unusable run published a result")
 	}
-	if got := stateEntries(t, state); len(got) != 0 {
+	if got := stateEntries(t, statePath); len(got) != 0 {
 		t.Errorf("state file holds %v, want nothing", got)
 	}
 	if !strings.Contains(ts.logs.String(), `status=unusable reason="unusable: connect `) {

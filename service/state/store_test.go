@@ -1,4 +1,4 @@
-package exporters
+package state
 
 import (
 	"bufio"
@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idleprobe/idleprobe/exporters"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
@@ -56,12 +57,12 @@ func newLogger() (*slog.Logger, *logRecorder) {
 	return slog.New(slog.NewJSONHandler(rec, &slog.HandlerOptions{Level: slog.LevelDebug})), rec
 }
 
-func openStore(t *testing.T, file string) (*Store, map[string]StoredResult, *logRecorder) {
+func openStore(t *testing.T, file string) (*Store, map[string]Entry, *logRecorder) {
 	t.Helper()
 	logger, rec := newLogger()
-	s, stored, err := OpenStore(file, logger)
+	s, stored, err := Open(file, logger)
 	if err != nil {
-		t.Fatalf("OpenStore(%s): %v", file, err)
+		t.Fatalf("Open(%s): %v", file, err)
 	}
 	return s, stored, rec
 }
@@ -111,7 +112,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	if err := s.Save("pg", pgPath, richResult()); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Save("gone", PathInfo{Target: "tcp://127.0.0.1:1"}, foundResult()); err != nil {
+	if err := s.Save("gone", exporters.PathInfo{Target: "tcp://127.0.0.1:1"}, foundResult()); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Delete("gone"); err != nil {
@@ -122,11 +123,11 @@ func TestStoreRoundTrip(t *testing.T) {
 	}
 	partial := foundResult()
 	partial.Complete = false
-	if err := s.Save("api", apiPath, partial); !errors.Is(err, ErrIncomplete) {
-		t.Errorf("Save(incomplete) = %v, want ErrIncomplete", err)
+	if err := s.Save("api", apiPath, partial); !errors.Is(err, exporters.ErrIncomplete) {
+		t.Errorf("Save(incomplete) = %v, want exporters.ErrIncomplete", err)
 	}
-	if err := s.Save("api", apiPath, inconclusiveResult()); !errors.Is(err, ErrIncomplete) {
-		t.Errorf("Save(inconclusive) = %v, want ErrIncomplete", err)
+	if err := s.Save("api", apiPath, inconclusiveResult()); !errors.Is(err, exporters.ErrIncomplete) {
+		t.Errorf("Save(inconclusive) = %v, want exporters.ErrIncomplete", err)
 	}
 
 	_, stored, rec2 := openStore(t, file)
@@ -159,46 +160,13 @@ func TestStoreRoundTrip(t *testing.T) {
 	var doc struct {
 		Version int `json:"version"`
 	}
-	if err := json.Unmarshal(raw, &doc); err != nil || doc.Version != StateVersion {
-		t.Errorf("state file version = %d (%v), want %d", doc.Version, err, StateVersion)
+	if err := json.Unmarshal(raw, &doc); err != nil || doc.Version != Version {
+		t.Errorf("state file version = %d (%v), want %d", doc.Version, err, Version)
 	}
-}
-
-func TestStoreRestartExportsOriginalTimestamps(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "idleprobe.json")
-	s, _, _ := openStore(t, file)
-	if err := s.Save("api", apiPath, foundResult()); err != nil {
-		t.Fatal(err)
-	}
-	moved := redisPath
-	if err := s.Save("redis", moved, noLimitResult()); err != nil {
-		t.Fatal(err)
-	}
-
-	// "Restart": a new collector seeded from the reopened store. The redis
-	// path now points elsewhere, so its stored result must not be shown.
-	_, stored, _ := openStore(t, file)
-	now := redisPath
-	now.Target = "tcp://198.51.100.8:6379"
-	c := NewCollector()
-	seeded := Seed(c, []PathInfo{apiPath, now, {Name: "new", Target: "tcp://127.0.0.1:2"}}, stored)
-	if fmt.Sprint(seeded) != "[api]" {
-		t.Errorf("seeded %v, want [api]", seeded)
-	}
-	compareNames(t, c, `
-# HELP idleprobe_last_measurement_success_timestamp_seconds Unix time at which the latest completed (published) measurement ended.
-# TYPE idleprobe_last_measurement_success_timestamp_seconds gauge
-idleprobe_last_measurement_success_timestamp_seconds{env="",path="api",team="web"} 1.772366475e+09
-# HELP idleprobe_measurement_in_progress 1 while a measurement of the path is running.
-# TYPE idleprobe_measurement_in_progress gauge
-idleprobe_measurement_in_progress{env="",path="api",team="web"} 0
-idleprobe_measurement_in_progress{env="",path="new",team=""} 0
-idleprobe_measurement_in_progress{env="prod",path="redis",team=""} 0
-`, "idleprobe_last_measurement_success_timestamp_seconds", "idleprobe_measurement_in_progress")
 }
 
 func TestStoreSetsAsideBadFiles(t *testing.T) {
-	valid, err := json.Marshal(stateFile{Version: StateVersion, Paths: map[string]jsonEntry{
+	valid, err := json.Marshal(stateFile{Version: Version, Paths: map[string]jsonEntry{
 		"api": {Path: toJSONPath(apiPath), Result: foundResult()},
 	}})
 	if err != nil {
@@ -270,7 +238,7 @@ func TestStoreDropsBadEntries(t *testing.T) {
 	partial.Complete = false
 	unfinished := foundResult()
 	unfinished.Finished = time.Time{}
-	data, err := json.Marshal(stateFile{Version: StateVersion, Paths: map[string]jsonEntry{
+	data, err := json.Marshal(stateFile{Version: Version, Paths: map[string]jsonEntry{
 		"api":        {Path: toJSONPath(apiPath), Result: foundResult()},
 		"partial":    {Path: jsonPath{Name: "partial"}, Result: partial},
 		"unfinished": {Path: jsonPath{Name: "unfinished"}, Result: unfinished},
@@ -304,7 +272,7 @@ func TestStoreDropsBadEntries(t *testing.T) {
 	}
 }
 
-func TestOpenStoreErrors(t *testing.T) {
+func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 	blocker := filepath.Join(dir, "file")
 	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
@@ -316,9 +284,9 @@ func TestOpenStoreErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := OpenStore(tc.path, nil)
+			_, _, err := Open(tc.path, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("OpenStore error = %v, want one containing %q", err, tc.want)
+				t.Errorf("Open error = %v, want one containing %q", err, tc.want)
 			}
 		})
 	}
@@ -366,14 +334,14 @@ func TestStoreKillChild(t *testing.T) {
 	if file == "" {
 		t.Skip("child of TestStoreSurvivesSIGKILL only")
 	}
-	s, _, err := OpenStore(file, nil)
+	s, _, err := Open(file, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for i := 1; i <= 1_000_000 && time.Now().Before(deadline); i++ {
 		p := fmt.Sprintf("p%02d", i%killPaths)
-		info := PathInfo{Name: p, Target: "tcp://127.0.0.1:9", Labels: map[string]string{"i": strconv.Itoa(i)}}
+		info := exporters.PathInfo{Name: p, Target: "tcp://127.0.0.1:9", Labels: map[string]string{"i": strconv.Itoa(i)}}
 		if err := s.Save(p, info, killResult(i)); err != nil {
 			t.Fatal(err)
 		}
@@ -461,7 +429,7 @@ func TestStoreSurvivesSIGKILL(t *testing.T) {
 			}
 			matches, _ := filepath.Glob(filepath.Join(filepath.Dir(file), ".*tmp*"))
 			if len(matches) != 0 {
-				t.Errorf("temporary files left after OpenStore: %v", matches)
+				t.Errorf("temporary files left after Open: %v", matches)
 			}
 			t.Logf("round %d: killed after %v, state intact", round, delay)
 		})

@@ -1,6 +1,4 @@
-package main
-
-// The web endpoints of `idleprobe serve`.
+package service
 
 import (
 	"fmt"
@@ -8,16 +6,24 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
 
 	"github.com/idleprobe/idleprobe/exporters"
 )
 
-// handler routes the web endpoints. None of them measures anything given
-// in a request: targets come only from the config file.
-func (s *server) handler() http.Handler {
+// Handler returns the web endpoints: the landing page on "/", the metrics
+// (idleprobe_build_info among them) on Options.MetricsPath, /-/healthy,
+// /-/ready (503 until Start is done and after Stop) and /-/reload (POST or
+// PUT, as SIGHUP). None of them measures anything named in a request:
+// targets come only from the config file.
+func (s *Service) Handler() http.Handler { return s.handler }
+
+func (s *Service) newHandler() http.Handler {
 	reg := exporters.NewRegistry(s.collector)
 	reg.MustRegister(
+		versioncollector.NewCollector("idleprobe"),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "idleprobe_trial_connections",
 			Help: "Trial connections open now across all paths, counted against max_connections.",
@@ -28,19 +34,20 @@ func (s *server) handler() http.Handler {
 		}, func() float64 { return float64(max(s.limiter.Limit(), 0)) }),
 	)
 	mux := http.NewServeMux()
-	mux.Handle(s.opts.telemetryPath, promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	mux.Handle(s.opts.MetricsPath, promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError),
 		Registry: reg,
 	})))
-	mux.Handle("/", exporters.LandingPage(s.collector, exporters.LandingConfig{
-		MetricsPath: s.opts.telemetryPath,
-		Logger:      s.log,
-	}))
+	landing := exporters.LandingConfig{MetricsPath: s.opts.MetricsPath, Logger: s.log}
+	if version.Version != "" {
+		landing.Version = fmt.Sprintf("%s (revision %s)", version.Version, version.GetRevision())
+	}
+	mux.Handle("/", exporters.LandingPage(s.collector, landing))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "Healthy")
 	})
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, r *http.Request) {
-		if !s.ready.Load() {
+		if !s.Ready() {
 			http.Error(w, "Not ready: loading the config and the state file", http.StatusServiceUnavailable)
 			return
 		}
@@ -52,11 +59,11 @@ func (s *server) handler() http.Handler {
 			http.Error(w, "Use POST (or PUT) to reload the config", http.StatusMethodNotAllowed)
 			return
 		}
-		if !s.ready.Load() {
+		if !s.Ready() {
 			http.Error(w, "Not ready yet", http.StatusServiceUnavailable)
 			return
 		}
-		if err := s.reload(); err != nil {
+		if err := s.Reload(); err != nil {
 			http.Error(w, "Config reload failed, the running config is kept:\n"+err.Error(), http.StatusInternalServerError)
 			return
 		}

@@ -1,9 +1,10 @@
-package main
+package report
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -42,8 +43,9 @@ func endingMeasure(status plan.Status, deadline *time.Duration) func(context.Con
 
 // TestMeasureEndsWithoutCleanAnswer checks what `measure` does with a
 // measurement that ends inconclusive or unusable: the partial result on
-// stdout in the chosen format, marked as such, one line on stderr saying
-// why, exit 1, nothing pushed; and that it ran with the automatic deadline.
+// stdout in the chosen format, marked as such, an error of one line saying
+// why (the command prints it on stderr and exits 1), nothing pushed; and
+// that it ran with the automatic deadline.
 func TestMeasureEndsWithoutCleanAnswer(t *testing.T) {
 	var pushes atomic.Int32
 	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { pushes.Add(1) }))
@@ -56,20 +58,20 @@ func TestMeasureEndsWithoutCleanAnswer(t *testing.T) {
 		status plan.Status
 		output string
 		stdout []string
-		stderr string
+		err    string
 	}{
 		{plan.Inconclusive, "text", []string{
 			"idleprobe PARTIAL result (inconclusive; the bracket below is the evidence so far)\n",
 			"  Status:         inconclusive: no clean answer within the deadline of 30m12s; limit in (3.0s, 9.0s] so far; 7 of 38 trials contradict it\n",
 			"  Idle limit:     limit in (3.0s, 9.0s] so far (reset)\n",
-		}, "idleprobe: measuring http://192.0.2.7:8080/: inconclusive: no clean answer within the deadline of 30m12s; limit in (3.0s, 9.0s] so far; 7 of 38 trials contradict it\n"},
+		}, "measuring http://192.0.2.7:8080/: inconclusive: no clean answer within the deadline of 30m12s; limit in (3.0s, 9.0s] so far; 7 of 38 trials contradict it"},
 		{plan.Inconclusive, "json", []string{`"status":"inconclusive"`, `"reason":"no clean answer within the deadline of 30m12s"`, `"disagree":7`, `"deadline_seconds":1812`}, "inconclusive: "},
 		{plan.Inconclusive, "prom", []string{"# idleprobe: the measurement of http://192.0.2.7:8080/ ended without a result (inconclusive: "}, "inconclusive: "},
 		{plan.Unusable, "text", []string{
 			"idleprobe result: UNUSABLE target (nothing below is a limit)\n",
 			"  Status:         unusable: the connection is closed on every reuse whatever its idle time\n",
 			"--send and --expect",
-		}, "idleprobe: measuring http://192.0.2.7:8080/: unusable: the connection is closed on every reuse whatever its idle time\n"},
+		}, "measuring http://192.0.2.7:8080/: unusable: the connection is closed on every reuse whatever its idle time"},
 		{plan.Unusable, "json", []string{`"status":"unusable"`, `"complete":false`}, "unusable: "},
 	}
 	for _, tc := range tests {
@@ -78,13 +80,13 @@ func TestMeasureEndsWithoutCleanAnswer(t *testing.T) {
 			s.Max = 10 * time.Minute
 			opts := prober.Options{Plan: s, Transport: prober.TransportOptions{Timeout: 2 * time.Second}}
 			var deadline time.Duration
-			var stdout, stderr bytes.Buffer
+			var stdout bytes.Buffer
 			before := pushes.Load()
-			r, code := measureAndReport(t.Context(), target, opts, report{
-				output: tc.output, name: "web", pushURL: gw.URL, measure: endingMeasure(tc.status, &deadline),
-			}, &stdout, &stderr)
-			if code != exitFailed {
-				t.Errorf("exit code %d, want %d", code, exitFailed)
+			r, err := Measure(t.Context(), target, opts, Options{
+				Output: tc.output, Name: "web", PushURL: gw.URL, Measure: endingMeasure(tc.status, &deadline),
+			}, &stdout)
+			if err == nil || errors.Is(err, ErrInterrupted) {
+				t.Fatalf("error %v, want one that is not an interruption (exit 1)", err)
 			}
 			// 3 x 10m + 2 x (1 + 2) x 2s
 			if want := 30*time.Minute + 12*time.Second; deadline != want {
@@ -112,8 +114,8 @@ func TestMeasureEndsWithoutCleanAnswer(t *testing.T) {
 			if tc.output == "prom" && strings.Contains(stdout.String(), "idleprobe_idle_limit") {
 				t.Errorf("a partial result was exported:\n%s", stdout.String())
 			}
-			if l := lines(stderr.String()); len(l) != 1 || !strings.Contains(stderr.String(), tc.stderr) {
-				t.Errorf("stderr = %q, want one line containing %q", stderr.String(), tc.stderr)
+			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.Contains(msg, tc.err) {
+				t.Errorf("error = %q, want one line containing %q", msg, tc.err)
 			}
 			if n := pushes.Load() - before; n != 0 {
 				t.Errorf("%d pushes to the Pushgateway, want none", n)
