@@ -145,9 +145,8 @@ func GapsOf(spec string) (Gaps, error) {
 
 // Period returns the interval to export for a schedule: Gaps.Longest, the
 // longest a path goes without a new result when every run succeeds (see
-// Gaps). It does not depend on when it is asked: any arguments after spec
-// are ignored (callers passed the current time once).
-func Period(spec string, _ ...time.Time) (time.Duration, error) {
+// Gaps). It does not depend on when it is asked.
+func Period(spec string) (time.Duration, error) {
 	g, err := GapsOf(spec)
 	if err != nil {
 		return 0, err

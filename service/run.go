@@ -63,7 +63,7 @@ func (s *Service) measure(ctx context.Context, p configs.Path, key string, info 
 
 // pathInfo describes a configured path for the collector and state file.
 func pathInfo(p configs.Path) exporters.PathInfo {
-	interval, _ := schedule.Period(p.Schedule, time.Now())
+	interval, _ := schedule.Period(p.Schedule)
 	return exporters.PathInfo{
 		Name:              p.Name,
 		Target:            p.Target,

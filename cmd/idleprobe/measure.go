@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"golang.org/x/net/http/httpguts"
 
+	"github.com/idleprobe/idleprobe/configs"
 	"github.com/idleprobe/idleprobe/internal/cliflags"
 	"github.com/idleprobe/idleprobe/internal/durfmt"
 	"github.com/idleprobe/idleprobe/internal/report"
@@ -93,18 +93,23 @@ func addSearchFlags(cmd *kingpin.CmdClause) *searchFlags {
 
 // settings returns the search settings and the problems plan.Settings
 // finds in them, one per flag: "--max: ...".
-func (f *searchFlags) settings() (plan.Settings, []string) {
-	s := plan.Settings{Strategy: plan.Strategy(*f.strategy), Min: *f.min, Max: *f.max, Precision: float64(f.precision),
+func (f *searchFlags) settings() plan.Settings {
+	return plan.Settings{Strategy: plan.Strategy(*f.strategy), Min: *f.min, Max: *f.max, Precision: float64(f.precision),
 		PrecisionFloor: *f.floor, Budget: *f.budget, Confirm: *f.confirm, Deadline: *f.deadline}
-	var errs []string
-	if err := s.Validate(); err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			if line = strings.TrimSpace(line); line != "" {
-				errs = append(errs, "--"+line)
-			}
+}
+
+// errLines splits the joined errors of a check into one line each.
+func errLines(err error) []string {
+	var out []string
+	if err == nil {
+		return nil
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
 		}
 	}
-	return s, errs
+	return out
 }
 
 // measureFlags are measure's flags as parsed.
@@ -172,82 +177,100 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 	default:
 		errs = append(errs, fmt.Sprintf("measure takes one TARGET, got %d: %s", len(pos), strings.Join(pos, " ")))
 	}
-	settings, serrs := f.search.settings()
-	errs = append(errs, serrs...)
-	if *f.timeout <= 0 {
-		errs = append(errs, fmt.Sprintf("--timeout: %s must be positive (example: 5s)", *f.timeout))
+	settings := f.search.settings()
+	// The path the flags describe is checked with the config file's rules
+	// (configs.Path.Check): the command line accepts and refuses exactly
+	// what a config file does, naming the flags.
+	p := configs.NewPath("measure", "").WithSettings(settings)
+	if len(pos) == 1 {
+		p.Target = pos[0]
 	}
-	topt := prober.TransportOptions{Timeout: *f.timeout, Method: *f.method, Host: *f.host,
-		InsecureSkipVerify: *f.insecure, CAFile: *f.caFile, ServerName: *f.serverName}
-	topt.Header, errs = headers(*f.headers, errs)
-	if !httpguts.ValidHeaderFieldName(*f.method) {
-		errs = append(errs, fmt.Sprintf("--method: %q is not an HTTP method (examples: GET, HEAD, POST)", *f.method))
-	}
+	p.TrialTimeout = *f.timeout
+	p.TLS = configs.TLS{InsecureSkipVerify: *f.insecure, CAFile: *f.caFile, ServerName: *f.serverName}
+	p.Request.Method, p.Request.Host = *f.method, *f.host
+	errs = headers(&p.Request, *f.headers, errs)
 	switch {
 	case *f.body != "" && *f.bodyFile != "":
 		errs = append(errs, "--body-file: give either --body or --body-file, not both")
 	case *f.body != "":
-		topt.Body = []byte(*f.body)
+		p.Request.Body = *f.body
 	case *f.bodyFile != "":
 		b, err := os.ReadFile(*f.bodyFile)
 		if err != nil {
 			errs = append(errs, "--body-file: "+oneLine(err.Error()))
 		}
-		topt.Body = b
+		p.Request.Body = string(b)
 	}
-	for _, p := range []struct {
+	for _, v := range []struct {
 		flag, s string
-		to      *[]byte
-	}{{"send", *f.send, &topt.Send}, {"expect", *f.expect, &topt.Expect}} {
-		if p.s == "" {
+		to      *string
+	}{{"send", *f.send, &p.TCP.Send}, {"expect", *f.expect, &p.TCP.Expect}} {
+		if v.s == "" {
 			continue
 		}
-		b, err := cliflags.Unescape(p.s)
+		b, err := cliflags.Unescape(v.s)
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("--%s: %q %s", p.flag, p.s, err))
+			errs = append(errs, fmt.Sprintf("--%s: %q %s", v.flag, v.s, err))
+			continue // said once; the config's check would only add "empty"
 		}
-		*p.to = b
+		*v.to = string(b)
 	}
-	if *f.caFile != "" {
-		if _, err := os.ReadFile(*f.caFile); err != nil {
-			errs = append(errs, "--ca-file: "+oneLine(err.Error()))
-		}
-	}
-	var keepalive *prober.KeepaliveCheck
+	kalParts := 0
 	if *f.kal != "" {
 		k, err := cliflags.Keepalive(*f.kal)
-		if err != nil {
+		switch {
+		case err != nil:
 			errs = append(errs, "--keepalive: "+err.Error())
+		case k != nil:
+			p.TCPKeepalive = configs.TCPKeepalive{Idle: k.Idle, Interval: k.Interval, Count: k.Count}
+			kalParts = strings.Count(*f.kal, ",") + 1
 		}
-		keepalive = k
+	}
+	src := configs.MeasureFlags
+	src.Given = func(key string) bool {
+		switch key {
+		case "tcp.send":
+			return *f.given["send"] && p.TCP.Send == "" && *f.send == ""
+		case "tcp_keepalive.idle":
+			return kalParts >= 1
+		case "tcp_keepalive.interval":
+			return kalParts >= 2
+		case "tcp_keepalive.count":
+			return kalParts >= 3
+		}
+		return false
+	}
+	if target.Scheme != "" {
+		errs = append(errs, errLines(p.Check(src))...)
+	} else {
+		errs = append(errs, errLines(configs.CheckSettings(settings, src))...)
 	}
 	if u, err := url.Parse(*f.pushURL); *f.pushURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		errs = append(errs, fmt.Sprintf("--push-gateway: %q is not an http(s) URL (example: http://pushgateway:9091)", *f.pushURL))
 	}
 	errs = append(errs, f.schemeErrors(target.Scheme)...)
-	opts := prober.Options{Plan: settings, Transport: topt, Keepalive: keepalive}
+	var opts prober.Options
+	if len(errs) == 0 {
+		target, opts = p.Measurement()
+	}
 	return target, opts, report.Options{Output: *f.output, Name: *f.name, PushURL: *f.pushURL}, errs
 }
 
-// headers parses the --header flags into a request header, appending a
-// line to errs for each one that is not a valid header.
-func headers(flags []string, errs []string) (http.Header, []string) {
-	var h http.Header
+// headers adds the --header flags to r, appending a line to errs for each
+// one that is not of the form "Name: value" or names a header twice; the
+// name and value themselves are checked with the config's rules.
+func headers(r *configs.Request, flags []string, errs []string) []string {
 	for _, f := range flags {
 		name, value, ok := strings.Cut(f, ":")
-		switch name, value = strings.TrimSpace(name), strings.TrimSpace(value); {
-		case !ok || !httpguts.ValidHeaderFieldName(name):
+		if !ok {
 			errs = append(errs, fmt.Sprintf("--header: %q is not a header (example: \"Authorization: Bearer xyz\")", f))
-		case !httpguts.ValidHeaderFieldValue(value):
-			errs = append(errs, fmt.Sprintf("--header: %q: header values cannot contain line breaks or control characters", f))
-		default:
-			if h == nil {
-				h = http.Header{}
-			}
-			h.Add(name, value)
+			continue
+		}
+		if err := r.AddHeader(strings.TrimSpace(name), strings.TrimSpace(value)); err != nil {
+			errs = append(errs, "--header: "+err.Error())
 		}
 	}
-	return h, errs
+	return errs
 }
 
 // schemeErrors rejects the flags that the target's protocol would silently

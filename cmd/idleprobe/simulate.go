@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/idleprobe/idleprobe/configs"
 	"strings"
 	"time"
 
@@ -56,8 +57,8 @@ func (c *cli) addSimulate() {
 		if p.Timeout <= 0 {
 			errs = append(errs, fmt.Sprintf("--timeout: %s must be positive (example: 5s)", p.Timeout))
 		}
-		s, serrs := search.settings()
-		if errs = append(errs, serrs...); len(errs) > 0 {
+		s := search.settings()
+		if errs = append(errs, errLines(configs.CheckSettings(s, configs.MeasureFlags))...); len(errs) > 0 {
 			return c.usage(errs...)
 		}
 		return c.exit(report.Simulate(c.stdout, *output, p, s))
