@@ -100,16 +100,10 @@ func (f *searchFlags) settings() plan.Settings {
 
 // errLines splits the joined errors of a check into one line each.
 func errLines(err error) []string {
-	var out []string
 	if err == nil {
 		return nil
 	}
-	for _, line := range strings.Split(err.Error(), "\n") {
-		if line = strings.TrimSpace(line); line != "" {
-			out = append(out, line)
-		}
-	}
-	return out
+	return strings.FieldsFunc(err.Error(), func(r rune) bool { return r == '\n' })
 }
 
 // measureFlags are measure's flags as parsed.
@@ -181,10 +175,7 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 	// The path the flags describe is checked with the config file's rules
 	// (configs.Path.Check): the command line accepts and refuses exactly
 	// what a config file does, naming the flags.
-	p := configs.NewPath("measure", "").WithSettings(settings)
-	if len(pos) == 1 {
-		p.Target = pos[0]
-	}
+	p := configs.NewPath("measure", strings.Join(pos, " ")).WithSettings(settings)
 	p.TrialTimeout = *f.timeout
 	p.TLS = configs.TLS{InsecureSkipVerify: *f.insecure, CAFile: *f.caFile, ServerName: *f.serverName}
 	p.Request.Method, p.Request.Host = *f.method, *f.host
@@ -226,20 +217,12 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 			kalParts = strings.Count(*f.kal, ",") + 1
 		}
 	}
-	src := configs.MeasureFlags
-	src.Given = func(key string) bool {
-		switch key {
-		case "tcp.send":
-			return *f.given["send"] && p.TCP.Send == "" && *f.send == ""
-		case "tcp_keepalive.idle":
-			return kalParts >= 1
-		case "tcp_keepalive.interval":
-			return kalParts >= 2
-		case "tcp_keepalive.count":
-			return kalParts >= 3
-		}
-		return false
+	given := map[string]bool{"tcp.send": *f.given["send"] && *f.send == ""} // an empty --send
+	for i, part := range []string{"idle", "interval", "count"} {
+		given["tcp_keepalive."+part] = i < kalParts
 	}
+	src := configs.MeasureFlags
+	src.Given = func(key string) bool { return given[key] }
 	if target.Scheme != "" {
 		errs = append(errs, errLines(p.Check(src))...)
 	} else {
