@@ -7,8 +7,8 @@ import (
 
 // Which clock a path keeps: an idle limit, a lifetime, or both.
 
-// oneClosePerInstant drops the closes seen while idle within a couple of
-// milliseconds of an earlier one: closes that come at one instant are one
+// oneClosePerInstant drops the closes seen while idle within sameInstant
+// of an earlier one: closes that come at one instant are one
 // event (a server's timer tick that sweeps its clients, as Redis does every
 // second; a restart), not one timer per connection, and read on either
 // clock they would fake an agreement.
@@ -124,6 +124,13 @@ func (c *core) clocks(ts []Trial) (idle, life time.Duration) {
 	case Idle:
 		return bestIdle, never
 	}
+	if closesAt(ts) > 0 {
+		// Closes are exact: when there are any, only they can tell a
+		// lifetime. A server sweeping its clients on a timer closes
+		// connections opened together at one instant, which any other
+		// reading would take for a lifetime.
+		return bestIdle, never
+	}
 	switch gain := bestIdleOnly - best; {
 	case bl == never:
 		return bestIdle, never
@@ -234,6 +241,17 @@ func weight(t Trial) int {
 		return 2
 	}
 	return 1
+}
+
+// closesAt counts the closes seen while idle in ts.
+func closesAt(ts []Trial) int {
+	n := 0
+	for _, t := range ts {
+		if t.Outcome == ClosedIdle {
+			n++
+		}
+	}
+	return n
 }
 
 func cmpDur(a, b time.Duration) int {
