@@ -142,7 +142,8 @@ const (
 
 // judge weighs the failure pts[i] as the limit: supported when the window
 // above it holds Confirm more failures (re-tests of the edge: a failure
-// that merely raced it proves nothing) than survivals, or 1+Confirm closes
+// that merely raced it proves nothing) than survivals, or (for a close)
+// 1+Confirm closes within half its age above it
 // seen while idle (exact, not a coincidence of the network); refuted when
 // survivals there outnumber the other failures by Confirm+1, or by Confirm
 // and make up more than two thirds of it; tentative otherwise (the planner
@@ -172,6 +173,21 @@ func (c *core) judge(pts []point, i int) int {
 	for j := i - 1; j >= 0 && pts[j].age == theta; j-- {
 		if !pts[j].fail {
 			oks++
+		}
+	}
+	if pts[i].close {
+		// Closes are exact: a server's timer fired. One that checks its
+		// clients on a coarse timer (Redis: whole seconds) spreads them
+		// over a good part of the limit, with survivals in between; closes
+		// anywhere within half the age above support the youngest.
+		closes = 0
+		for _, p := range pts[i:] {
+			if p.age > theta+max(c.window(theta), theta/2) {
+				break
+			}
+			if p.fail && p.close {
+				closes++
+			}
 		}
 	}
 	net := fails - 1 - oks
