@@ -20,9 +20,7 @@ func NewTransport(t Target, o TransportOptions) (Transport, error) {
 	if o.Timeout < 0 {
 		return nil, fmt.Errorf("timeout %s is negative (use a positive duration such as 5s)", o.Timeout)
 	}
-	if o.Timeout == 0 {
-		o.Timeout = DefaultTimeout
-	}
+	o.Timeout = o.trialTimeout()
 	d := &dialer{address: t.Address, timeout: o.Timeout, keepalive: o.keepalive}
 	switch t.Scheme {
 	case "tcp":

@@ -93,11 +93,7 @@ func Measure(ctx context.Context, target Target, opts Options) (Result, error) {
 	if opts.Plan == (Settings{}) {
 		opts.Plan = plan.Defaults()
 	}
-	timeout := opts.Transport.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	opts.Plan = opts.Plan.WithDeadline(timeout)
+	opts.Plan = opts.Plan.WithDeadline(opts.Transport.trialTimeout())
 	if err := opts.Plan.Validate(); err != nil {
 		return Result{}, err
 	}
@@ -140,12 +136,7 @@ func Measure(ctx context.Context, target Target, opts Options) (Result, error) {
 }
 
 // timeout is the trial timeout in effect.
-func (m *measurement) timeout() time.Duration {
-	if m.opts.Transport.Timeout > 0 {
-		return m.opts.Transport.Timeout
-	}
-	return DefaultTimeout
-}
+func (m *measurement) timeout() time.Duration { return m.opts.Transport.trialTimeout() }
 
 func (m *measurement) run(ctx context.Context) (Result, error) {
 	ctx, cancel := context.WithCancel(ctx)

@@ -153,5 +153,15 @@ type TransportOptions struct {
 	keepalive *net.KeepAliveConfig
 }
 
-// DefaultTimeout is the trial timeout used when none is given.
-const DefaultTimeout = 5 * time.Second
+// DefaultTimeout is the trial timeout used when none is given (the one the
+// planner's automatic deadline assumes).
+const DefaultTimeout = plan.DefaultTrialTimeout
+
+// trialTimeout is the trial timeout in effect: Timeout, or DefaultTimeout
+// when it is not set.
+func (o TransportOptions) trialTimeout() time.Duration {
+	if o.Timeout > 0 {
+		return o.Timeout
+	}
+	return DefaultTimeout
+}
