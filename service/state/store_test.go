@@ -87,16 +87,6 @@ func sameResult(t *testing.T, got, want plan.Result) {
 	}
 }
 
-// richResult is a lifetime result with every newer field set: spread,
-// server hints, an explicit deadline and trial ages.
-func richResult() plan.Result {
-	r := lifetimeResult()
-	r.Spread = plan.Spread{First: 5 * time.Second, Last: 5300 * time.Millisecond, Survived: 2, Beyond: 5, LongestSurvived: 6 * time.Second}
-	r.Server = plan.Server{KeepAliveTimeout: 5 * time.Second, KeepAliveMax: 100, Retired: 3, RetiredAtReuse: 99}
-	r.Settings.Deadline = 31 * time.Minute
-	return r
-}
-
 func TestStoreRoundTrip(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "state", "idleprobe.json")
 	s, stored, rec := openStore(t, file)
