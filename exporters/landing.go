@@ -31,7 +31,7 @@ type LandingConfig struct {
 
 type landingRow struct {
 	Name, Link, Target, Bracket, Kind, Mode, LastMeasured, LastAttempt, LastError string
-	ClientIdleTimeout, Margin, Keepalive                                    string
+	ClientIdleTimeout, Margin, Keepalive                                          string
 	// Details are the result in words: the limit, a lifetime limit, the
 	// spread of closes, the server's hints and the advice.
 	Details                                        []string
