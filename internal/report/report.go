@@ -16,13 +16,16 @@ import (
 
 	"github.com/idleprobe/idleprobe/exporters"
 	"github.com/idleprobe/idleprobe/internal/advice"
+	"github.com/idleprobe/idleprobe/internal/chart"
 	"github.com/idleprobe/idleprobe/prober"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
 // Outputs are the result formats: text (summary and advice), json (one
-// object), prom (Prometheus text format, for a textfile collector).
-var Outputs = []string{"text", "json", "prom"}
+// object), prom (Prometheus text format, for a textfile collector), svg
+// (the chart of the trials, package chart) and html (a standalone page with
+// that chart and the summary, the same page as a path's page of `serve`).
+var Outputs = []string{"text", "json", "prom", "svg", "html"}
 
 // Options say how Measure shows progress and the result.
 type Options struct {
@@ -146,10 +149,25 @@ func write(w io.Writer, r prober.Result, o Options) error {
 		return err
 	case "prom":
 		return writeProm(w, o.Name, r)
+	case "svg":
+		return chart.Trials(w, pageName(o, r), r, 0)
+	case "html":
+		var sum strings.Builder
+		WriteSummary(&sum, r)
+		return exporters.WritePathPage(w, exporters.PathPage{Name: pageName(o, r), Target: r.Target, Result: &r, Summary: sum.String()})
 	default:
 		WriteSummary(w, r)
 		return nil
 	}
+}
+
+// pageName is the title of the svg and html outputs: --name, or the
+// target.
+func pageName(o Options, r prober.Result) string {
+	if o.Name != "" {
+		return o.Name
+	}
+	return r.Target
 }
 
 // oneLine joins a possibly multi-line message into one line.
