@@ -128,6 +128,7 @@ func (c *cli) addMeasure() {
 		}
 		rep.Logger = c.logger()
 		rep.Progress = term.IsTerminalWriter(c.stdout)
+		rep.Width = func() int { return term.Width(c.stdout) }
 		_, err := report.Measure(ctx, target, opts, rep, c.stdout)
 		return c.exit(err)
 	})

@@ -38,6 +38,9 @@ type Options struct {
 	PushURL string
 	// Progress redraws a live progress line on the output (a terminal).
 	Progress bool
+	// Width returns the terminal's width in columns (0 when unknown), read
+	// at every redraw of the progress line; nil is unknown.
+	Width func() int
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 	// Measure runs the measurement: prober.Measure when nil (tests pass a
@@ -64,7 +67,9 @@ func Measure(ctx context.Context, target prober.Target, opts prober.Options, o O
 	}
 	var disp *display
 	if o.Progress {
-		disp = startDisplay(w, time.Now())
+		counter := &connCounter{inner: opts.Limiter}
+		opts.Limiter = counter
+		disp = startDisplay(w, time.Now(), o.Width, counter.open)
 		prev := opts.Progress
 		opts.Progress = func(p prober.Progress) {
 			disp.update(p)
