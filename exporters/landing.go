@@ -48,6 +48,7 @@ var landingTmpl = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
 <head>
 <meta charset="utf-8">
 <title>idleprobe</title>
+<link rel="icon" href="data:,">
 <style>
 body { font-family: sans-serif; margin: 2em; }
 table { border-collapse: collapse; }

@@ -50,6 +50,7 @@ var pathPageTmpl = template.Must(template.New("path").Parse(`<!DOCTYPE html>
 <head>
 <meta charset="utf-8">
 <title>idleprobe: {{.Name}}</title>
+<link rel="icon" href="data:,">
 <style>
 body { font-family: sans-serif; margin: 2em; max-width: 60em; }
 svg.idleprobe-chart { max-width: 100%; height: auto; border: 1px solid #ddd; }
