@@ -267,7 +267,8 @@ func TestNiceMax(t *testing.T) {
 		{3.2, 3.5, 0.5},
 		{63, 70, 10},
 		{0, 1, 0.2},
-		{3600, 4000, 500},
+		{3600, 3600, 600},
+		{800, 840, 120},
 	}
 	for _, tc := range tests {
 		top, step := niceMax(tc.max, 8)

@@ -63,8 +63,10 @@ func History(w io.Writer, title string, points []Point, clientIdle time.Duration
 		s.raw(`<polygon class="history-band" points="%s" fill="%s" stroke="#c9a227" fill-opacity="0.8"/>`, strings.Join(upper, " "), bracketFill)
 		upper, lower = nil, nil
 	}
+	noLimit := false
 	for _, p := range points {
 		if !p.Found {
+			noLimit = true
 			flush()
 			continue
 		}
@@ -88,6 +90,9 @@ func History(w io.Writer, title string, points []Point, clientIdle time.Duration
 		s.raw(`<circle class="history-point no-limit" cx="%.1f" cy="%.1f" r="4" fill="#fff" stroke="#2a9d3a" stroke-width="2"><title>%s</title></circle>`,
 			x, ys.at(p.Lower.Seconds()), esc(tip))
 	}
+	if noLimit {
+		items = append(items, legendItem{"no limit up to max", "#2a9d3a", "hollow"})
+	}
 	if clientIdle > 0 {
 		y := ys.at(clientIdle.Seconds())
 		s.raw(`<line class="client-idle" x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="%s" stroke-width="2" stroke-dasharray="6 3"><title>%s</title></line>`,
@@ -97,7 +102,7 @@ func History(w io.Writer, title string, points []Point, clientIdle time.Duration
 	if len(points) == 0 {
 		s.text("empty", marginLeft+plotW/2, marginTop+plotH/2, "middle", "#777", "no published result yet")
 	}
-	s.legend(marginLeft, items)
+	s.legend(items)
 	return s.close(w)
 }
 

@@ -25,7 +25,7 @@ const (
 	height       = 360
 	marginLeft   = 64
 	marginRight  = 24
-	marginTop    = 56
+	marginTop    = 66
 	marginBottom = 44
 	plotW        = width - marginLeft - marginRight
 	plotH        = height - marginTop - marginBottom
@@ -87,13 +87,22 @@ func (sc scale) at(v float64) float64 {
 	return sc.from + (sc.to-sc.from)*v/sc.max
 }
 
-// niceStep returns a step of 1, 2 or 5 times a power of ten that cuts
-// [0, max] into about n intervals.
+// niceStep returns a step that cuts [0, max] (seconds) into about n
+// intervals: 1, 2 or 5 times a power of ten below a minute, whole minutes
+// and hours (1, 2, 5, 10, 15, 30 min; 1, 2, 3, 6, 12, 24 h) above.
 func niceStep(max float64, n int) float64 {
 	if max <= 0 || n <= 0 {
 		return 1
 	}
 	raw := max / float64(n)
+	if raw >= 30 {
+		for _, s := range []float64{60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400} {
+			if s >= raw {
+				return s
+			}
+		}
+		return math.Ceil(raw/86400) * 86400
+	}
 	p := math.Pow(10, math.Floor(math.Log10(raw)))
 	for _, m := range []float64{1, 2, 5, 10} {
 		if m*p >= raw {
@@ -147,21 +156,27 @@ func (s *svg) yTicks(sc scale, step float64) {
 	}
 }
 
-// legend draws coloured swatches with their names in one row above the
-// plot, from x.
-func (s *svg) legend(x float64, items []legendItem) {
-	y := float64(marginTop - 12)
+// legend draws coloured swatches with their names above the plot, in one
+// row, or two when they do not fit in one.
+func (s *svg) legend(items []legendItem) {
+	x, y := float64(marginLeft), 42.0
 	for _, it := range items {
+		w := 18 + 6.6*float64(len(it.name)) + 14
+		if x+w > width-marginRight && x > marginLeft {
+			x, y = marginLeft, y+15
+		}
 		switch it.shape {
 		case "line":
 			s.raw(`<line class="legend-swatch" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2" stroke-dasharray="6 3"/>`, x, y-4, x+14, y-4, it.colour)
 		case "band":
 			s.raw(`<rect class="legend-swatch" x="%.1f" y="%.1f" width="14" height="10" fill="%s" stroke="#c9a227"/>`, x, y-9, it.colour)
+		case "hollow":
+			s.raw(`<circle class="legend-swatch" cx="%.1f" cy="%.1f" r="4" fill="#fff" stroke="%s" stroke-width="2"/>`, x+7, y-4, it.colour)
 		default:
 			s.raw(`<circle class="legend-swatch" cx="%.1f" cy="%.1f" r="5" fill="%s"/>`, x+7, y-4, it.colour)
 		}
 		s.text("legend", x+18, y, "start", "#333", it.name)
-		x += 18 + 7*float64(len(it.name)) + 14
+		x += w
 	}
 }
 

@@ -108,7 +108,7 @@ func Trials(w io.Writer, title string, r plan.Result, clientIdle time.Duration) 
 	if len(r.Trials) == 0 {
 		s.text("empty", marginLeft+plotW/2, marginTop+plotH/2, "middle", "#777", "the trials of this measurement are not kept")
 	}
-	s.legend(marginLeft, items)
+	s.legend(items)
 	return s.close(w)
 }
 
