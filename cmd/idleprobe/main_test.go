@@ -116,7 +116,7 @@ func TestUsageErrors(t *testing.T) {
 		{"budget not a number", []string{"measure", "--budget", "many", url}, []string{`idleprobe: --budget: "many" is not a whole number`}},
 		{"two problems", []string{"measure", "--budget", "1", "--precision", "2", url}, []string{"--precision: 2 must be between 0 and 1, or a percentage below 100%", "--budget: 1 is too few"}},
 		{"bad strategy", []string{"measure", "--strategy", "fast", url}, []string{`idleprobe: --strategy: enum value must be one of parallel,sequential, got 'fast'`}},
-		{"bad output", []string{"measure", "--output", "xml", url}, []string{`idleprobe: --output: enum value must be one of text,json,prom, got 'xml'`}},
+		{"bad output", []string{"measure", "--output", "xml", url}, []string{`idleprobe: --output: enum value must be one of text,json,prom,svg,html, got 'xml'`}},
 		{"unknown flag", []string{"measure", "--bogus", url}, []string{"idleprobe: unknown long flag '--bogus' (see idleprobe measure --help)"}},
 		{"flag without value", []string{"measure", url, "--max"}, []string{"idleprobe: expected argument for flag '--max' (see idleprobe measure --help)"}},
 		{"no target", []string{"measure"}, []string{"idleprobe: measure needs a TARGET"}},
