@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/idleprobe/idleprobe/prober"
 	"time"
 
 	"github.com/prometheus/common/version"
@@ -106,7 +108,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"no command", nil, []string{"usage: idleprobe [<flags>] <command>"}},
 		{"unknown command", []string{"mesure"}, []string{`idleprobe: expected command but got "mesure" (commands: help, measure, serve, `}},
-		{"unknown scheme", []string{"measure", "ftp://example.com/"}, []string{`idleprobe: target "ftp://example.com/": unknown scheme "ftp" (valid: tcp, http, https, h2, h2c)`}},
+		{"unknown scheme", []string{"measure", "ftp://example.com/"}, []string{`idleprobe: target "ftp://example.com/": unknown scheme "ftp" (valid: ` + strings.Join(prober.Schemes, ", ") + ")"}},
 		{"not a url", []string{"measure", "example.com"}, []string{`is not a URL`}},
 		{"tcp without port", []string{"measure", "tcp://example.com"}, []string{"tcp targets need a port"}},
 		{"bad duration", []string{"measure", "--max", "90x", url}, []string{`idleprobe: --max: "90x" is not a duration (examples: 250ms, 90s, 15m, 1h)`}},
