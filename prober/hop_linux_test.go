@@ -17,9 +17,11 @@ import (
 // A delaying, segment-losing hop of our own (this kernel has no netem):
 // two network namespaces, each with a TUN device, and a goroutine per
 // direction that carries every packet from one TUN to the other after a
-// one-way delay. The client's data segments can be lost one by one or
-// all of them (a black hole), while everything else (ACKs, SYNs, the
-// server's answers) keeps flowing.
+// one-way delay. The client's data segments can be lost one by one, one
+// in every few, or all of them (a black hole), while everything else
+// (ACKs, SYNs, the server's answers) keeps flowing; and the hop can
+// forget flows idle for a while and black-hole what follows, as the lab's
+// conntrack does in drop mode.
 
 // The hop's addresses (TEST-NET-2, inside the namespaces only).
 const (
@@ -33,15 +35,54 @@ type hop struct {
 	// lose is how many of the client's next data segments are lost; -1
 	// loses all of them. lost counts the losses.
 	lose, lost atomic.Int64
-	tun        [2]*os.File // client side, server side
-	wg         sync.WaitGroup
+	// loseEvery, when above 0, loses every loseEvery-th data segment.
+	loseEvery, segs atomic.Int64
+	// forget, when set before traffic starts, black-holes every flow that
+	// was idle (no packet either way) that long.
+	forget time.Duration
+	flows  flowTable
+	tun    [2]*os.File // client side, server side
+	wg     sync.WaitGroup
+}
+
+// flowTable keeps, per client port, when the flow last carried a packet
+// and whether it was forgotten.
+type flowTable struct {
+	mu   sync.Mutex
+	last map[uint16]time.Time
+	dead map[uint16]bool
+}
+
+// pass reports whether a packet of the flow of client port may pass at
+// now, given that flows idle for forget are black holes.
+func (f *flowTable) pass(port uint16, now time.Time, forget time.Duration) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.last == nil {
+		f.last, f.dead = map[uint16]time.Time{}, map[uint16]bool{}
+	}
+	if f.dead[port] {
+		return false
+	}
+	if last, ok := f.last[port]; ok && now.Sub(last) >= forget {
+		f.dead[port] = true
+		return false
+	}
+	f.last[port] = now
+	return true
 }
 
 // newHop builds the two namespaces and the wire between them, with a
 // round trip of rtt, and tears everything down at cleanup.
-func newHop(t *testing.T, rtt time.Duration) *hop {
+func newHop(t *testing.T, rtt, forget time.Duration) *hop {
 	t.Helper()
-	h := &hop{client: newNetns(t), server: newNetns(t)}
+	h := &hop{client: newNetns(t), server: newNetns(t), forget: forget}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI is set but there is no TUN device: %v", err)
+		}
+		t.Skipf("skipping: no TUN device (%v); set CI=1 to make this a failure", err)
+	}
 	h.tun[0] = openTUN(t, h.client, hopClientIP, hopServerIP)
 	h.tun[1] = openTUN(t, h.server, hopServerIP, hopClientIP)
 	h.wg.Add(2)
@@ -124,8 +165,7 @@ func (h *hop) carry(src, dst *os.File, delay time.Duration, fromClient bool) {
 		if err != nil {
 			return
 		}
-		if fromClient && hasPayload(buf[:n]) && h.take() {
-			h.lost.Add(1)
+		if !h.passes(buf[:n], fromClient) {
 			continue
 		}
 		select {
@@ -135,7 +175,38 @@ func (h *hop) carry(src, dst *os.File, delay time.Duration, fromClient bool) {
 	}
 }
 
-// take reports whether the next data segment is to be lost.
+// passes reports whether packet p goes through, and counts the losses.
+func (h *hop) passes(p []byte, fromClient bool) bool {
+	if port, ok := clientPort(p, fromClient); ok && h.forget > 0 && !h.flows.pass(port, time.Now(), h.forget) {
+		return false
+	}
+	if !fromClient || !hasPayload(p) {
+		return true
+	}
+	n := h.segs.Add(1)
+	if h.take() || (h.loseEvery.Load() > 0 && n%h.loseEvery.Load() == 0) {
+		h.lost.Add(1)
+		return false
+	}
+	return true
+}
+
+// clientPort returns the client's port of an IPv4 TCP packet.
+func clientPort(p []byte, fromClient bool) (uint16, bool) {
+	if len(p) < 20 || p[0]>>4 != 4 || p[9] != unix.IPPROTO_TCP {
+		return 0, false
+	}
+	ihl := int(p[0]&0x0f) * 4
+	if len(p) < ihl+4 {
+		return 0, false
+	}
+	if fromClient {
+		return binary.BigEndian.Uint16(p[ihl : ihl+2]), true // source port
+	}
+	return binary.BigEndian.Uint16(p[ihl+2 : ihl+4]), true
+}
+
+// take reports whether the next data segment is to be lost (h.lose).
 func (h *hop) take() bool {
 	for {
 		n := h.lose.Load()

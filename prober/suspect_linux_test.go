@@ -92,7 +92,7 @@ func TestJudgeOnRealPaths(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%s/rtt=%s", tc.scheme, tc.rtt), func(t *testing.T) {
 			t.Parallel()
-			h := newHop(t, tc.rtt)
+			h := newHop(t, tc.rtt, 0)
 			addr := serveIn(t, h.server, tc.scheme)
 			var (
 				c   Conn
@@ -136,6 +136,88 @@ func TestJudgeOnRealPaths(t *testing.T) {
 			}
 			t.Logf("JUDGE %s rtt=%s: black hole suspected after %s, dropped after %s", tc.scheme, tc.rtt,
 				after.Round(time.Millisecond), took.Round(time.Millisecond))
+		})
+	}
+}
+
+// nsTransport opens its connections from inside a network namespace.
+type nsTransport struct {
+	t  *testing.T
+	ns string
+	tr Transport
+}
+
+func (n nsTransport) Open(ctx context.Context) (c Conn, err error) {
+	inNetns(n.t, n.ns, func() { c, err = n.tr.Open(ctx) })
+	return c, err
+}
+
+// Measure through the hop, with a 300 ms round trip: a healthy path that
+// loses every fifth data segment has no limit and no dropped trial; a hop
+// that black-holes flows idle for 2 s is found, dropped, and the search
+// acts on the judge's suspicion before the first dropped reuse has timed
+// out.
+func TestMeasureThroughHop(t *testing.T) {
+	noLeaks(t)
+	const forget = 2 * time.Second
+	for _, tc := range []struct {
+		name      string
+		forget    time.Duration
+		loseEvery int64
+	}{
+		{"lossy-no-limit", 0, 5},
+		{"black-hole", forget, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHop(t, 300*time.Millisecond, tc.forget)
+			h.loseEvery.Store(tc.loseEvery)
+			tg, err := ParseTarget("http://" + serveIn(t, h.server, "http") + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := plan.Defaults()
+			s.Min, s.Max = 250*time.Millisecond, 4*time.Second
+			r, err := Measure(context.Background(), tg, Options{Plan: s,
+				NewTransport: func(tg Target, o TransportOptions) (Transport, error) {
+					tr, err := NewTransport(tg, o)
+					return nsTransport{t: t, ns: h.client, tr: tr}, err
+				}})
+			if err != nil {
+				t.Fatalf("measure: %v", err)
+			}
+			var first *plan.Trial
+			for i, tr := range r.Trials {
+				if tr.Outcome == plan.Dropped && (first == nil || tr.Start.Before(first.Start)) {
+					first = &r.Trials[i]
+				}
+			}
+			t.Logf("%s: found=%v (%s, %s] mode %s in %s, %d trials, %d segments lost",
+				tc.name, r.Found, r.Lower, r.Upper, r.Mode, r.Duration().Round(time.Millisecond), len(r.Trials), h.lost.Load())
+			if tc.forget == 0 {
+				if r.Found || first != nil || h.lost.Load() == 0 {
+					t.Errorf("healthy lossy path: found=%v, dropped trial %v, %d segments lost; want no limit, none dropped, some lost",
+						r.Found, first, h.lost.Load())
+				}
+				return
+			}
+			if !r.Found || r.Mode != plan.Dropped || r.Upper < tc.forget-10*time.Millisecond || r.Lower > tc.forget+50*time.Millisecond {
+				t.Fatalf("black hole after %s idle: found=%v (%s, %s] mode %s", tc.forget, r.Found, r.Lower, r.Upper, r.Mode)
+			}
+			// Acting on the suspicion, the search set up its next trial
+			// (a connection went idle for it) before the first dropped
+			// reuse had timed out; without it, nothing happens until then.
+			acted := false
+			for _, tr := range r.Trials {
+				acted = acted || (tr.IdleSince.After(first.Start) && tr.IdleSince.Before(first.End))
+			}
+			if !acted {
+				t.Errorf("nothing was set up while the first dropped reuse (age %s, %s to %s) was pending: the suspicion was not acted on",
+					first.Age, first.Start.Sub(r.Started), first.End.Sub(r.Started))
+			}
+			if bound := tc.forget*6/5 + 2*DefaultTimeout + 4*time.Second; r.Duration() > bound {
+				t.Errorf("took %s, want <= %s", r.Duration(), bound)
+			}
 		})
 	}
 }
