@@ -438,11 +438,12 @@ func (c *core) needConfirm() (upper, lower bool) {
 }
 
 // confirmedEnough ends a search whose bracket is settled but whose edges
-// still want re-tests after maxConfirmRounds: the upper edge unconfirmed is
+// still want re-tests after maxConfirmRounds (and no suspicion awaits its
+// outcome, which may settle it): the upper edge unconfirmed is
 // no clean answer, nor a lower edge that re-tests contradict; a lower edge
 // merely short of support is published as it is.
 func (c *core) confirmedEnough(now time.Time, up bool) bool {
-	if c.confirmRounds < c.maxConfirmRounds() {
+	if c.confirmRounds < c.maxConfirmRounds() || len(c.suspects) > 0 {
 		return false
 	}
 	switch {

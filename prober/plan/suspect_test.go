@@ -34,7 +34,7 @@ func (j *judged) Observe(t Trial) {
 	j.Planner.Observe(t)
 }
 
-func simJudged(t *testing.T, s Settings, p SimPath, ignore bool) (Result, *judged) {
+func simJudged(t testing.TB, s Settings, p SimPath, ignore bool) (Result, *judged) {
 	t.Helper()
 	j := &judged{ignore: ignore, pending: map[ConnID]bool{}}
 	r, err := simulate(s, p, func(s Settings) (Planner, error) {

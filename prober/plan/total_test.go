@@ -271,6 +271,9 @@ func runAdversary(t testing.TB, seed uint64) (Result, int) {
 			t.Fatalf("seed %d: conn %d left open", seed, id)
 		}
 	}
+	if r.Status == Measured && len(suspected) > 0 {
+		t.Fatalf("seed %d: measured while %d suspected reuses were still out", seed, len(suspected))
+	}
 	checkHonest(t, seed, s, r)
 	return r, refutations
 }
