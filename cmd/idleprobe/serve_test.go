@@ -156,6 +156,11 @@ func TestServeFlags(t *testing.T) {
 		{"positional argument", []string{"http://127.0.0.1:1/"}, exitUsage, "", "serve takes only flags", false},
 		{"bad telemetry path", []string{"--web.telemetry-path", "metrics"}, exitUsage, "", "--web.telemetry-path", false},
 		{"bad log level", []string{"--log.level", "loud"}, exitUsage, "", "--log.level", false},
+		{"bad shard", []string{"--shard", "5/5"}, exitUsage, "", "--shard: \"5/5\": INDEX 5 is not below TOTAL 5", false},
+		{"bad shard index", []string{"--shard", "idleprobe/3"}, exitUsage, "", "--shard: \"idleprobe/3\": INDEX", false},
+		{"reserved label", []string{"--label", "path=x"}, exitUsage, "", "--label path=...: \"path\" is set by idleprobe", false},
+		{"invalid label", []string{"--label", "a-b=x"}, exitUsage, "", "--label a-b=...: \"a-b\" is not a valid label name", false},
+		{"label without value", []string{"--label", "node"}, exitUsage, "", "--label: expected KEY=VALUE", false},
 		{"bad config at start", []string{"--config.file", bad, "--web.listen-address", "127.0.0.1:0"}, exitFailed, "", "max_idle", false},
 		{"unusable listen address", []string{"--config.file", good, "--web.listen-address", "127.0.0.1:-1", "--storage.path", filepath.Join(dir, "s.json")}, exitFailed, "", "--web.listen-address", false},
 	}
