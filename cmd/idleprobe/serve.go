@@ -52,9 +52,6 @@ func (c *cli) addServe() {
 		if p := *f.metricsPath; !strings.HasPrefix(p, "/") || p == "/" || strings.HasPrefix(p, "/-/") {
 			return c.usage(fmt.Sprintf("--web.telemetry-path: %q must start with / and not be / or under /-/ (example: /metrics)", p))
 		}
-		if *f.check {
-			return c.exit(f.checkConfig(c))
-		}
 		sh, err := shard.Parse(*f.shard)
 		if err != nil && *f.shard != "" {
 			return c.usage("--shard: " + err.Error())
@@ -64,10 +61,13 @@ func (c *cli) addServe() {
 				return c.usage(fmt.Sprintf("--label %s=...: %v", name, err))
 			}
 		}
+		if *f.check {
+			return c.exit(f.checkConfig(c))
+		}
 		return c.exit(f.serve(ctx, c.logger(), sh))
 	})
 	f.configFile = cmd.Flag("config.file", "Config file listing the paths to measure (see CONFIGURATION.md).").Default("idleprobe.yml").String()
-	f.check = cmd.Flag("config.check", "Validate the config file (and --web.config.file), print any warnings and exit: 0 when valid, 1 when not.").Bool()
+	f.check = cmd.Flag("config.check", "Validate the config file (and --web.config.file, --shard and --label), print any warnings and exit: 0 when valid, 1 when not.").Bool()
 	f.metricsPath = cmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 	f.storagePath = cmd.Flag("storage.path", "State file keeping the latest result of every path across restarts (written atomically).").Default("idleprobe-state.json").String()
 	f.shard = cmd.Flag("shard", "Measure only this shard's part of the paths: INDEX/TOTAL (2/5), where INDEX may be a StatefulSet pod name ending in -ORDINAL (--shard=$(POD_NAME)/5). Each path belongs to exactly one of the TOTAL shards (rendezvous hashing of its name).").PlaceHolder("INDEX/TOTAL").String()
@@ -84,6 +84,11 @@ func (f *serveFlags) checkConfig(c *cli) error {
 	}
 	if err != nil {
 		return err
+	}
+	for _, p := range cfg.Paths {
+		if err := exporters.CheckConstLabels(*f.labels, p.Name, p.Labels); err != nil {
+			return fmt.Errorf("%s: %w", *f.configFile, err)
+		}
 	}
 	if file := *f.web.WebConfigFile; file != "" {
 		if err := web.Validate(file); err != nil {
