@@ -13,7 +13,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"strings"
 )
@@ -66,12 +65,18 @@ func Owner(name string, total int) int {
 // weights of neighbouring indexes are independent. It is stable across
 // processes, versions and platforms (no random seed).
 func weight(name string, i int) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(name))
+	const prime = 1099511628211
+	x := uint64(14695981039346656037) // FNV-1a offset basis
+	for j := 0; j < len(name); j++ {
+		x ^= uint64(name[j])
+		x *= prime
+	}
 	var b [9]byte // a 0 separator, then the index
 	binary.BigEndian.PutUint64(b[1:], uint64(i))
-	h.Write(b[:])
-	x := h.Sum64()
+	for _, c := range b {
+		x ^= uint64(c)
+		x *= prime
+	}
 	x ^= x >> 30
 	x *= 0xbf58476d1ce4e5b9
 	x ^= x >> 27
