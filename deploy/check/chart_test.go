@@ -439,13 +439,29 @@ func TestRulesAreConfigsAlerts(t *testing.T) {
 	if len(want.Groups) == 0 || len(want.Groups[0].Rules) == 0 {
 		t.Fatal("configs/alerts/idleprobe.rules.yml has no rules")
 	}
-	for _, mode := range []string{"daemonset", "sharded"} {
-		rules := all[*monitoringv1.PrometheusRule](render(t, mode))
+	// The packaged chart (helm package copies the linked file) renders
+	// the same rules as the chart directory.
+	pkgDir := t.TempDir()
+	if out, err := exec.Command(tools.helm, "package", "--destination", pkgDir, chartDir).CombinedOutput(); err != nil {
+		t.Fatalf("helm package: %v\n%s", err, out)
+	}
+	pkgs, _ := filepath.Glob(filepath.Join(pkgDir, "*.tgz"))
+	if len(pkgs) != 1 {
+		t.Fatalf("helm package wrote %v", pkgs)
+	}
+	sources := map[string]rendered{"daemonset": render(t, "daemonset"), "sharded": render(t, "sharded")}
+	packaged, err := decode(helmTemplateChart(t, pkgs[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sources["packaged chart"] = packaged
+	for name, r := range sources {
+		rules := all[*monitoringv1.PrometheusRule](r)
 		if len(rules) != 1 {
-			t.Fatalf("%s: %d PrometheusRules, want 1", mode, len(rules))
+			t.Fatalf("%s: %d PrometheusRules, want 1", name, len(rules))
 		}
 		if !reflect.DeepEqual(rules[0].Spec, want) {
-			t.Errorf("%s: the rendered rules differ from configs/alerts/idleprobe.rules.yml", mode)
+			t.Errorf("%s: the rendered rules differ from configs/alerts/idleprobe.rules.yml", name)
 		}
 	}
 }

@@ -159,8 +159,14 @@ func stripComments(doc string) string {
 // arguments.
 func helmTemplate(t *testing.T, args ...string) []byte {
 	t.Helper()
+	return helmTemplateChart(t, chartDir, args...)
+}
+
+// helmTemplateChart renders chart (a directory or a packaged .tgz).
+func helmTemplateChart(t *testing.T, chart string, args ...string) []byte {
+	t.Helper()
 	needTools(t)
-	cmd := exec.Command(tools.helm, append([]string{"template", release, chartDir,
+	cmd := exec.Command(tools.helm, append([]string{"template", release, chart,
 		"--namespace", namespace, "--kube-version", kubeVersion}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
