@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -21,6 +22,9 @@ func NewTransport(t Target, o TransportOptions) (Transport, error) {
 		return nil, fmt.Errorf("timeout %s is negative (use a positive duration such as 5s)", o.Timeout)
 	}
 	o.Timeout = o.trialTimeout()
+	if o.Direction == DirectionServer && t.Scheme != "udp" {
+		return nil, fmt.Errorf("direction %q: %s targets are measured in the client direction only (the server direction needs udp)", o.Direction, t.Scheme)
+	}
 	d := &dialer{address: t.Address, timeout: o.Timeout, keepalive: o.keepalive}
 	switch t.Scheme {
 	case "tcp":
@@ -41,8 +45,10 @@ func NewTransport(t Target, o TransportOptions) (Transport, error) {
 			return nil, err
 		}
 		return newH2Transport(t, d, o, cfg)
+	case "udp":
+		return newUDPTransport(t, o)
 	}
-	return nil, fmt.Errorf("unknown scheme %q (valid: tcp, http, https, h2, h2c)", t.Scheme)
+	return nil, fmt.Errorf("unknown scheme %q (valid: %s)", t.Scheme, strings.Join(Schemes, ", "))
 }
 
 // dialer opens raw TCP connections that stay silent while idle.

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/idleprobe/idleprobe/exporters"
+	"github.com/idleprobe/idleprobe/internal/chart"
 )
 
 // Handler returns the web endpoints: the landing page on "/", the metrics
@@ -38,7 +39,13 @@ func (s *Service) newHandler() http.Handler {
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError),
 		Registry: labelled,
 	})))
-	landing := exporters.LandingConfig{MetricsPath: s.opts.MetricsPath, Logger: s.log, Shard: s.opts.Shard.String()}
+	landing := exporters.LandingConfig{MetricsPath: s.opts.MetricsPath, Logger: s.log, Shard: s.opts.Shard.String(),
+		History: func(name string) []chart.Point {
+			if st := s.history.Load(); st != nil {
+				return st.History(name)
+			}
+			return nil
+		}}
 	if version.Version != "" {
 		landing.Version = fmt.Sprintf("%s (revision %s)", version.Version, version.GetRevision())
 	}

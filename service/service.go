@@ -73,6 +73,9 @@ type Service struct {
 	collector *exporters.Collector
 	handler   http.Handler
 	store     *state.Store
+	// history is store for the web handler (set once by Start), which
+	// reads the history of a path's limit from it.
+	history atomic.Pointer[state.Store]
 
 	// ready is true once Start has restored the state and started the
 	// schedules, until Stop.
@@ -183,6 +186,7 @@ func (s *Service) Start() error {
 	}
 	s.initial = s.mine(s.initial)
 	s.store = store
+	s.history.Store(store)
 	infos := make([]exporters.PathInfo, len(s.initial.Paths))
 	for i, p := range s.initial.Paths {
 		infos[i] = pathInfo(p)

@@ -189,7 +189,7 @@ func (c *core) linger(now time.Time) time.Time {
 		c.lingerVersion, c.lingerTrials = c.version, len(c.trials)
 	}
 	if !now.Before(c.lingerUntil) {
-		return time.Time{}
+		return c.watchClock(now)
 	}
 	past := c.rd.fit.spread.First + livedMargin
 	passed := len(c.trials) - c.lingerTrials
@@ -205,7 +205,57 @@ func (c *core) linger(now time.Time) time.Time {
 		}
 	}
 	if passed >= 2 {
+		return c.watchClock(now)
+	}
+	return next
+}
+
+// watchClock keeps a search open whose idle limit rests on closes that all
+// came at one instant on recycled connections of one connection age: a
+// server sweeping its idle clients on a timer (Redis) and a lifetime
+// (PostgreSQL's authentication_timeout on connections opened together)
+// leave the same record. A connection of that age that was used more
+// recently tells them apart: under a lifetime it closes at that age too
+// (a close at a short idle time, which the clocks then read), under an
+// idle limit it lives on. watchClock returns when to look again while
+// such a connection is about to pass that age (within one width), or the
+// zero time when none is or one has passed it.
+func (c *core) watchClock(now time.Time) time.Time {
+	if c.b.kind != Idle {
 		return time.Time{}
+	}
+	var first time.Time
+	var iLo, iHi, cLo, cHi time.Duration = never, 0, never, 0
+	for _, t := range c.trials {
+		if t.Outcome != ClosedIdle {
+			continue
+		}
+		if first.IsZero() {
+			first = t.End
+		}
+		if d := t.End.Sub(first); d >= sameInstant || d <= -sameInstant {
+			return time.Time{} // closes at several instants: the clocks read them
+		}
+		iLo, iHi = min(iLo, t.Age), max(iHi, t.Age)
+		cLo, cHi = min(cLo, t.ConnAge), max(cHi, t.ConnAge)
+	}
+	if first.IsZero() || cHi-cLo >= closeGap || iHi-iLo < closeGap {
+		return time.Time{} // no lifetime look-alike
+	}
+	past := cLo + livedMargin
+	horizon := now.Add(c.s.Width(cLo))
+	var next time.Time
+	for _, pc := range c.conns {
+		if pc.state != idle || now.Sub(pc.idleSince) >= iLo {
+			continue // reusing, or old enough for the idle limit to close it
+		}
+		at := pc.opened.Add(past)
+		if !now.Before(at) {
+			return time.Time{} // it outlived that connection age: no lifetime
+		}
+		if at.Before(horizon) {
+			next = minTime(next, at)
+		}
 	}
 	return next
 }
