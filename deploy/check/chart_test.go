@@ -286,13 +286,7 @@ func expand(args []string, env map[string]string) []string {
 // flags and the config are accepted.
 func checkServeArgs(t *testing.T, r rendered, c corev1.Container, env map[string]string) {
 	t.Helper()
-	var config string
-	for _, cm := range all[*corev1.ConfigMap](r) {
-		config = cm.Data["idleprobe.yml"]
-	}
-	if config == "" {
-		t.Fatal("no ConfigMap with idleprobe.yml")
-	}
+	config := configFile(t, r)
 	file := filepath.Join(t.TempDir(), "idleprobe.yml")
 	if err := os.WriteFile(file, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
@@ -382,11 +376,7 @@ func TestSharded(t *testing.T) {
 	if slices.ContainsFunc(w.template.Spec.Containers, func(c corev1.Container) bool { return c.Name == "config-reloader" }) {
 		t.Error("checksum mode also runs the reloader sidecar")
 	}
-	var config string
-	for _, cm := range all[*corev1.ConfigMap](r) {
-		config = cm.Data["idleprobe.yml"]
-	}
-	sum := sha256.Sum256([]byte(config))
+	sum := sha256.Sum256([]byte(configFile(t, r)))
 	if got := w.template.Annotations["checksum/config"]; got != hex.EncodeToString(sum[:]) {
 		t.Errorf("checksum/config %q is not the sha256 of the ConfigMap's idleprobe.yml", got)
 	}
@@ -462,6 +452,50 @@ func TestRulesAreConfigsAlerts(t *testing.T) {
 		}
 		if !reflect.DeepEqual(rules[0].Spec, want) {
 			t.Errorf("%s: the rendered rules differ from configs/alerts/idleprobe.rules.yml", name)
+		}
+	}
+}
+
+// configFile returns idleprobe.yml of the rendered ConfigMaps.
+func configFile(t *testing.T, r rendered) string {
+	t.Helper()
+	var found []string
+	for _, cm := range all[*corev1.ConfigMap](r) {
+		if c, ok := cm.Data["idleprobe.yml"]; ok {
+			found = append(found, c)
+		}
+	}
+	if len(found) != 1 || found[0] == "" {
+		t.Fatalf("%d ConfigMaps with idleprobe.yml, want 1", len(found))
+	}
+	return found[0]
+}
+
+// TestDashboardIsDeployGrafana: the dashboard ConfigMap holds
+// deploy/grafana/idleprobe.json byte for byte, labelled for Grafana's
+// sidecar.
+func TestDashboardIsDeployGrafana(t *testing.T) {
+	want, err := os.ReadFile(filepath.Join("..", "grafana", "idleprobe.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"daemonset", "sharded"} {
+		var found int
+		for _, cm := range all[*corev1.ConfigMap](render(t, mode)) {
+			got, ok := cm.Data["idleprobe.json"]
+			if !ok {
+				continue
+			}
+			found++
+			if got != string(want) {
+				t.Errorf("%s: ConfigMap %s differs from deploy/grafana/idleprobe.json", mode, cm.Name)
+			}
+			if cm.Labels["grafana_dashboard"] != "1" {
+				t.Errorf("%s: ConfigMap %s lacks the label grafana_dashboard=1: %v", mode, cm.Name, cm.Labels)
+			}
+		}
+		if found != 1 {
+			t.Errorf("%s: %d dashboard ConfigMaps, want 1", mode, found)
 		}
 	}
 }
