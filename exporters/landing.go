@@ -24,6 +24,9 @@ type LandingConfig struct {
 	Now func() time.Time
 	// Logger receives template errors; nil discards them.
 	Logger *slog.Logger
+	// Shard is this process's shard ("2/5", see internal/shard), or "" when
+	// it measures every configured path.
+	Shard string
 	// History, when set, returns the published results of a path in time
 	// order (from the state file), for the history chart of its page.
 	History func(name string) []chart.Point
@@ -41,6 +44,7 @@ type landingRow struct {
 type landingData struct {
 	Version, MetricsPath string
 	Rows                 []landingRow
+	Shard                string
 }
 
 var landingTmpl = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
@@ -62,6 +66,9 @@ th { background: #f0f0f0; }
 <h1>idleprobe</h1>
 <p>Measures how long a kept-alive connection may stay idle on each configured path.{{if .Version}} Version {{.Version}}.{{end}}</p>
 <p><a href="{{.MetricsPath}}">Metrics</a></p>
+{{- if .Shard}}
+<p>Shard {{.Shard}}: this process measures only the paths of the config that its shard owns.</p>
+{{- end}}
 <h2>Paths</h2>
 {{- if .Rows}}
 <table>
@@ -113,7 +120,7 @@ func LandingPage(c *Collector, cfg LandingConfig) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, req *http.Request) {
 		now := cfg.Now()
-		data := landingData{Version: cfg.Version, MetricsPath: cfg.MetricsPath}
+		data := landingData{Version: cfg.Version, MetricsPath: cfg.MetricsPath, Shard: cfg.Shard}
 		for _, ps := range c.Paths() {
 			data.Rows = append(data.Rows, landingRowFor(ps, now))
 		}
