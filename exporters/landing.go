@@ -199,6 +199,9 @@ func details(r plan.Result) []string {
 	if sv := advice.Server(r); len(sv) > 0 {
 		out = append(out, "Server: "+strings.Join(sv, "; "))
 	}
+	if e := advice.EndedBy(r); e != "" {
+		out = append(out, "Ended by: "+e)
+	}
 	out = append(out, advice.Advice(r)...)
 	if w := advice.Warning(r); w != "" {
 		out = append(out, w)

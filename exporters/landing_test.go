@@ -111,7 +111,7 @@ func TestLandingPage(t *testing.T) {
 			`<td class="bad">idle 30s, interval 75s: does NOT keep it alive past its limit (reuse after 1m30s idle: reset)</td>`,
 			// api: the result in words, the same as measure's summary.
 			"<td>idle</td>",
-			"Idle limit: reset by a hop (RST) after 59.5-60.5 s idle<br>Advice: keep client idle timeouts",
+			"Idle limit: reset by a hop (RST) after 59.5-60.5 s idle<br>Ended by: hop 1 before the server (RST with TTL 64, the server&#39;s SYN-ACK 63; 1 of 1 failures): a middlebox on the path ended it, not the server<br>Advice: keep client idle timeouts",
 			// pg: kind, lifetime wording, spread, hints, advice, and the
 			// reason of the failed run below the kept result.
 			"<td>(4.90s, 5.00s]</td>",

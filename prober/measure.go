@@ -73,6 +73,8 @@ type measurement struct {
 	lastErr   error
 	// hints is the latest of what the server advertised.
 	hints Hints
+	// hop judges who ended failed connections (Options.WhichHop), or nil.
+	hop *hopJudge
 }
 
 // Measure runs one idle-limit measurement of target and returns what it
@@ -131,6 +133,9 @@ func Measure(ctx context.Context, target Target, opts Options) (Result, error) {
 		conns:     make(map[plan.ConnID]*live),
 		abandoned: make(map[plan.ConnID]bool),
 	}
+	if opts.WhichHop {
+		m.hop = newHopJudge(target)
+	}
 	r, err := m.run(ctx)
 	if err != nil || opts.Keepalive == nil {
 		return r, err
@@ -153,6 +158,7 @@ func (m *measurement) run(ctx context.Context) (Result, error) {
 			}
 		}
 		m.wg.Wait()
+		m.hop.close()
 	}()
 	m.log.Debug("measurement started", "min", m.opts.Plan.Min, "max", m.opts.Plan.Max, "budget", m.opts.Plan.Budget)
 
@@ -168,6 +174,7 @@ func (m *measurement) run(ctx context.Context) (Result, error) {
 			m.act(ctx, a)
 		}
 		if m.pl.Done() {
+			m.hop.close() // the verdicts under way, before the result
 			break
 		}
 		if !m.everOpen && m.lastErr != nil && errors.Is(m.lastErr, ErrUnusable) {
@@ -236,6 +243,7 @@ func (m *measurement) result(now time.Time) Result {
 	r.Target = m.target.String()
 	r.Started, r.Finished = m.start, now
 	r.Server.KeepAliveTimeout, r.Server.KeepAliveMax = m.hints.KeepAliveTimeout, m.hints.KeepAliveMax
+	m.hop.annotate(&r)
 	return r
 }
 
@@ -379,6 +387,7 @@ func (m *measurement) handle(ev event) {
 		t := plan.Trial{Conn: ev.id, IdleSince: l.conn.IdleSince(), Start: at, End: at,
 			Outcome: plan.ClosedIdle, Detail: detail, Reuse: l.reuses + 1, ConnAge: at.Sub(l.conn.Opened())}
 		t.Age = at.Sub(t.IdleSince)
+		m.hop.judge(ev.id, t.Reuse, l.conn, plan.ClosedIdle)
 		m.drop(l)
 		delete(m.conns, ev.id)
 		m.observe(now, t)
@@ -406,6 +415,7 @@ func (m *measurement) handle(ev event) {
 			t.End = l.conn.IdleSince()
 			m.watch(ev.id, l)
 		} else {
+			m.hop.judge(ev.id, t.Reuse, l.conn, rep.Outcome)
 			m.drop(l)
 			delete(m.conns, ev.id)
 		}

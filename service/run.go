@@ -21,6 +21,7 @@ func (s *Service) measure(ctx context.Context, p configs.Path, key string, info 
 	target, opts := p.Measurement()
 	opts.Limiter = s.limiter
 	opts.Logger = log
+	opts.WhichHop = s.opts.WhichHop
 	opts.Progress = func(pr prober.Progress) {
 		if pr.Trial != nil {
 			s.collector.ObserveTrial(p.Name, pr.Trial.Outcome)

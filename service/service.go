@@ -58,6 +58,9 @@ type Options struct {
 	// exporters.CheckLabelName; a config whose paths set one of them too is
 	// refused.
 	ConstLabels map[string]string
+	// WhichHop asks every measurement who ended its failed connections
+	// (prober.Options.WhichHop; needs CAP_NET_RAW).
+	WhichHop bool
 }
 
 // Service is one running `idleprobe serve`. New builds it, Handler serves

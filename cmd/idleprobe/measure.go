@@ -110,7 +110,7 @@ func errLines(err error) []string {
 type measureFlags struct {
 	search                                                              *searchFlags
 	timeout                                                             *time.Duration
-	insecure                                                            *bool
+	insecure, whichHop                                                  *bool
 	caFile, serverName, method, host, body, bodyFile, send, expect, kal *string
 	output, name, pushURL                                               *string
 	headers                                                             *[]string
@@ -151,8 +151,12 @@ func (c *cli) addMeasure() {
 	f.output = cmd.Flag("output", "Result format: text (summary and advice), json (one object), prom (Prometheus text format, for a textfile collector), svg (a chart of the trials), html (a page with the chart and the summary).").Default(report.Outputs[0]).Enum(report.Outputs...)
 	f.name = cmd.Flag("name", "Name of the path: the path label of --output prom and --push-gateway, the title of svg and html (default: the target).").String()
 	f.pushURL = cmd.Flag("push-gateway", `Push a complete result to the Pushgateway at this URL (job "idleprobe", grouped by path).`).PlaceHolder("URL").String()
+	f.whichHop = cmd.Flag("which-hop", whichHopHelp).Default("true").Bool()
 	f.kal = cmd.Flag("keepalive", "After finding a limit, check whether TCP keepalive at the client's settings keeps the path alive past it: IDLE[,INTERVAL[,COUNT]] in whole seconds, e.g. 30s,75s,9 (INTERVAL defaults to IDLE, COUNT to 9).").PlaceHolder("IDLE[,INTERVAL[,COUNT]]").String()
 }
+
+// whichHopHelp is the help of measure's and serve's --which-hop.
+const whichHopHelp = "Tell who ended each failed connection, the server or a hop before it, from the TTL of its RST or FIN against the server's SYN-ACK (a packet capture: needs CAP_NET_RAW; without it the result says so). --no-which-hop turns it off."
 
 // options checks measure's flags against the target and turns them into
 // the measurement to run and how to report it, or every problem found, one
@@ -236,6 +240,7 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 	var opts prober.Options
 	if len(errs) == 0 {
 		target, opts = p.Measurement()
+		opts.WhichHop = *f.whichHop
 	}
 	return target, opts, report.Options{Output: *f.output, Name: *f.name, PushURL: *f.pushURL}, errs
 }

@@ -40,7 +40,7 @@ A reload with an invalid config is rejected and logged, the running config keeps
 // serveFlags are serve's flags as parsed.
 type serveFlags struct {
 	configFile, metricsPath, storagePath *string
-	check                                *bool
+	check, whichHop                      *bool
 	web                                  *web.FlagConfig
 	shard                                *string
 	labels                               *map[string]string
@@ -71,6 +71,7 @@ func (c *cli) addServe() {
 	f.metricsPath = cmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 	f.storagePath = cmd.Flag("storage.path", "State file keeping the latest result of every path across restarts (written atomically).").Default("idleprobe-state.json").String()
 	f.shard = cmd.Flag("shard", "Measure only this shard's part of the paths: INDEX/TOTAL (2/5), where INDEX may be a StatefulSet pod name ending in -ORDINAL (--shard=$(POD_NAME)/5). Each path belongs to exactly one of the TOTAL shards (rendezvous hashing of its name).").PlaceHolder("INDEX/TOTAL").String()
+	f.whichHop = cmd.Flag("which-hop", whichHopHelp).Default("true").Bool()
 	f.labels = cmd.Flag("label", "A constant label NAME=VALUE added to every exported series (repeatable), e.g. --label node=$(NODE_NAME) in a DaemonSet.").PlaceHolder("NAME=VALUE").StringMap()
 	f.web = kingpinflag.AddFlags(cmd, defaultListenAddress)
 }
@@ -119,7 +120,7 @@ func (f *serveFlags) serve(ctx context.Context, log *slog.Logger, sh shard.Shard
 		}
 	}
 	svc := service.New(cfg, service.Options{ConfigFile: *f.configFile, StatePath: *f.storagePath, MetricsPath: *f.metricsPath, Logger: log,
-		Shard: sh, ConstLabels: *f.labels})
+		Shard: sh, ConstLabels: *f.labels, WhichHop: *f.whichHop})
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -47,6 +47,9 @@ func WriteSummary(w io.Writer, r prober.Result) {
 	}
 	rows("Spread", advice.Spread(r))
 	rows("Server", advice.Server(r))
+	if e := advice.EndedBy(r); e != "" {
+		row("Ended by", e)
+	}
 	took := advice.Dur(r.Duration())
 	if advice.StatusOf(r) == plan.Measured && r.Found && r.Upper > 0 {
 		took += fmt.Sprintf(" (%.2f x the limit)", r.Duration().Seconds()/r.Upper.Seconds())

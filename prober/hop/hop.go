@@ -67,6 +67,10 @@ type Verdict struct {
 	HopsBefore int `json:"hops_before_server,omitempty"`
 	// Packet is "RST" or "FIN" when an ending packet was seen.
 	Packet string `json:"packet,omitempty"`
+	// ServerHops is how many routers lie between the client and the TCP
+	// peer (the server, or a proxy that terminates TCP), read from the
+	// SYN-ACK's TTL.
+	ServerHops int `json:"server_hops"`
 	// ServerTTL and EndTTL are the TTLs compared (0 when not seen).
 	ServerTTL uint8 `json:"server_ttl,omitempty"`
 	EndTTL    uint8 `json:"end_ttl,omitempty"`
@@ -113,9 +117,9 @@ func Judge(synack Packet, synSeen bool, end Packet, endSeen bool) Verdict {
 	case !synSeen:
 		return Verdict{By: Unknown, Packet: end.Kind(), EndTTL: end.TTL, Why: "the server's SYN-ACK was not seen"}
 	}
-	v := Verdict{Packet: end.Kind(), ServerTTL: synack.TTL, EndTTL: end.TTL}
 	is, ie := initialTTL(synack.TTL), initialTTL(end.TTL)
 	ds, de := is-int(synack.TTL), ie-int(end.TTL)
+	v := Verdict{Packet: end.Kind(), ServerTTL: synack.TTL, EndTTL: end.TTL, ServerHops: ds}
 	switch {
 	case is != ie && de >= ds:
 		v.By, v.Why = Unknown, fmt.Sprintf("sent with another initial TTL (%d) than the server's packets (%d): another device, at the server's distance or beyond", ie, is)

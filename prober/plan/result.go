@@ -3,6 +3,7 @@ package plan
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/idleprobe/idleprobe/prober/hop"
 	"math"
 	"time"
 )
@@ -142,6 +143,10 @@ type Result struct {
 	PeakConnections   int
 	// Trials lists every observation in the order the outcomes were known.
 	Trials []Trial
+	// EndedBy says who sent the packets that ended the connections at the
+	// limit, the server or a hop before it, when a packet capture could
+	// tell (package hop); nil when no failure was judged.
+	EndedBy *EndedBy
 
 	// The optional second question: with TCP keepalive at the client's
 	// settings, does the path survive past its idle limit? After the search
@@ -181,6 +186,16 @@ func (r Result) Counts() map[Outcome]int {
 	return m
 }
 
+// EndedBy is the verdict on the failures at the limit: the one most of
+// them got, and on how many it rests.
+type EndedBy struct {
+	hop.Verdict
+	// Agree is how many of the judged failures got this verdict, of
+	// Judged.
+	Agree  int `json:"agree"`
+	Judged int `json:"judged"`
+}
+
 // jsonTrial is the wire form of a Trial.
 type jsonTrial struct {
 	Conn       ConnID    `json:"conn"`
@@ -194,6 +209,7 @@ type jsonTrial struct {
 	ConnAge    float64   `json:"conn_age_seconds"`
 	Reuse      int       `json:"reuse,omitempty"`
 	Retired    bool      `json:"retired,omitempty"`
+	EndedBy    string    `json:"ended_by,omitempty"`
 }
 
 type jsonSettings struct {
@@ -253,6 +269,7 @@ type jsonResult struct {
 	PeakConnections   int            `json:"peak_connections"`
 	Settings          jsonSettings   `json:"settings"`
 	Keepalive         *jsonKeepalive `json:"keepalive"`
+	EndedBy           *EndedBy       `json:"ended_by,omitempty"`
 	Trials            []jsonTrial    `json:"trials"`
 }
 
@@ -348,9 +365,10 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		j.Trials = append(j.Trials, jsonTrial{
 			Conn: t.Conn, AgeSeconds: secs(t.Age), IdleSince: t.IdleSince,
 			Start: t.Start, End: t.End, Outcome: t.Outcome, Confirm: t.Confirm, Detail: t.Detail,
-			ConnAge: secs(t.ConnAge), Reuse: t.Reuse, Retired: t.Retired,
+			ConnAge: secs(t.ConnAge), Reuse: t.Reuse, Retired: t.Retired, EndedBy: t.EndedBy,
 		})
 	}
+	j.EndedBy = r.EndedBy
 	return json.Marshal(j)
 }
 
@@ -435,8 +453,9 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 		r.Trials = append(r.Trials, Trial{
 			Conn: t.Conn, Age: dur(t.AgeSeconds), IdleSince: t.IdleSince, Start: t.Start,
 			End: t.End, Outcome: t.Outcome, Confirm: t.Confirm, Detail: t.Detail,
-			ConnAge: dur(t.ConnAge), Reuse: t.Reuse, Retired: t.Retired,
+			ConnAge: dur(t.ConnAge), Reuse: t.Reuse, Retired: t.Retired, EndedBy: t.EndedBy,
 		})
 	}
+	r.EndedBy = j.EndedBy
 	return nil
 }
