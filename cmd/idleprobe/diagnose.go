@@ -50,29 +50,36 @@ func (c *cli) addDiagnose() {
 		if len(errs) > 0 {
 			return c.usage(errs...)
 		}
-		rep := diagnose.Run(ctx, paths, schedule.NewLimiter(*f.maxConns), c.logger())
-		var err error
-		if *f.output == "json" {
-			err = rep.WriteJSON(c.stdout)
-		} else {
-			err = rep.WriteText(c.stdout)
-		}
-		if err != nil {
-			return c.exit(fmt.Errorf("writing the result: %w", err))
-		}
-		if ctx.Err() != nil {
-			return c.exit(fmt.Errorf("%w; the results above are partial", report.ErrInterrupted))
-		}
-		if failed := rep.Failed(); len(failed) > 0 {
-			return c.exit(fmt.Errorf("%s", strings.Join(failed, "\n")))
-		}
-		return exitOK
+		return c.showDiagnosis(ctx, diagnose.Run(ctx, paths, schedule.NewLimiter(*f.maxConns), c.logger()), *f.output)
 	})
 	f.search = addSearchFlags(cmd)
 	f.timeout = cmd.Flag("timeout", "Trial timeout (as for measure).").Default(durfmt.Short(prober.DefaultTimeout)).Duration()
 	f.output = cmd.Flag("output", "Result format: text (a line per path and the verdict) or json (one object: paths and verdict).").Default("text").Enum("text", "json")
 	f.maxConns = cmd.Flag("max-connections", "The connections open at once across all paths (each path also keeps to --budget).").Default(strconv.Itoa(configs.DefaultMaxConnections)).Int()
 	f.family = addFamilyFlag(cmd)
+}
+
+// showDiagnosis writes rep in the output format (text or json) and
+// returns the exit code: 0 when every path was measured, 130 when
+// interrupted, 1 otherwise, with a line on stderr for each path that was
+// not measured.
+func (c *cli) showDiagnosis(ctx context.Context, rep diagnose.Report, output string) int {
+	var err error
+	if output == "json" {
+		err = rep.WriteJSON(c.stdout)
+	} else {
+		err = rep.WriteText(c.stdout)
+	}
+	if err != nil {
+		return c.exit(fmt.Errorf("writing the result: %w", err))
+	}
+	if ctx.Err() != nil {
+		return c.exit(fmt.Errorf("%w; the results above are partial", report.ErrInterrupted))
+	}
+	if failed := rep.Failed(); len(failed) > 0 {
+		return c.exit(fmt.Errorf("%s", strings.Join(failed, "\n")))
+	}
+	return exitOK
 }
 
 // paths checks the arguments and flags and returns the paths to measure,
@@ -164,4 +171,32 @@ func familyName(name, family string, n int) string {
 		return name
 	}
 	return name + " (" + prober.FamilyName(family) + ")"
+}
+
+// bothErrors rejects what `measure --ip-family both` cannot do: its two
+// results are shown side by side as text or JSON only.
+func bothErrors(output, pushURL, keepalive string) []string {
+	var errs []string
+	if output != "text" && output != "json" {
+		errs = append(errs, fmt.Sprintf("--output: %s shows one result; with --ip-family both use text or json (or measure each family with --ip-family 4 and 6)", output))
+	}
+	if pushURL != "" {
+		errs = append(errs, "--push-gateway: pushes one result; with --ip-family both, measure each family with --ip-family 4 and 6")
+	}
+	if keepalive != "" {
+		errs = append(errs, "--keepalive: not with --ip-family both; check each family with --ip-family 4 and 6")
+	}
+	return errs
+}
+
+// measureBoth is `measure --ip-family both`: the target over IPv4 and over
+// IPv6 at once (sharing the --budget), shown side by side like diagnose.
+func (c *cli) measureBoth(ctx context.Context, target prober.Target, opts prober.Options, output string) int {
+	var paths []diagnose.Path
+	for _, fam := range []string{prober.FamilyIPv4, prober.FamilyIPv6} {
+		o := opts
+		o.Transport.Family = fam
+		paths = append(paths, diagnose.Path{Name: prober.FamilyName(fam), Target: target, Options: o})
+	}
+	return c.showDiagnosis(ctx, diagnose.Run(ctx, paths, schedule.NewLimiter(opts.Plan.Budget), c.logger()), output)
 }
