@@ -70,6 +70,8 @@ func pathInfo(p configs.Path) exporters.PathInfo {
 		ClientIdleTimeout: p.ClientIdleTimeout,
 		Interval:          interval,
 		Labels:            p.Labels,
+		Group:             p.Group,
+		Family:            p.IPFamily,
 	}
 }
 
