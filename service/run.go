@@ -72,6 +72,7 @@ func pathInfo(p configs.Path) exporters.PathInfo {
 		Labels:            p.Labels,
 		Group:             p.Group,
 		Family:            p.IPFamily,
+		Order:             p.Line(),
 	}
 }
 
