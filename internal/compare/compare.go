@@ -96,8 +96,12 @@ func (v Verdict) text(entries []Entry, measured []int) string {
 	owner := entries[v.Owner]
 	limit := Short(owner.Result)
 	if v.Owner == measured[0] {
-		return fmt.Sprintf("%s owns it: %s already on the path nearest the backend (the backend itself or the hops of that path)%s",
-			owner.Name, limit, skipped)
+		nearest := "the path nearest the backend"
+		if v.Owner > 0 {
+			nearest = "the nearest path measured"
+		}
+		return fmt.Sprintf("%s owns it: %s already on %s (the backend itself or the hops of that path)%s",
+			owner.Name, limit, nearest, skipped)
 	}
 	prev := entries[previous(measured, v.Owner)]
 	return fmt.Sprintf("the %s hop owns it: %s on %s, not on %s before it (%s)%s",

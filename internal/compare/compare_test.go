@@ -42,6 +42,8 @@ func TestJudge(t *testing.T) {
 		{"no limits", []plan.Result{none(time.Minute), none(time.Minute)}, -1, nil, []string{"no path has a limit"}},
 		{"unmeasured left out", []plan.Result{unusable, none(time.Minute), limit(9*s, 10*s, plan.Reset)},
 			2, []int{2}, []string{"the c hop owns it", "not on b before it", "(not measured, left out: a)"}},
+		{"first measured owns it", []plan.Result{unusable, limit(9*s, 10*s, plan.Reset), none(time.Minute)},
+			1, []int{1}, []string{"b owns it: reset at 9.0-10.0 s already on the nearest path measured (the backend itself or the hops of that path) (not measured, left out: a)"}},
 		{"nothing measured", []plan.Result{unusable}, -1, nil, []string{"no verdict: no path was measured"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
