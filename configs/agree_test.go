@@ -150,7 +150,7 @@ func TestFlagOf(t *testing.T) {
 	// Every setting Check looks at has a flag.
 	for _, key := range docKeys() {
 		switch key {
-		case "name", "schedule", "jitter", "labels", "client_idle_timeout", "max_connections",
+		case "name", "schedule", "jitter", "labels", "client_idle_timeout", "max_connections", "group",
 			"tls", "request", "tcp", "tcp_keepalive":
 			continue // not a measurement flag, or a block
 		}

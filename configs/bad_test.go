@@ -47,7 +47,7 @@ func TestBadConfigs(t *testing.T) {
 		{"empty.yml", []string{"empty.yml: the file is empty"}, 1},
 		{"toplevel_list.yml", []string{"toplevel_list.yml:1: the top level must be a mapping", "not a list"}, 1},
 		{"unknown_root_key.yml", []string{"unknown_root_key.yml:1: path: unknown field, did you mean paths? (valid: defaults, max_connections, paths)", "paths: missing"}, 2},
-		{"unknown_path_key.yml", []string{"unknown_path_key.yml:4: paths[0].max_idel: unknown field, did you mean max_idle?", "(valid: budget, client_idle_timeout, confirm, deadline, jitter, labels, max_idle, min_idle, name,"}, 1},
+		{"unknown_path_key.yml", []string{"unknown_path_key.yml:4: paths[0].max_idel: unknown field, did you mean max_idle?", "(valid: budget, client_idle_timeout, confirm, deadline, group, ip_family, jitter, labels, max_idle, min_idle, name,"}, 1},
 		{"unknown_nested_key.yml", []string{"unknown_nested_key.yml:5: paths[0].tls.insecure: unknown field (valid: ca_file, insecure_skip_verify, server_name)"}, 1},
 		{"no_paths.yml", []string{"no_paths.yml: paths: missing"}, 1},
 		{"empty_paths.yml", []string{"empty_paths.yml:1: paths: empty"}, 1},
@@ -120,6 +120,10 @@ func TestBadConfigs(t *testing.T) {
 		{"tls_not_mapping.yml", []string{"tls_not_mapping.yml:4: paths[0].tls: must be a mapping of settings"}, 1},
 		{"duplicate_key.yml", []string{"duplicate_key.yml:5: paths[0].max_idle: duplicate key (first set on line 4)"}, 1},
 		{"merge_key.yml", []string{"merge_key.yml:8: paths[0].<<: YAML merge keys are not supported", "merge_key.yml:3: x: unknown field"}, 2},
+		{"bad_ip_family.yml", []string{`bad_ip_family.yml:4: paths[0].ip_family: "ipv6" is not an address family (valid: 4, 6, both; leave it out for the resolver's first address)`}, 1},
+		{"ip_family_list.yml", []string{"ip_family_list.yml:4: paths[0].ip_family: must be a string, not a list"}, 1},
+		{"bad_group.yml", []string{`bad_group.yml:4: paths[0].group: "orders backend" is not a valid group name`}, 1},
+		{"family_name_taken.yml", []string{`family_name_taken.yml:6: paths[1].ip_family: both measures api as "api-ipv4" and "api-ipv6", but "api-ipv4" is already the name of paths[0] (line 2); rename one`}, 1},
 		{"second_document.yml", []string{"second_document.yml:4: a second YAML document"}, 1},
 		// Every problem in one file is reported, sorted by line, and a bad
 		// value in defaults does not cause follow-up errors in the paths.

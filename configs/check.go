@@ -62,6 +62,7 @@ var measureFlags = map[string]string{
 	"tcp_keepalive.idle":       "--keepalive IDLE",
 	"tcp_keepalive.interval":   "--keepalive INTERVAL",
 	"tcp_keepalive.count":      "--keepalive COUNT",
+	"ip_family":                "--ip-family",
 }
 
 // FlagOf returns the flag of `idleprobe measure` that sets the setting

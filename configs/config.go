@@ -102,6 +102,15 @@ type Path struct {
 	ClientIdleTimeout time.Duration
 	// Labels are copied onto every metric of this path.
 	Labels map[string]string
+	// Group names the backend this path reaches, shared by the paths that
+	// reach the same backend through different hops (pod IP, ClusterIP,
+	// NodePort, load balancer); "" for none. The landing page, the
+	// dashboard and idleprobe_path_group_info compare a group's paths.
+	Group string
+	// IPFamily is the address family to connect over: "4", "6", "" (the
+	// resolver's first address) or, as written in a file, "both", which
+	// Parse turns into two paths (see ExpandFamilies).
+	IPFamily string
 
 	line   int               // line of the path's entry in the file
 	index  int               // position in the paths list
@@ -214,6 +223,9 @@ func Parse(data []byte, filename string) (*Config, []Warning, error) {
 	if err != nil {
 		return nil, warns, err
 	}
+	if err := c.expandFamilies(); err != nil {
+		return nil, warns, err
+	}
 	return c, warns, nil
 }
 
@@ -272,6 +284,9 @@ func (p Path) Measurement() (prober.Target, prober.Options) {
 		InsecureSkipVerify: p.TLS.InsecureSkipVerify,
 		CAFile:             p.TLS.CAFile,
 		ServerName:         p.TLS.ServerName,
+	}
+	if p.IPFamily != "both" {
+		t.Family = p.IPFamily
 	}
 	if p.TCP.Send != "" {
 		t.Send = []byte(p.TCP.Send)

@@ -49,6 +49,8 @@ type pathDoc struct {
 	Request           requestDoc   `yaml:"request"`
 	TCP               tcpDoc       `yaml:"tcp"`
 	TCPKeepalive      keepaliveDoc `yaml:"tcp_keepalive"`
+	Group             text         `yaml:"group"`
+	IPFamily          text         `yaml:"ip_family"`
 }
 
 type tlsDoc struct {
@@ -116,6 +118,9 @@ func (d *pathDoc) applyTo(p *Path, dir string) {
 	d.TCPKeepalive.Idle.to(&p.TCPKeepalive.Idle)
 	d.TCPKeepalive.Interval.to(&p.TCPKeepalive.Interval)
 	d.TCPKeepalive.Count.to(&p.TCPKeepalive.Count)
+
+	d.Group.to(&p.Group)
+	d.IPFamily.to(&p.IPFamily)
 }
 
 // where keeps the mapping node a block was decoded from (nil when the

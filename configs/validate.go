@@ -179,6 +179,8 @@ func (v pathCheck) check() {
 	if file {
 		v.checkClientIdle()
 		v.checkLabels()
+		v.checkGroup()
+		v.checkFamily()
 	}
 	v.checkTLS(scheme)
 	v.checkRequest(scheme)

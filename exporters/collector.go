@@ -44,6 +44,15 @@ type PathInfo struct {
 	// Labels are extra labels copied onto every per-path series. Names must
 	// pass ValidateLabels.
 	Labels map[string]string
+	// Group names the backend the path reaches, shared by the paths that
+	// reach it through different hops; "" for none. Family is the address
+	// family the path is measured over ("4", "6", or "" for the resolver's
+	// choice). Either exports idleprobe_path_group_info.
+	Group, Family string
+	// Order is where the path is written in the configuration (its line;
+	// 0 when unknown): the landing page lists a group's paths in this
+	// order, then by name, nearest the backend first as written.
+	Order int
 }
 
 // Measurement results, the values of the "result" label of
@@ -337,6 +346,7 @@ type family struct {
 }
 
 var (
+	famGroup      = family{"idleprobe_path_group_info", "Group of paths to the same backend the path belongs to (group, empty for none) and the address family it is measured over (family: 4, 6, or empty for the resolver's choice); always 1, only for paths that set either. Join on path to compare a group's limits.", prometheus.GaugeValue, []string{"group", "family"}}
 	famPathInfo   = family{"idleprobe_path_info", "Configured path: target in URL form (passwords redacted); always 1.", prometheus.GaugeValue, []string{"target"}}
 	famLimit      = family{"idleprobe_idle_limit_seconds", "Bracket (lower, upper] holding the idle time after which the path kills a kept-alive connection, from the latest completed measurement; upper is absent when no limit was found.", prometheus.GaugeValue, []string{"bound"}}
 	famFound      = family{"idleprobe_idle_limit_found", "1 if the latest completed measurement found an idle limit, 0 if the path survived every idle time tested.", prometheus.GaugeValue, nil}
@@ -365,7 +375,7 @@ var (
 )
 
 // families are every metric family the collector may export.
-var families = []family{famPathInfo, famLimit, famFound, famMode, famHopsBefore, famLife, famServerKA, famClose, famMax, famAgree, famDisagree,
+var families = []family{famPathInfo, famGroup, famLimit, famFound, famMode, famHopsBefore, famLife, famServerKA, famClose, famMax, famAgree, famDisagree,
 	famClient, famMargin, famKeep, famLast, famLastOK, famDuration, famConns, famPeak, famInterval,
 	famRunning, famTrials, famRuns, famReloadOK, famReloadTS}
 
@@ -409,6 +419,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 func (c *Collector) collectPath(e *emitter, st *pathState) {
 	e.path(famPathInfo, st, 1, redact(st.info.Target))
+	if st.info.Group != "" || st.info.Family != "" {
+		e.path(famGroup, st, 1, st.info.Group, st.info.Family)
+	}
 	if !c.oneShot {
 		e.path(famRunning, st, b2f(st.inProgress))
 		for _, o := range plan.Outcomes {

@@ -192,6 +192,7 @@ func TestCollectorLintClean(t *testing.T) {
 	r.Lifetime = plan.LifetimeLimit{Found: true, Lower: 299 * time.Second, Upper: 300 * time.Second, Mode: "retired"}
 	r.Server.KeepAliveTimeout = 60 * time.Second
 	c.Set(apiPath, r)
+	c.SetPath(PathInfo{Name: "redis-ipv6", Target: "tcp://redis.example:6379", Group: "redis", Family: "6"})
 	problems, err := testutil.CollectAndLint(c)
 	if err != nil {
 		t.Fatal(err)
@@ -501,7 +502,7 @@ func TestCollectorConcurrentUse(t *testing.T) {
 // TestReservedLabels: every label a metric family sets, and the ones
 // Prometheus sets or interprets, are reserved; nothing else is.
 func TestReservedLabels(t *testing.T) {
-	want := []string{"bound", "ended_by", "instance", "job", "kind", "le", "mode", "outcome", "path", "quantile", "result", "target"}
+	want := []string{"bound", "ended_by", "family", "group", "instance", "job", "kind", "le", "mode", "outcome", "path", "quantile", "result", "target"}
 	if !slices.Equal(ReservedLabels, want) {
 		t.Errorf("ReservedLabels = %v, want %v", ReservedLabels, want)
 	}

@@ -45,9 +45,11 @@ type landingData struct {
 	Version, MetricsPath string
 	Rows                 []landingRow
 	Shard                string
+	// Groups compare the paths of each group side by side (groups.go).
+	Groups []groupSection
 }
 
-var landingTmpl = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
+var landingTmpl = template.Must(template.Must(template.New("landing").Parse(groupsTmpl)).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -94,6 +96,7 @@ th { background: #f0f0f0; }
 {{- else}}
 <p>No paths are configured.</p>
 {{- end}}
+{{template "groups" .Groups}}
 </body>
 </html>
 `))
@@ -121,9 +124,11 @@ func LandingPage(c *Collector, cfg LandingConfig) http.Handler {
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, req *http.Request) {
 		now := cfg.Now()
 		data := landingData{Version: cfg.Version, MetricsPath: cfg.MetricsPath, Shard: cfg.Shard}
-		for _, ps := range c.Paths() {
+		paths := c.Paths()
+		for _, ps := range paths {
 			data.Rows = append(data.Rows, landingRowFor(ps, now))
 		}
+		data.Groups = groupSections(paths)
 		render(w, cfg, func(b *bytes.Buffer) error { return landingTmpl.Execute(b, data) })
 	})
 	mux.HandleFunc("/path/{name}", func(w http.ResponseWriter, req *http.Request) {

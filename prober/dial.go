@@ -25,7 +25,10 @@ func NewTransport(t Target, o TransportOptions) (Transport, error) {
 	if o.Direction == DirectionServer && t.Scheme != "udp" {
 		return nil, fmt.Errorf("direction %q: %s targets are measured in the client direction only (the server direction needs udp)", o.Direction, t.Scheme)
 	}
-	d := &dialer{address: t.Address, timeout: o.Timeout, keepalive: o.keepalive}
+	if o.Family != FamilyAny && o.Family != FamilyIPv4 && o.Family != FamilyIPv6 {
+		return nil, fmt.Errorf("family %q is not an address family (valid: 4, 6, or empty for either)", o.Family)
+	}
+	d := &dialer{address: t.Address, timeout: o.Timeout, keepalive: o.keepalive, family: o.Family, resolver: o.Resolver}
 	switch t.Scheme {
 	case "tcp":
 		return newTCPTransport(d, o), nil
@@ -60,6 +63,8 @@ type dialer struct {
 	// keepalive turns TCP keepalive on (the keepalive check only); nil,
 	// for every trial, keeps it off.
 	keepalive *net.KeepAliveConfig
+	// family restricts the addresses dialed (TransportOptions.Family).
+	family string
 }
 
 // dial connects with TCP keepalive off (nothing is sent while idle) and
@@ -96,7 +101,7 @@ func (d *dialer) dial(ctx context.Context) (*net.TCPConn, syscall.RawConn, error
 		nd.KeepAliveConfig = *d.keepalive
 		nd.KeepAliveConfig.Enable = true
 	}
-	nc, err := nd.DialContext(ctx, "tcp", d.address)
+	nc, err := nd.DialContext(ctx, network("tcp", d.family), d.address)
 	if err != nil {
 		return nil, nil, d.dialError(ctx, err)
 	}
@@ -119,7 +124,10 @@ func (d *dialer) dialError(ctx context.Context, err error) error {
 		return fmt.Errorf("connect %s: %w", d.address, ctx.Err())
 	}
 	var dnsErr *net.DNSError
+	var addrErr *net.AddrError
 	switch {
+	case d.family != FamilyAny && (errors.As(err, &addrErr) || errors.As(err, &dnsErr) && dnsErr.IsNotFound):
+		return unusable(noFamilyAddress(d.address, d.family), err)
 	case errors.As(err, &dnsErr):
 		reason := dnsErr.Err
 		if dnsErr.IsNotFound {
@@ -134,6 +142,18 @@ func (d *dialer) dialError(ctx context.Context, err error) error {
 		return unusable(fmt.Sprintf("connect %s: timeout: no answer within %s", d.address, d.timeout), err)
 	}
 	return unusable(fmt.Sprintf("connect %s: %s", d.address, oneLine(err.Error())), err)
+}
+
+// noFamilyAddress says that the host of address has no address of the
+// family: "api.example has no IPv6 address". It is the message of a dial
+// restricted to a family that found no address: a literal of the other
+// family, or a lookup of only that family's records that found none.
+func noFamilyAddress(address, family string) string {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		host = address
+	}
+	return fmt.Sprintf("%s has no %s address", host, FamilyName(family))
 }
 
 // openError is an Open failure: one line for people, ErrUnusable and the

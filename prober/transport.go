@@ -152,11 +152,43 @@ type TransportOptions struct {
 	// the server direction so far.
 	Direction string
 
+	// Family is the address family to connect over: FamilyIPv4,
+	// FamilyIPv6, or FamilyAny ("", the default: whatever the resolver
+	// gives first, as the system would). A name without an address of
+	// the family is unusable ("api.example has no IPv6 address").
+	Family string
+	// Resolver overrides name resolution; nil is the system's resolver.
+	Resolver *net.Resolver
+
 	// keepalive, when set, turns TCP keepalive on at these settings. Only
 	// the keepalive check (keepalive.go) sets it; trial connections never
 	// send anything while idle.
 	keepalive *net.KeepAliveConfig
 }
+
+// Address families of TransportOptions.Family.
+const (
+	FamilyAny  = ""
+	FamilyIPv4 = "4"
+	FamilyIPv6 = "6"
+)
+
+// Families lists the valid values of TransportOptions.Family other than
+// FamilyAny.
+var Families = []string{FamilyIPv4, FamilyIPv6}
+
+// FamilyName is how a family is shown: "IPv4", "IPv6", or "" for
+// FamilyAny.
+func FamilyName(family string) string {
+	if family == FamilyAny {
+		return ""
+	}
+	return "IPv" + family
+}
+
+// network is the Go network name for proto ("tcp", "udp") restricted to
+// the family: "tcp4", "udp6", or proto itself for FamilyAny.
+func network(proto, family string) string { return proto + family }
 
 // DefaultTimeout is the trial timeout used when none is given (the one the
 // planner's automatic deadline assumes).

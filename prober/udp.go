@@ -44,6 +44,9 @@ type udpTransport struct {
 	address   string
 	timeout   time.Duration
 	direction string
+	// family and resolver: TransportOptions.Family and Resolver.
+	family   string
+	resolver *net.Resolver
 }
 
 func newUDPTransport(t Target, o TransportOptions) (*udpTransport, error) {
@@ -55,7 +58,7 @@ func newUDPTransport(t Target, o TransportOptions) (*udpTransport, error) {
 	default:
 		return nil, fmt.Errorf("direction %q is not valid (valid: %s, %s)", o.Direction, DirectionClient, DirectionServer)
 	}
-	return &udpTransport{address: t.Address, timeout: o.Timeout, direction: dir}, nil
+	return &udpTransport{address: t.Address, timeout: o.Timeout, direction: dir, family: o.Family, resolver: o.Resolver}, nil
 }
 
 // Open registers a new socket's binding with the responder.
@@ -92,8 +95,13 @@ func (t *udpTransport) Open(ctx context.Context) (Conn, error) {
 
 // dial opens a connected UDP socket to the target.
 func (t *udpTransport) dial(ctx context.Context) (*net.UDPConn, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "udp", t.address)
+	d := net.Dialer{Resolver: t.resolver}
+	nc, err := d.DialContext(ctx, network("udp", t.family), t.address)
+	var addrErr *net.AddrError
+	var dnsErr *net.DNSError
+	if t.family != FamilyAny && (errors.As(err, &addrErr) || errors.As(err, &dnsErr) && dnsErr.IsNotFound) {
+		return nil, unusable(noFamilyAddress(t.address, t.family), err)
+	}
 	if err != nil {
 		return nil, unusable(fmt.Sprintf("udp %s: %s", t.address, oneLine(err.Error())), err)
 	}

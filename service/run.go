@@ -71,6 +71,9 @@ func pathInfo(p configs.Path) exporters.PathInfo {
 		ClientIdleTimeout: p.ClientIdleTimeout,
 		Interval:          interval,
 		Labels:            p.Labels,
+		Group:             p.Group,
+		Family:            p.IPFamily,
+		Order:             p.Line(),
 	}
 }
 

@@ -62,7 +62,7 @@ func dashboardQueries(t *testing.T) (panels map[string][]string, vars map[string
 
 // grafanaVars replaces the dashboard's variables as Grafana does with
 // "All" selected (allValue .*) and a one-minute rate interval.
-var grafanaVars = strings.NewReplacer("$path", ".*", "$node", ".*", "$__rate_interval", "1m")
+var grafanaVars = strings.NewReplacer("$path", ".*", "$node", ".*", "$group", ".*", "$__rate_interval", "1m")
 
 // labelValues matches Grafana's label_values(METRIC_SELECTOR, LABEL).
 var labelValues = regexp.MustCompile(`^label_values\((.*), *(\w+)\)$`)
@@ -104,6 +104,7 @@ paths:
     target: http://%s/
     schedule: "@every 1m"
     client_idle_timeout: 2s
+    group: backend
     tcp_keepalive:
       idle: 1s
       count: 2
@@ -165,6 +166,9 @@ paths:
 		}
 		if name == "path" && (len(lv.Data) != 1 || lv.Data[0] != "lb") {
 			t.Errorf("variable path = %q, want [lb]", lv.Data)
+		}
+		if name == "group" && (len(lv.Data) != 1 || lv.Data[0] != "backend") {
+			t.Errorf("variable group = %q, want [backend]", lv.Data)
 		}
 	}
 	serve.Stop(t)

@@ -112,7 +112,7 @@ type measureFlags struct {
 	timeout                                                             *time.Duration
 	insecure, whichHop                                                  *bool
 	caFile, serverName, method, host, body, bodyFile, send, expect, kal *string
-	output, name, pushURL                                               *string
+	output, name, pushURL, family                                       *string
 	headers                                                             *[]string
 	// given says which scheme-specific flags were set on the command line.
 	given map[string]*bool
@@ -125,6 +125,9 @@ func (c *cli) addMeasure() {
 		target, opts, rep, errs := f.options(pos)
 		if len(errs) > 0 {
 			return c.usage(errs...)
+		}
+		if *f.family == "both" {
+			return c.measureBoth(ctx, target, opts, rep.Output)
 		}
 		rep.Logger = c.logger()
 		rep.Progress = term.IsTerminalWriter(c.stdout)
@@ -152,6 +155,7 @@ func (c *cli) addMeasure() {
 	f.name = cmd.Flag("name", "Name of the path: the path label of --output prom and --push-gateway, the title of svg and html (default: the target).").String()
 	f.pushURL = cmd.Flag("push-gateway", `Push a complete result to the Pushgateway at this URL (job "idleprobe", grouped by path).`).PlaceHolder("URL").String()
 	f.whichHop = cmd.Flag("which-hop", whichHopHelp).Default("true").Bool()
+	f.family = addFamilyFlag(cmd)
 	f.kal = cmd.Flag("keepalive", "After finding a limit, check whether TCP keepalive at the client's settings keeps the path alive past it: IDLE[,INTERVAL[,COUNT]] in whole seconds, e.g. 30s,75s,9 (INTERVAL defaults to IDLE, COUNT to 9).").PlaceHolder("IDLE[,INTERVAL[,COUNT]]").String()
 }
 
@@ -237,10 +241,17 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 		errs = append(errs, fmt.Sprintf("--push-gateway: %q is not an http(s) URL (example: http://pushgateway:9091)", *f.pushURL))
 	}
 	errs = append(errs, f.schemeErrors(target.Scheme)...)
+	families, err := configs.ParseFamily(*f.family)
+	if err != nil {
+		errs = append(errs, "--ip-family: "+err.Error())
+	} else if len(families) > 1 {
+		errs = append(errs, bothErrors(*f.output, *f.pushURL, *f.kal)...)
+	}
 	var opts prober.Options
 	if len(errs) == 0 {
 		target, opts = p.Measurement()
 		opts.WhichHop = *f.whichHop
+		opts.Transport.Family = families[0]
 	}
 	return target, opts, report.Options{Output: *f.output, Name: *f.name, PushURL: *f.pushURL}, errs
 }

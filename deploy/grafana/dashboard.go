@@ -134,6 +134,24 @@ func Dashboard() (dashboard.Dashboard, error) {
 		Datasource(ds).Unit("s").Height(8).Span(12).
 		WithTarget(query("A", "time() - idleprobe_last_measurement_success_timestamp_seconds"+sel(), by))
 
+	// groupOf joins a per-path series to its group and family
+	// (idleprobe_path_group_info), keeping the paths of the chosen groups.
+	groupOf := " * on(path, node) group_left(group, family) idleprobe_path_group_info" + sel(`group=~"$group"`)
+	group := timeseries.NewPanelBuilder().
+		Title("Paths of a group side by side").
+		Description("The paths that reach the same backend through different hops (config group), each path's bracket (lower, upper] of its latest published measurement, with its address family. The hop in front of the first path (nearest the backend, in config order) whose limit is shorter than the paths before it owns that limit; `idleprobe diagnose` says it in words, the landing page too.").
+		Datasource(ds).Unit("s").Min(0).Height(10).Span(24).
+		WithTarget(query("A", "idleprobe_idle_limit_seconds"+sel(`bound="upper"`)+groupOf, "{{group}}: {{path}} {{node}} upper bound")).
+		WithTarget(query("B", "idleprobe_idle_limit_seconds"+sel(`bound="lower"`)+groupOf, "{{group}}: {{path}} {{node}} lower bound")).
+		OverrideByRegexp(dashed(".*lower bound"))
+
+	groupVar := dashboard.NewQueryVariableBuilder("group").Label("Group").
+		Description("Groups of paths to the same backend (config group); empty when no path names one.").
+		Datasource(ds).
+		Query(dashboard.StringOrMap{String: cog.ToPtr(`label_values(idleprobe_path_group_info{path=~"$path"}, group)`)}).
+		Refresh(dashboard.VariableRefreshOnTimeRangeChanged).Sort(dashboard.VariableSortAlphabeticalAsc).
+		Multi(true).IncludeAll(true).AllValue(".*")
+
 	pathVar := dashboard.NewQueryVariableBuilder("path").Label("Path").Datasource(ds).
 		Query(dashboard.StringOrMap{String: cog.ToPtr("label_values(idleprobe_path_info, path)")}).
 		Refresh(dashboard.VariableRefreshOnTimeRangeChanged).Sort(dashboard.VariableSortAlphabeticalAsc).
@@ -154,6 +172,7 @@ func Dashboard() (dashboard.Dashboard, error) {
 		WithVariable(dashboard.NewDatasourceVariableBuilder("datasource").Label("Data source").Type("prometheus")).
 		WithVariable(pathVar).
 		WithVariable(nodeVar).
+		WithVariable(groupVar).
 		WithRow(dashboard.NewRowBuilder("Limits")).
 		WithPanel(limit).
 		WithPanel(margin).WithPanel(modeKind).WithPanel(rescue).
@@ -161,5 +180,7 @@ func Dashboard() (dashboard.Dashboard, error) {
 		WithPanel(duration).WithPanel(results).
 		WithPanel(inProgress).WithPanel(conns).
 		WithPanel(trials).WithPanel(age).
+		WithRow(dashboard.NewRowBuilder("Groups")).
+		WithPanel(group).
 		Build()
 }
