@@ -25,6 +25,8 @@ type parallel struct {
 	rungs      []rung
 
 	planned int // bracket version the fine plan was made for
+
+	hint *hintState // set when the search started from a hint (hint.go)
 }
 
 type rung struct {
@@ -147,6 +149,7 @@ func (p *parallel) Next(now time.Time) ([]Action, time.Time) {
 		return p.closeAll(acts), time.Time{}
 	}
 	acts = p.closeRetired(acts)
+	acts, hintWake := p.hintNext(now, acts)
 	var wake time.Time
 	switch {
 	case p.settled():
@@ -160,6 +163,9 @@ func (p *parallel) Next(now time.Time) ([]Action, time.Time) {
 				wake = w
 				break
 			}
+			if p.hintWaits() {
+				break // a kind check is due soon (hint.go)
+			}
 			p.settle(now)
 			return p.closeAll(acts), time.Time{}
 		}
@@ -167,13 +173,13 @@ func (p *parallel) Next(now time.Time) ([]Action, time.Time) {
 			return p.closeAll(acts), time.Time{}
 		}
 		acts = p.confirm(now, up, low, acts)
-	case p.b.found:
+	case p.b.found && !p.hintNarrowing():
 		acts = p.fine(now, acts)
 	default:
 		acts, wake = p.coarse(now, acts)
 	}
 	acts = p.dueReuses(now, acts)
-	return acts, p.wake(minTime(wake, p.earliest(now)))
+	return acts, p.wake(minTime(minTime(wake, hintWake), p.earliest(now)))
 }
 
 // coarse walks the ladder: opens the connections whose time has come and

@@ -142,6 +142,10 @@ type Result struct {
 	PeakConnections   int
 	// Trials lists every observation in the order the outcomes were known.
 	Trials []Trial
+	// Hint is the search's provenance when it started from a previous
+	// answer (Settings.Hint): from which, and whether it held. Zero when
+	// the search was not hinted.
+	Hint HintInfo
 
 	// The optional second question: with TCP keepalive at the client's
 	// settings, does the path survive past its idle limit? After the search
@@ -253,7 +257,15 @@ type jsonResult struct {
 	PeakConnections   int            `json:"peak_connections"`
 	Settings          jsonSettings   `json:"settings"`
 	Keepalive         *jsonKeepalive `json:"keepalive"`
+	Hint              *jsonHint      `json:"hint,omitempty"`
 	Trials            []jsonTrial    `json:"trials"`
+}
+
+// jsonHint is the wire form of HintInfo: absent when the search was not
+// hinted.
+type jsonHint struct {
+	FromSeconds float64 `json:"from_seconds"`
+	Held        bool    `json:"held"`
 }
 
 // jsonKeepalive is the wire form of the keepalive check: null when it was
@@ -344,6 +356,9 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		}
 		j.Keepalive = k
 	}
+	if r.Hint.From > 0 {
+		j.Hint = &jsonHint{FromSeconds: secs(r.Hint.From), Held: r.Hint.Held}
+	}
 	for _, t := range r.Trials {
 		j.Trials = append(j.Trials, jsonTrial{
 			Conn: t.Conn, AgeSeconds: secs(t.Age), IdleSince: t.IdleSince,
@@ -430,6 +445,13 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 		if k.Rescues != nil {
 			r.KeepaliveChecked, r.KeepaliveRescues = true, *k.Rescues
 		}
+	}
+	if h := j.Hint; h != nil {
+		if h.FromSeconds <= 0 {
+			return fmt.Errorf("hint.from_seconds must be positive, got %g", h.FromSeconds)
+		}
+		r.Hint = HintInfo{From: dur(h.FromSeconds), Held: h.Held}
+		r.Settings.Hint = r.Hint.From
 	}
 	for _, t := range j.Trials {
 		r.Trials = append(r.Trials, Trial{
