@@ -210,7 +210,8 @@ func (p *parallel) hintNext(now time.Time, acts []Action) ([]Action, time.Time) 
 func (p *parallel) hintWaits() bool { return p.hint != nil && len(p.hint.due) > 0 }
 
 // supportLower re-tests, once, a settled lower edge that wants support and
-// has no connection of the right age: two new connections (older ones
+// has no connection that will be of the right age (but the hedges, which
+// a lifetime closes): two new connections (older ones
 // could close meanwhile: a lifetime) reused a quarter and a half width
 // below it, so that one round of waiting is enough
 // whichever of them sets the edge. (The parallel strategy's confirmation
@@ -225,12 +226,12 @@ func (p *parallel) supportLower(now time.Time, acts []Action) []Action {
 		return acts
 	}
 	lo, w := p.b.lower, p.width()
-	for _, pc := range p.conns {
+	for id, pc := range p.conns {
 		if pc.confirm && (pc.state == reusing || !pc.testAt.IsZero() || pc.state == opening) {
 			return acts // a re-test is on its way
 		}
-		if a := p.ageOf(pc, now); pc.state == idle && pc.testAt.IsZero() && a <= lo && a >= lo-w {
-			return acts // the strategy's confirmation has one at hand
+		if pc.state == idle && p.ageOf(pc, now) <= lo && !h.hedges[id] {
+			return acts // the strategy's confirmation has one at hand, or soon
 		}
 	}
 	h.supported = true
