@@ -91,8 +91,9 @@ type HintInfo struct {
 	Held bool
 }
 
-// validateHint reports a hint that cannot be used with s, or nil.
-func (s Settings) validateHint() error {
+// ValidateHint reports, in one line starting "hint: ", why s.Hint cannot
+// be used with the other settings, or nil. Validate includes it.
+func (s Settings) ValidateHint() error {
 	switch {
 	case s.Hint == 0:
 		return nil

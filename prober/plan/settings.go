@@ -129,7 +129,7 @@ func (s Settings) Validate() error {
 	if s.Deadline < 0 || (s.Deadline > 0 && s.Deadline <= s.Max && s.Max > s.Min) {
 		errs = append(errs, fmt.Errorf("deadline: %s must be longer than max (%s), or 0 for the automatic deadline", s.Deadline, s.Max))
 	}
-	if err := s.validateHint(); err != nil {
+	if err := s.ValidateHint(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
