@@ -186,7 +186,7 @@ func TestHintNeverWrong(t *testing.T) {
 		if whyFull != "" {
 			wrongFull++
 		}
-		if why != "" && (!flaky || whyFull == "") {
+		if why != "" {
 			t.Logf("run %d: hint %s (max %s, budget %d, confirm %d), path %+v: %s: %s (full search: %s)", i, s.Hint, s.Max, s.Budget, s.Confirm, path, why, describe(r), whyFull)
 		}
 		if why != "" && !flaky {

@@ -30,6 +30,11 @@ const Version = 1
 type Entry struct {
 	Path   exporters.PathInfo
 	Result plan.Result
+	// Key identifies the settings the result was measured with (the
+	// service's measurement key: target, search and transport settings), so
+	// that a later run knows whether it may start from the result. Empty
+	// in entries saved without one (and in files written before it).
+	Key string
 }
 
 // jsonPath is the wire form of exporters.PathInfo.
@@ -44,6 +49,7 @@ type jsonPath struct {
 type jsonEntry struct {
 	Path   jsonPath    `json:"path"`
 	Result plan.Result `json:"result"`
+	Key    string      `json:"measure_key,omitempty"`
 }
 
 // stateFile is the whole state file.
@@ -128,7 +134,7 @@ func Open(path string, logger *slog.Logger) (*Store, map[string]Entry, error) {
 			continue
 		}
 		s.state[name] = e
-		out[name] = Entry{Path: fromJSONPath(e.Path), Result: e.Result}
+		out[name] = Entry{Path: fromJSONPath(e.Path), Result: e.Result, Key: e.Key}
 	}
 	return s, out, nil
 }
@@ -187,6 +193,12 @@ func (s *Store) Path() string { return s.path }
 // yields exporters.ErrIncomplete and changes nothing. On a write error the previous file is
 // kept, and the entry stays in memory for the next Save.
 func (s *Store) Save(name string, info exporters.PathInfo, r plan.Result) error {
+	return s.SaveKeyed(name, "", info, r)
+}
+
+// SaveKeyed is Save with the entry's Key: what identifies the settings r
+// was measured with.
+func (s *Store) SaveKeyed(name, key string, info exporters.PathInfo, r plan.Result) error {
 	if !exporters.Publishable(r) {
 		return exporters.ErrIncomplete
 	}
@@ -194,8 +206,20 @@ func (s *Store) Save(name string, info exporters.PathInfo, r plan.Result) error 
 	r.Trials = nil // the state keeps the bracket, not the evidence
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.state[name] = jsonEntry{Path: toJSONPath(info), Result: r}
+	s.state[name] = jsonEntry{Path: toJSONPath(info), Result: r, Key: key}
 	return s.writeLocked()
+}
+
+// Latest returns the entry saved for the path name, restored or saved
+// since, and whether there is one.
+func (s *Store) Latest(name string) (Entry, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.state[name]
+	if !ok {
+		return Entry{}, false
+	}
+	return Entry{Path: fromJSONPath(e.Path), Result: e.Result, Key: e.Key}, true
 }
 
 // Delete forgets the path name (removed from the configuration) and
