@@ -282,7 +282,7 @@ func (p *parallel) reseed(now time.Time) {
 // narrow lays a window over a bracket that is wider than wanted (the limit
 // moved down, below the window or between the hedges): connections opened
 // now and reused, one after the other, at ages spread across the bracket
-// no further apart than the wanted width. As with the hint's window, the
+// no further apart than the wanted width, and one at its upper edge. As with the hint's window, the
 // first of them that fails closes the bracket, and those not yet reused
 // are just as old: one re-tests the upper edge at once. (The fine step
 // would reuse connections opened together all at once, at the age of the
@@ -297,7 +297,9 @@ func (p *parallel) narrow(now time.Time, acts []Action) []Action {
 	n = max(min(n, p.s.Budget/2), 2)
 	step = (up - lo) / time.Duration(n)
 	p.rungs = p.rungs[:0:0]
-	for i := 1; i < n; i++ {
+	// Ages inside the bracket, and one at its upper edge: a spare that
+	// re-tests the edge when the last of the others fails.
+	for i := 1; i <= n; i++ {
 		p.rungs = append(p.rungs, rung{age: lo + time.Duration(i)*step, openAt: now})
 	}
 	for _, id := range p.sortedIDs() {

@@ -46,6 +46,18 @@ func TestHintUnchanged(t *testing.T) {
 				if r.Kind != Idle {
 					t.Errorf("kind %s, want idle", r.Kind)
 				}
+				// The progress estimate knows the hinted search is short.
+				pl, err := New(hinted(T, prev.Upper), simEpoch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, a := range firstActs(pl) {
+					pl.Opened(a.Conn, simEpoch, simEpoch)
+				}
+				w := r.Settings.Width(prev.Upper)
+				if left := pl.Remaining(simEpoch); left > prev.Upper+3*w || left < prev.Upper {
+					t.Errorf("Remaining at the start %s, want the hint %s plus the window (< %s)", left, prev.Upper, 3*w)
+				}
 			})
 		}
 	}
@@ -242,4 +254,20 @@ func TestHintSettingsAndJSON(t *testing.T) {
 	if b, _ := json.Marshal(full); strings.Contains(string(b), `"hint"`) {
 		t.Errorf("an unhinted result mentions a hint: %s", b)
 	}
+}
+
+// firstActs returns the actions of pl's first calls of Next, until it
+// waits for something: the connections it opens at the start.
+func firstActs(pl Planner) []Action {
+	var all []Action
+	now := simEpoch
+	for range 100 {
+		acts, wake := pl.Next(now)
+		all = append(all, acts...)
+		if wake.IsZero() || wake.Sub(simEpoch) > time.Second {
+			break
+		}
+		now = wake
+	}
+	return all
 }

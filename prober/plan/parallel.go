@@ -501,11 +501,12 @@ func (p *parallel) Remaining(now time.Time) time.Duration {
 		return 0
 	}
 	var end time.Time
-	if !p.b.found {
+	hinted := p.hint != nil && !p.hint.reseeded // the hint's rungs are all there is to wait for
+	if !p.b.found && !hinted {
 		end = p.start.Add(time.Duration(p.gamma * float64(p.s.Max)))
 	}
 	for _, pc := range p.conns {
-		if !pc.testAt.IsZero() && (p.b.found || pc.rung < 0) && pc.testAt.After(end) {
+		if !pc.testAt.IsZero() && (p.b.found || pc.rung < 0 || hinted) && pc.testAt.After(end) {
 			end = pc.testAt
 		}
 	}
