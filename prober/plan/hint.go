@@ -28,18 +28,18 @@ import (
 //
 // Every verdict comes from this run's trials, read and confirmed exactly as
 // in a full search (the same core): a wrong hint costs time, never the
-// answer. When the trials contradict the hint, the search goes on as the
-// parallel strategy with what they showed: a limit below the window is
-// narrowed by the fine step from the bracket the hedges left; a limit above
-// the window gets a fresh ladder from the window's top, started at once
-// (survivors of the window serve its rungs).
+// answer. When the trials contradict the hint, the search goes on from what
+// they showed: a limit below the window is narrowed by a second window laid
+// over the bracket the hedges left (see narrow); a limit above the window
+// gets the parallel strategy's ladder from the window's top, started at
+// once (survivors of the window serve its rungs).
 
 // Number of connections of a hinted search before any fallback.
 const (
 	hintWindow = 5
 	hintHedges = 3
-	// HintConnections is how many connections a hinted search opens when the
-	// limit has not moved.
+	// HintConnections is the most connections a hinted search opens when
+	// the limit has not moved.
 	HintConnections = hintWindow + hintHedges
 )
 
@@ -210,14 +210,13 @@ func (p *parallel) hintNext(now time.Time, acts []Action) ([]Action, time.Time) 
 // be old enough: the search is not settled before it has answered.
 func (p *parallel) hintWaits() bool { return p.hint != nil && len(p.hint.due) > 0 }
 
-// supportLower re-tests, once, a settled lower edge that wants support and
-// has no connection that will be of the right age (but the hedges, which
-// a lifetime closes): two new connections (older ones
-// could close meanwhile: a lifetime) reused a quarter and a half width
-// below it, so that one round of waiting is enough
-// whichever of them sets the edge. (The parallel strategy's confirmation
-// asks for one at a time: its ladder usually has the right ages at hand,
-// a hinted search has not.)
+// supportLower re-tests, once, a settled lower edge that wants support
+// when no connection will be of the right age (the hedges' survivors do
+// not count: a lifetime closes them). Two new connections, reused a quarter
+// and a half width below the edge, so that one round of waiting is enough
+// whichever of them sets it. (The strategy's own confirmation asks for one
+// at a time: its ladder usually has the right ages at hand, a hinted
+// search has not.)
 func (p *parallel) supportLower(now time.Time, acts []Action) []Action {
 	h := p.hint
 	if h.supported || !p.b.found || !p.settled() {
@@ -282,11 +281,11 @@ func (p *parallel) reseed(now time.Time) {
 // narrow lays a window over a bracket that is wider than wanted (the limit
 // moved down, below the window or between the hedges): connections opened
 // now and reused, one after the other, at ages spread across the bracket
-// no further apart than the wanted width, and one at its upper edge. As with the hint's window, the
-// first of them that fails closes the bracket, and those not yet reused
-// are just as old: one re-tests the upper edge at once. (The fine step
-// would reuse connections opened together all at once, at the age of the
-// first that survived.)
+// no further apart than the wanted width, and one at its upper edge. As in
+// the hint's window, the first of them that fails closes the bracket, and
+// those not yet reused are just as old: one re-tests the upper edge at
+// once. (The fine step would reuse connections opened together all at
+// once, at the age of the first that survived.)
 func (p *parallel) narrow(now time.Time, acts []Action) []Action {
 	h := p.hint
 	h.fellBack = true
