@@ -132,9 +132,9 @@ func (tr truth) wrong(r Result, s Settings) string {
 // deadline and is wrong no more often than the full search on the same
 // path. On clean paths it is never wrong at all.
 func TestHintNeverWrong(t *testing.T) {
-	n := 400
+	n := 250
 	if testing.Short() {
-		n = 100
+		n = 60
 	}
 	rng := rand.New(rand.NewPCG(9, 2))
 	var wrongHinted, wrongFull, flakyRuns, held int
