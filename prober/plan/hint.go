@@ -18,9 +18,10 @@ import (
 //     edge, the one before it the lower edge and the one before that its
 //     support, an older one not yet reused re-tests the upper edge at once:
 //     a complete, confirmed bracket at about the limit, with no waiting;
-//   - the hedges: hintHedges connections reused at 0.75 H, 0.55 H and 0.4 H,
-//     so that a limit that moved down is seen early and brackets within
-//     a quarter to a third of itself;
+//   - the hedges: hintHedges connections reused at 0.75 H and 0.55 H, and
+//     one at 0.1 H and then, recycled, at 0.4 H (see hintChain), so that a
+//     limit that moved down is seen early and brackets within a quarter to
+//     a third of itself;
 //   - the kind check: once the bracket settles, up to two survivors older
 //     than the upper edge (on the connection clock) but idle for much less
 //     than the lower edge are reused: a lifetime fails them, an idle limit
@@ -45,6 +46,12 @@ const (
 
 // hintHedgeFactors are the hedges' idle ages as fractions of the hint.
 var hintHedgeFactors = [hintHedges]float64{0.4, 0.55, 0.75}
+
+// hintChain replaces the lowest hedge when 0.1 x the hint is at least
+// Min: one connection answers 0.1 x the hint first, then, recycled, 0.4 x
+// (at 0.5 x the hint, a tenth later than the plain hedge would). A hint
+// far above the limit then costs two to four times the limit, not ten.
+var hintChain = [2]float64{0.1, 0.4}
 
 // hintStagger separates the hedges' opening times, so that closes seen
 // while idle on different connections (a lifetime) come at distinct
@@ -77,6 +84,13 @@ type hintState struct {
 	reseeded bool
 	// narrowed counts the narrowing windows laid over a wide bracket.
 	narrowed int
+	// chainRung is the rung of the chained hedge (-1: none), chainAge the
+	// idle age its connection answers next, chainConn that connection, and
+	// chained is set once it is scheduled.
+	chainRung int
+	chainAge  time.Duration
+	chainConn ConnID
+	chained   bool
 }
 
 // HintInfo is the provenance of a hinted search in its Result.
@@ -145,10 +159,20 @@ func newHinted(s Settings, start time.Time) *parallel {
 		rungs = append(rungs, rung{age: age, openAt: at})
 		at = at.Add(hintStagger)
 	}
-	for _, f := range hintHedgeFactors {
-		if age := time.Duration(f * float64(h)); age >= s.Min && age < st.low-step {
+	st.chainRung = -1
+	for i, f := range hintHedgeFactors {
+		age := time.Duration(f * float64(h))
+		if first := time.Duration(hintChain[0] * float64(h)); i == 0 && first >= s.Min {
+			// The lowest hedge is a chain: its connection answers a much
+			// lower age first, then, recycled, the next one.
+			st.chainRung, st.chainAge = len(rungs), time.Duration(hintChain[1]*float64(h))
+			age = first
+		}
+		if age >= s.Min && age < st.low-step {
 			rungs = append(rungs, rung{age: age, openAt: at})
 			at = at.Add(hintStagger)
+		} else if st.chainRung == len(rungs) {
+			st.chainRung = -1
 		}
 	}
 	p.rungs, p.hint = rungs, st
@@ -196,14 +220,30 @@ func (p *parallel) hintNext(now time.Time, acts []Action) ([]Action, time.Time) 
 	for id, pc := range p.conns {
 		if pc.rung >= 0 && !h.reseeded && h.narrowed == 0 && !p.rungs[pc.rung].filler && p.rungs[pc.rung].age < h.low {
 			h.hedges[id] = true
+			if pc.rung == h.chainRung {
+				h.chainConn = id
+			}
 		}
 	}
+	p.chain()
 	acts = p.park(now, acts)
 	if _, hanging, _ := p.suspect(now); hanging && !h.reseeded {
 		p.retestHang()
 	}
 	acts = p.supportLower(now, acts)
 	return p.kindCheck(now, acts)
+}
+
+// chain schedules the chained hedge's second trial once its connection
+// has survived the first, while nothing has failed yet.
+func (p *parallel) chain() {
+	h := p.hint
+	pc := p.conns[h.chainConn]
+	if h.chained || pc == nil || pc.state != idle || !pc.testAt.IsZero() || pc.reuses != 1 || p.b.found || h.reseeded {
+		return
+	}
+	h.chained = true
+	pc.testAt = pc.idleSince.Add(h.chainAge)
 }
 
 // hintWaits reports whether a kind check is waiting for its connection to
@@ -281,11 +321,13 @@ func (p *parallel) reseed(now time.Time) {
 // narrow lays a window over a bracket that is wider than wanted (the limit
 // moved down, below the window or between the hedges): connections opened
 // now and reused, one after the other, at ages spread across the bracket
-// no further apart than the wanted width, and one at its upper edge. As in
+// no further apart than the wanted width, one half a width below it and
+// one at its upper edge. As in
 // the hint's window, the first of them that fails closes the bracket, and
 // those not yet reused are just as old: one re-tests the upper edge at
 // once. (The fine step would reuse connections opened together all at
-// once, at the age of the first that survived.)
+// once, at the age of the first that survived.) A bracket too wide for that
+// within the budget gets the parallel strategy's ladder instead.
 func (p *parallel) narrow(now time.Time, acts []Action) []Action {
 	h := p.hint
 	h.fellBack = true
@@ -293,13 +335,25 @@ func (p *parallel) narrow(now time.Time, acts []Action) []Action {
 	lo, up := p.b.lower, p.b.upper
 	step := p.s.Width(lo) * 97 / 100
 	n := int((up-lo)/max(step, 1)) + 1
-	n = max(min(n, p.s.Budget/2), 2)
-	step = (up - lo) / time.Duration(n)
-	p.rungs = p.rungs[:0:0]
-	// Ages inside the bracket, and one at its upper edge: a spare that
-	// re-tests the edge when the last of the others fails.
-	for i := 1; i <= n; i++ {
-		p.rungs = append(p.rungs, rung{age: lo + time.Duration(i)*step, openAt: now})
+	ls := p.s
+	ls.Hint, ls.Min, ls.Max = 0, max(lo, p.s.Min), up
+	switch {
+	case n > p.s.Budget/2 && ls.Min < ls.Max:
+		// Too wide for one round of evenly spaced ages within the budget
+		// (a hint far above the limit): the parallel strategy's ladder over
+		// the bracket, started now, whose staggered connections the fine
+		// step then uses, as in a full search.
+		p.rungs = newParallel(ls, now).rungs
+		h.narrowed = hintNarrowings
+	default:
+		n = max(min(n, p.s.Budget/2), 2)
+		step = (up - lo) / time.Duration(n)
+		p.rungs = p.rungs[:0:0]
+		// Ages inside the bracket, and one at its upper edge: a spare that
+		// re-tests the edge when the last of the others fails.
+		for i := 1; i <= n; i++ {
+			p.rungs = append(p.rungs, rung{age: lo + time.Duration(i)*step, openAt: now})
+		}
 	}
 	for _, id := range p.sortedIDs() {
 		pc := p.conns[id]
@@ -313,6 +367,14 @@ func (p *parallel) narrow(now time.Time, acts []Action) []Action {
 			delete(p.conns, id)
 			acts = append(acts, Action{Kind: Close, Conn: id})
 		}
+	}
+	if _, low := p.needConfirm(); low && lo > zeroAge && (!p.full() || p.makeRoom(&acts)) {
+		// Half a width below the lower edge, a re-test: its support, should
+		// the edge stay where it is (the first of the others fails). The
+		// ladder opens no rung at or below the lower edge.
+		pc := p.newConn(-1, lo-p.s.Width(lo)/2)
+		pc.confirm = true
+		acts = append(acts, Action{Kind: Open, Conn: pc.id})
 	}
 	return acts
 }
