@@ -63,6 +63,27 @@ func TestHintUnchanged(t *testing.T) {
 	}
 }
 
+// A lifetime (a login timeout: connections closed at an age since the
+// handshake) that has not moved is found as one, from the hint, as cheaply
+// as an idle limit: the kind comes from this run's closes and kind checks.
+func TestHintLifetime(t *testing.T) {
+	for _, L := range []time.Duration{5 * time.Second, time.Minute, 350 * time.Second} {
+		t.Run(L.String(), func(t *testing.T) {
+			r, err := Simulate(hinted(L, L), SimPath{Lifetime: L})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkBracket(t, r, L, 0)
+			if r.Kind != Lifetime || !r.Hint.Held {
+				t.Errorf("kind %s, hint %+v; want a lifetime, held: %s", r.Kind, r.Hint, describe(r))
+			}
+			if r.ConnectionsOpened > HintConnections || r.Duration() > L*105/100 {
+				t.Errorf("%d connections in %s, want <= %d in <= 1.05 x L", r.ConnectionsOpened, r.Duration(), HintConnections)
+			}
+		})
+	}
+}
+
 // When the limit moved by 20 % or more either way, the hinted search still
 // finds the right bracket, within 2.5 x T (black holes: plus the trial
 // timeouts they cost, as in a full search).
