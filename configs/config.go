@@ -78,6 +78,10 @@ type Path struct {
 	Strategy       plan.Strategy
 	Budget         int
 	Confirm        int
+	// Hint says whether `serve` may start a measurement from the path's
+	// last result (HintAuto, the default) or always runs a full search
+	// (HintOff).
+	Hint string
 	// TrialTimeout bounds dialing, handshakes and every reuse.
 	TrialTimeout time.Duration
 	// Deadline is the longest one measurement may run before it ends
@@ -256,6 +260,15 @@ func (c *Config) LabelNames() []string {
 	sort.Strings(names)
 	return names
 }
+
+// The values of Path.Hint.
+const (
+	// HintAuto: `serve` starts a measurement from the path's last result
+	// when it can trust it, and falls back to a full search otherwise.
+	HintAuto = "auto"
+	// HintOff: every measurement is a full search.
+	HintOff = "off"
+)
 
 // Settings returns the path's search settings.
 func (p Path) Settings() plan.Settings {

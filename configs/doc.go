@@ -41,6 +41,7 @@ type pathDoc struct {
 	Strategy          text         `yaml:"strategy"`
 	Budget            integer      `yaml:"budget"`
 	Confirm           integer      `yaml:"confirm"`
+	Hint              text         `yaml:"hint"`
 	TrialTimeout      duration     `yaml:"trial_timeout"`
 	Deadline          duration     `yaml:"deadline"`
 	ClientIdleTimeout duration     `yaml:"client_idle_timeout"`
@@ -96,6 +97,7 @@ func (d *pathDoc) applyTo(p *Path, dir string) {
 	d.Strategy.to((*string)(&p.Strategy))
 	d.Budget.to(&p.Budget)
 	d.Confirm.to(&p.Confirm)
+	d.Hint.to(&p.Hint)
 	d.TrialTimeout.to(&p.TrialTimeout)
 	d.Deadline.to(&p.Deadline)
 	d.ClientIdleTimeout.to(&p.ClientIdleTimeout)

@@ -277,6 +277,9 @@ func (v pathCheck) checkSearch() bool {
 	if v.ok("strategy") && v.Strategy != plan.Parallel && v.Strategy != plan.Sequential {
 		bad("strategy", "%q is not a strategy (valid: parallel, sequential)", v.Strategy)
 	}
+	if v.ok("hint") && v.Hint != HintAuto && v.Hint != HintOff {
+		bad("hint", "%q is not a hint mode (valid: auto, off)", v.Hint)
+	}
 	minOK := v.ok("min_idle")
 	if minOK && v.MinIdle <= 0 {
 		bad("min_idle", "%s must be positive (example: 1s)", v.MinIdle)

@@ -364,6 +364,7 @@ var (
 	famLast       = family{"idleprobe_last_measurement_timestamp_seconds", "Unix time at which the latest measurement ended, successful or failed.", prometheus.GaugeValue, nil}
 	famLastOK     = family{"idleprobe_last_measurement_success_timestamp_seconds", "Unix time at which the latest completed (published) measurement ended.", prometheus.GaugeValue, nil}
 	famDuration   = family{"idleprobe_measurement_duration_seconds", "Wall time the latest completed measurement took.", prometheus.GaugeValue, nil}
+	famHint       = family{"idleprobe_measurement_hint_seconds", "The previous answer (upper edge of its bracket) the latest completed measurement started from; absent after a full search.", prometheus.GaugeValue, nil}
 	famConns      = family{"idleprobe_measurement_connections", "Connections the latest completed measurement opened.", prometheus.GaugeValue, nil}
 	famPeak       = family{"idleprobe_measurement_peak_connections", "Most connections the latest completed measurement held open at once.", prometheus.GaugeValue, nil}
 	famInterval   = family{"idleprobe_measurement_interval_seconds", "Longest expected time between two measurements of the path: the longest gap between runs of its schedule.", prometheus.GaugeValue, nil}
@@ -376,7 +377,7 @@ var (
 
 // families are every metric family the collector may export.
 var families = []family{famPathInfo, famGroup, famLimit, famFound, famMode, famHopsBefore, famLife, famServerKA, famClose, famMax, famAgree, famDisagree,
-	famClient, famMargin, famKeep, famLast, famLastOK, famDuration, famConns, famPeak, famInterval,
+	famClient, famMargin, famKeep, famLast, famLastOK, famDuration, famConns, famPeak, famHint, famInterval,
 	famRunning, famTrials, famRuns, famReloadOK, famReloadTS}
 
 // Families lists every metric family the collector may export, for
@@ -483,6 +484,9 @@ func (c *Collector) collectPath(e *emitter, st *pathState) {
 	e.path(famDuration, st, r.Duration().Seconds())
 	e.path(famConns, st, float64(r.ConnectionsOpened))
 	e.path(famPeak, st, float64(r.PeakConnections))
+	if r.Hint.From > 0 {
+		e.path(famHint, st, r.Hint.From.Seconds())
+	}
 }
 
 // emitter builds const metrics with the path label, the family's own label

@@ -191,6 +191,7 @@ func TestCollectorLintClean(t *testing.T) {
 	r.CloseAge = 60 * time.Second
 	r.Lifetime = plan.LifetimeLimit{Found: true, Lower: 299 * time.Second, Upper: 300 * time.Second, Mode: "retired"}
 	r.Server.KeepAliveTimeout = 60 * time.Second
+	r.Hint = plan.HintInfo{From: r.Upper, Held: true}
 	c.Set(apiPath, r)
 	c.SetPath(PathInfo{Name: "redis-ipv6", Target: "tcp://redis.example:6379", Group: "redis", Family: "6"})
 	problems, err := testutil.CollectAndLint(c)

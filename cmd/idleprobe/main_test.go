@@ -135,6 +135,9 @@ func TestUsageErrors(t *testing.T) {
 		{"managed header", []string{"measure", "--header", "Connection: close", url}, []string{"idleprobe: --header: Connection is managed by idleprobe"}},
 		{"header twice", []string{"measure", "--header", "X-A: 1", "--header", "x-a: 2", url}, []string{"idleprobe: --header: x-a: duplicate name (X-A is given already"}},
 		{"max above a week", []string{"measure", "--max", "200h", url}, []string{"--max: 200h is more than 168h"}},
+		{"hint above max", []string{"measure", "--max", "10m", "--hint", "15m", url}, []string{"idleprobe: --hint: 15m0s must be within min (1s) and max (10m0s)"}},
+		{"hint with sequential", []string{"measure", "--strategy", "sequential", "--hint", "5m", url}, []string{"idleprobe: --hint: 5m0s cannot be used with the sequential strategy"}},
+		{"negative hint", []string{"measure", "--hint=-5m", url}, []string{"idleprobe: --hint: -5m0s must be positive"}},
 		{"empty send", []string{"measure", "--send=", "tcp://127.0.0.1:1"}, []string{"idleprobe: --send: must not be empty"}},
 		{"zero timeout", []string{"measure", "--timeout", "0s", url}, []string{"idleprobe: --timeout: 0s must be positive"}},
 		{"deadline not above max", []string{"measure", "--max", "1m", "--deadline", "1m", url}, []string{"idleprobe: --deadline: 1m must be longer than --max (1m), or 0 for the automatic deadline (3 x --max + 2 x (--confirm + 2) x --timeout for parallel: 3m30s here)"}},
@@ -449,6 +452,18 @@ func TestSimulateCmd(t *testing.T) {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
 		for _, w := range []string{"Simulated path: limit 15m (reset)", "strategy", "status", "kind", "wall/T", "parallel    measured  idle", "sequential  measured  idle", "x faster than sequential", ", deadline auto\n"} {
+			if !strings.Contains(stdout, w) {
+				t.Errorf("table lacks %q:\n%s", w, stdout)
+			}
+		}
+	})
+	t.Run("hint", func(t *testing.T) {
+		code, stdout, stderr := runCmd(t, context.Background(), "simulate", "--limit", "900s", "--hint", "900s")
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		for _, w := range []string{"parallel+hint  measured  idle", "parallel+hint: started from 15m (the previous answer): the limit has not moved",
+			"with 8 connections instead of"} {
 			if !strings.Contains(stdout, w) {
 				t.Errorf("table lacks %q:\n%s", w, stdout)
 			}

@@ -65,6 +65,7 @@ Exit codes:
 // searchFlags are the search settings shared by measure and simulate.
 type searchFlags struct {
 	min, max, floor, deadline *time.Duration
+	hint                      *time.Duration
 	precision                 cliflags.Fraction
 	strategy                  *string
 	budget, confirm           *int
@@ -88,14 +89,25 @@ func addSearchFlags(cmd *kingpin.CmdClause) *searchFlags {
 	f.deadline = dur("deadline", fmt.Sprintf("Longest the search may run (longer than --max): without a clean answer by then it ends inconclusive, with the evidence so far. "+
 		"0 is automatic: %d x max + 2 x (confirm + 2) x timeout for the parallel strategy, %d x max + 2 x (confirm + 2) x timeout for sequential (%s with the defaults).",
 		plan.ParallelDeadlineFactor, plan.SequentialDeadlineFactor, durfmt.Short(plan.AutoDeadline(d, prober.DefaultTimeout))), 0)
+	f.hint = cmd.Flag("hint", "Start from a previous answer: the upper edge of the last bracket (e.g. 15m). A few connections test around it; "+
+		"when the trials contradict it the search goes on as a full parallel search. The verdict comes from this run's trials only. 0: no hint.").
+		Default("0s").Duration()
 	return f
+}
+
+// hintErrors checks --hint against the other search settings.
+func (f *searchFlags) hintErrors() []string {
+	if err := f.settings().ValidateHint(); err != nil {
+		return []string{"--" + err.Error()}
+	}
+	return nil
 }
 
 // settings returns the search settings and the problems plan.Settings
 // finds in them, one per flag: "--max: ...".
 func (f *searchFlags) settings() plan.Settings {
 	return plan.Settings{Strategy: plan.Strategy(*f.strategy), Min: *f.min, Max: *f.max, Precision: float64(f.precision),
-		PrecisionFloor: *f.floor, Budget: *f.budget, Confirm: *f.confirm, Deadline: *f.deadline}
+		PrecisionFloor: *f.floor, Budget: *f.budget, Confirm: *f.confirm, Deadline: *f.deadline, Hint: *f.hint}
 }
 
 // errLines splits the joined errors of a check into one line each.
@@ -247,11 +259,13 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 	} else if len(families) > 1 {
 		errs = append(errs, bothErrors(*f.output, *f.pushURL, *f.kal)...)
 	}
+	errs = append(errs, f.search.hintErrors()...)
 	var opts prober.Options
 	if len(errs) == 0 {
 		target, opts = p.Measurement()
 		opts.WhichHop = *f.whichHop
 		opts.Transport.Family = families[0]
+		opts.Plan.Hint = settings.Hint
 	}
 	return target, opts, report.Options{Output: *f.output, Name: *f.name, PushURL: *f.pushURL}, errs
 }

@@ -37,6 +37,9 @@ func WriteSummary(w io.Writer, r prober.Result) {
 	}
 	row("Target", r.Target)
 	row("Strategy", string(r.Settings.Strategy))
+	if r.Hint.From > 0 {
+		row("Hint", hintLine(r))
+	}
 	if e := advice.Ending(r); e != "" && advice.StatusOf(r) != plan.Interrupted {
 		// The title says "interrupted"; the other endings say why here.
 		row("Status", e)
@@ -66,4 +69,17 @@ func WriteSummary(w io.Writer, r prober.Result) {
 	if warn := advice.Warning(r); warn != "" {
 		fmt.Fprintln(w, warn)
 	}
+}
+
+// hintLine says where a hinted search started and whether the limit was
+// still there.
+func hintLine(r prober.Result) string {
+	from := "started from " + advice.Dur(r.Hint.From) + " (the previous answer)"
+	switch {
+	case r.Hint.Held:
+		return from + ": the limit has not moved"
+	case advice.StatusOf(r) == plan.Measured:
+		return from + ": the trials contradicted it; the search went on from what they showed"
+	}
+	return from + ": the trials did not confirm it"
 }

@@ -77,3 +77,57 @@ func BenchmarkBlackHole(b *testing.B) {
 		}
 	}
 }
+
+// hintCases are the moves of the limit since the previous answer that
+// BenchmarkHint replays: the hint is the previous upper edge, the path's
+// limit is the hint times the factor.
+var hintCases = []struct {
+	name   string
+	factor float64
+}{{"unchanged", 1}, {"+20%", 1.2}, {"-20%", 0.8}, {"+50%", 1.5}, {"-50%", 0.5}}
+
+// BenchmarkHint runs the hinted parallel search on the simulated path for
+// the limits of the issue, each with a hint that is right, or off by 20 %
+// or 50 % either way, and reports (besides the CPU cost of planning):
+//
+//	wall/T       predicted wall time over the limit
+//	width%       bracket width in percent of the limit
+//	opened_conns connections opened in all
+//	held         1 when the limit was bracketed inside the hint's window
+//
+// Reproduce with:
+//
+//	go test ./prober/plan -run '^$' -bench Hint -benchtime 1x
+func BenchmarkHint(b *testing.B) {
+	limits := []time.Duration{5 * time.Second, time.Minute, 350 * time.Second, 15 * time.Minute, time.Hour}
+	for _, mode := range []Outcome{Reset, ClosedIdle, Dropped} {
+		for _, T := range limits {
+			for _, hc := range hintCases {
+				b.Run(fmt.Sprintf("%s/T=%s/%s", mode, T, hc.name), func(b *testing.B) {
+					s := settingsFor(Parallel, 2*T)
+					prev := time.Duration(float64(T) / hc.factor)
+					s.Hint = prev
+					var r Result
+					for b.Loop() {
+						var err error
+						r, err = Simulate(s, SimPath{Limit: T, Mode: mode})
+						if err != nil {
+							b.Fatal(err)
+						}
+					}
+					if !r.Complete || !r.Found || r.Lower >= T || r.Upper < T {
+						b.Fatalf("wrong answer: %s", describe(r))
+					}
+					held := 0.0
+					if r.Hint.Held {
+						held = 1
+					}
+					b.ReportMetric(r.Duration().Seconds()/T.Seconds(), "wall/T")
+					b.ReportMetric(100*float64(r.Upper-r.Lower)/float64(T), "width%")
+					b.ReportMetric(float64(r.ConnectionsOpened), "opened_conns")
+					b.ReportMetric(held, "held")
+				})
+			}
+		}
+	}
+}

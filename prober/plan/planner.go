@@ -85,6 +85,11 @@ func New(s Settings, start time.Time) (Planner, error) {
 	switch s.Strategy {
 	case Sequential:
 		return newSequential(s, start), nil
+	case Parallel:
+		if s.Hint > 0 {
+			return newHinted(s, start), nil
+		}
+		return newParallel(s, start), nil
 	default:
 		return newParallel(s, start), nil
 	}

@@ -147,6 +147,10 @@ type Result struct {
 	// limit, the server or a hop before it, when a packet capture could
 	// tell (package hop); nil when no failure was judged.
 	EndedBy *EndedBy
+	// Hint is the search's provenance when it started from a previous
+	// answer (Settings.Hint): from which, and whether it held. Zero when
+	// the search was not hinted.
+	Hint HintInfo
 
 	// The optional second question: with TCP keepalive at the client's
 	// settings, does the path survive past its idle limit? After the search
@@ -270,7 +274,15 @@ type jsonResult struct {
 	Settings          jsonSettings   `json:"settings"`
 	Keepalive         *jsonKeepalive `json:"keepalive"`
 	EndedBy           *EndedBy       `json:"ended_by,omitempty"`
+	Hint              *jsonHint      `json:"hint,omitempty"`
 	Trials            []jsonTrial    `json:"trials"`
+}
+
+// jsonHint is the wire form of HintInfo: absent when the search was not
+// hinted.
+type jsonHint struct {
+	FromSeconds float64 `json:"from_seconds"`
+	Held        bool    `json:"held"`
 }
 
 // jsonKeepalive is the wire form of the keepalive check: null when it was
@@ -361,6 +373,9 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		}
 		j.Keepalive = k
 	}
+	if r.Hint.From > 0 {
+		j.Hint = &jsonHint{FromSeconds: secs(r.Hint.From), Held: r.Hint.Held}
+	}
 	for _, t := range r.Trials {
 		j.Trials = append(j.Trials, jsonTrial{
 			Conn: t.Conn, AgeSeconds: secs(t.Age), IdleSince: t.IdleSince,
@@ -448,6 +463,13 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 		if k.Rescues != nil {
 			r.KeepaliveChecked, r.KeepaliveRescues = true, *k.Rescues
 		}
+	}
+	if h := j.Hint; h != nil {
+		if h.FromSeconds <= 0 {
+			return fmt.Errorf("hint.from_seconds must be positive, got %g", h.FromSeconds)
+		}
+		r.Hint = HintInfo{From: dur(h.FromSeconds), Held: h.Held}
+		r.Settings.Hint = r.Hint.From
 	}
 	for _, t := range j.Trials {
 		r.Trials = append(r.Trials, Trial{

@@ -87,6 +87,17 @@ func (a *adversary) settings() Settings {
 	return s
 }
 
+// advHint draws, for half of the parallel searches, an arbitrary hint in
+// [Min, Max] from its own generator (the adversary's draws stay as they
+// were for every seed).
+func advHint(seed uint64, s Settings) time.Duration {
+	r := rand.New(rand.NewPCG(seed, 0x41e7))
+	if s.Strategy != Parallel || r.IntN(2) == 0 {
+		return 0
+	}
+	return s.Min + time.Duration(r.Int64N(int64(s.Max-s.Min)+1))
+}
+
 var advOutcomes = []Outcome{OK, OK, OK, Reset, ClosedIdle, ClosedOnReuse, Dropped, Slow, Error}
 
 // runAdversary drives one planner against the adversary and checks the
@@ -95,6 +106,7 @@ var advOutcomes = []Outcome{OK, OK, OK, Reset, ClosedIdle, ClosedOnReuse, Droppe
 func runAdversary(t testing.TB, seed uint64) (Result, int) {
 	a := &adversary{rng: rand.New(rand.NewPCG(seed, seed^0x5eed))}
 	s := a.settings()
+	s.Hint = advHint(seed, s)
 	pl, err := New(s, simEpoch)
 	if err != nil {
 		t.Fatalf("settings %+v: %v", s, err)

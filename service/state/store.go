@@ -38,6 +38,11 @@ type Entry struct {
 	Path    exporters.PathInfo
 	Result  plan.Result
 	History []chart.Point
+	// Key identifies the settings the result was measured with (the
+	// service's measurement key: target, search and transport settings), so
+	// that a later run knows whether it may start from the result. Empty
+	// in entries saved without one (and in files written before it).
+	Key string
 }
 
 // jsonPath is the wire form of exporters.PathInfo.
@@ -53,6 +58,7 @@ type jsonEntry struct {
 	Path    jsonPath    `json:"path"`
 	Result  plan.Result `json:"result"`
 	History []jsonPoint `json:"history,omitempty"`
+	Key     string      `json:"measure_key,omitempty"`
 }
 
 // jsonPoint is the wire form of one chart.Point of a path's history.
@@ -163,7 +169,7 @@ func Open(path string, logger *slog.Logger) (*Store, map[string]Entry, error) {
 			continue
 		}
 		s.state[name] = e
-		out[name] = Entry{Path: fromJSONPath(e.Path), Result: e.Result, History: fromJSONPoints(e.History)}
+		out[name] = Entry{Path: fromJSONPath(e.Path), Result: e.Result, History: fromJSONPoints(e.History), Key: e.Key}
 	}
 	return s, out, nil
 }
@@ -224,6 +230,12 @@ func (s *Store) Path() string { return s.path }
 // yields exporters.ErrIncomplete and changes nothing. On a write error the previous file is
 // kept, and the entry stays in memory for the next Save.
 func (s *Store) Save(name string, info exporters.PathInfo, r plan.Result) error {
+	return s.SaveKeyed(name, "", info, r)
+}
+
+// SaveKeyed is Save with the entry's Key: what identifies the settings r
+// was measured with.
+func (s *Store) SaveKeyed(name, key string, info exporters.PathInfo, r plan.Result) error {
 	if !exporters.Publishable(r) {
 		return exporters.ErrIncomplete
 	}
@@ -238,7 +250,7 @@ func (s *Store) Save(name string, info exporters.PathInfo, r plan.Result) error 
 	if len(history) > HistoryLimit {
 		history = history[len(history)-HistoryLimit:]
 	}
-	s.state[name] = jsonEntry{Path: toJSONPath(info), Result: r, History: slices.Clip(history)}
+	s.state[name] = jsonEntry{Path: toJSONPath(info), Result: r, History: slices.Clip(history), Key: key}
 	return s.writeLocked()
 }
 
@@ -252,6 +264,18 @@ func (s *Store) History(name string) []chart.Point {
 		return nil
 	}
 	return fromJSONPoints(e.History)
+}
+
+// Latest returns the entry saved for the path name, restored or saved
+// since, and whether there is one.
+func (s *Store) Latest(name string) (Entry, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.state[name]
+	if !ok {
+		return Entry{}, false
+	}
+	return Entry{Path: fromJSONPath(e.Path), Result: e.Result, History: fromJSONPoints(e.History), Key: e.Key}, true
 }
 
 // Delete forgets the path name (removed from the configuration) and
