@@ -71,6 +71,10 @@ type h2Transport struct {
 	tls    *tls.Config // nil for h2c; never modified
 	fields []hpack.HeaderField
 	body   []byte
+	// answer, when set, checks a complete response (first: of the first
+	// exchange) and returns its detail (gRPC: the grpc-status and the
+	// health check's answer).
+	answer func(r *h2Response, first bool) (string, error)
 }
 
 func newH2Transport(t Target, d *dialer, o TransportOptions, cfg *tls.Config) (*h2Transport, error) {

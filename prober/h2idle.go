@@ -169,14 +169,3 @@ func (c *h2Conn) scanIdle() bool {
 	}
 	return c.idleBroken != nil
 }
-
-// watcherEnd returns when and how the raw watcher saw the connection end,
-// or a zero time.
-func (c *h2Conn) watcherEnd() (time.Time, string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.ended {
-		return time.Time{}, ""
-	}
-	return c.endAt, closeDetail(c.endErr)
-}
