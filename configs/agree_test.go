@@ -188,7 +188,7 @@ func TestCheckIsMeasurementOnly(t *testing.T) {
 		t.Errorf("Check = %v, want nil", err)
 	}
 	p.Target = "ftp://x/"
-	if err := p.Check(MeasureFlags); err == nil || err.Error() != `target "ftp://x/": unknown scheme "ftp" (valid: tcp, http, https, h2, h2c)` {
+	if err := p.Check(MeasureFlags); err == nil || err.Error() != `target "ftp://x/": unknown scheme "ftp" (valid: tcp, http, https, h2, h2c, ws, wss, grpc, grpcs)` {
 		t.Errorf("Check of a bad target = %v, want the target's own message", err)
 	}
 }

@@ -49,6 +49,19 @@ type pathDoc struct {
 	Request           requestDoc   `yaml:"request"`
 	TCP               tcpDoc       `yaml:"tcp"`
 	TCPKeepalive      keepaliveDoc `yaml:"tcp_keepalive"`
+	WebSocket         tcpDoc       `yaml:"websocket"`
+	GRPC              grpcDoc      `yaml:"grpc"`
+	PingKeepalive     pingDoc      `yaml:"ping_keepalive"`
+}
+
+type grpcDoc struct {
+	At            where `yaml:",inline"`
+	HealthService text  `yaml:"health_service"`
+}
+
+type pingDoc struct {
+	At       where    `yaml:",inline"`
+	Interval duration `yaml:"interval"`
 }
 
 type tlsDoc struct {
@@ -116,6 +129,11 @@ func (d *pathDoc) applyTo(p *Path, dir string) {
 	d.TCPKeepalive.Idle.to(&p.TCPKeepalive.Idle)
 	d.TCPKeepalive.Interval.to(&p.TCPKeepalive.Interval)
 	d.TCPKeepalive.Count.to(&p.TCPKeepalive.Count)
+
+	d.WebSocket.Send.to(&p.WebSocket.Send)
+	d.WebSocket.Expect.to(&p.WebSocket.Expect)
+	d.GRPC.HealthService.to(&p.GRPC.HealthService)
+	d.PingKeepalive.Interval.to(&p.PingKeepalive.Interval)
 }
 
 // where keeps the mapping node a block was decoded from (nil when the

@@ -153,9 +153,10 @@ func TestMeasureGRPCMaxConnectionIdle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The server's idle clock starts when it ended the call, a little
-	// before the client's (when the answer arrived): allow 5 ms early.
-	const early = 5 * time.Millisecond
+	// The server's idle clock starts when it ended the call, before the
+	// client's (when the answer arrived; later still under -race on a
+	// loaded machine): allow 20 ms early.
+	const early = 20 * time.Millisecond
 	if r.Mode != plan.ClosedIdle || r.Kind != plan.Idle || !r.Found || r.Lower >= K || r.Upper < K-early {
 		t.Fatalf("(%s, %s] mode %s kind %s, want closed_idle, idle, holding %s", r.Lower, r.Upper, r.Mode, r.Kind, K)
 	}

@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// idleMonitor decodes, while a framed connection (WebSocket) is idle, what
-// its watcher stashes, and records the first idle close (a close frame, a
-// TLS close_notify, a FIN or an RST) at the moment it arrived. scan
+// idleMonitor decodes, while a framed connection (HTTP/2, WebSocket) is
+// idle, what its watcher stashes, and records the first idle close (a
+// GOAWAY or close frame, a TLS close_notify, a FIN or an RST) at the moment
+// it arrived. scan
 // decodes what is stashed and reports whether the connection is finished;
 // it never writes.
 type idleMonitor struct {

@@ -166,7 +166,7 @@ func TestWSClosedIdle(t *testing.T) {
 	conn := open(t, transport(t, "ws://"+srv.addr+"/", TransportOptions{}))
 	waitClosed(t, conn, 3*time.Second)
 	at, detail := conn.CloseInfo()
-	if age := at.Sub(conn.IdleSince()); !within(age, after-10*time.Millisecond, after+80*time.Millisecond) {
+	if age := at.Sub(conn.IdleSince()); !within(age, after-20*time.Millisecond, after+80*time.Millisecond) {
 		t.Errorf("close age %s, want about %s", age, after)
 	}
 	if !strings.HasPrefix(detail, `WebSocket close 1001 (going away: "idle timeout")`) {
@@ -240,11 +240,14 @@ func TestMeasureWSServerIdleClose(t *testing.T) {
 	}
 	// A server timer that fires late on a loaded machine lets a reuse race
 	// its close frame: closed_on_reuse at the upper end is the same server.
+	// The server's timer starts when it wrote the echo, before the client
+	// read it (later still under -race on a loaded machine): allow 20 ms.
+	const early = 20 * time.Millisecond
 	closed := r.Mode == plan.ClosedIdle || r.Mode == plan.ClosedOnReuse
-	if !closed || r.Kind != plan.Idle || !r.Found || r.Lower >= K || r.Upper < K-5*time.Millisecond {
+	if !closed || r.Kind != plan.Idle || !r.Found || r.Lower >= K || r.Upper < K-early {
 		t.Fatalf("(%s, %s] mode %s kind %s, want closed_idle, idle, holding %s", r.Lower, r.Upper, r.Mode, r.Kind, K)
 	}
-	if d := r.CloseAge - K; r.Mode == plan.ClosedIdle && (d < -5*time.Millisecond || d > 80*time.Millisecond) {
+	if d := r.CloseAge - K; r.Mode == plan.ClosedIdle && (d < -early || d > 80*time.Millisecond) {
 		t.Errorf("close seen at %s idle, want %s", r.CloseAge, K)
 	}
 	if r.Duration() > 2*K+time.Second {

@@ -1,6 +1,7 @@
 // Package responder is the companion server of idleprobe: it answers
-// HTTP/1.1, cleartext HTTP/2 with prior knowledge (h2c) and raw TCP (echo)
-// and holds every connection for as long as the client wants. Deployed
+// HTTP/1.1, cleartext HTTP/2 with prior knowledge (h2c), WebSocket (echo)
+// and gRPC health checks on its HTTP port, and raw TCP (echo), and holds
+// every connection for as long as the client wants. Deployed
 // behind the same Service or load balancer as the real application, it lets
 // idleprobe measure the path itself instead of the application's own idle
 // timeout.
