@@ -207,7 +207,7 @@ func (t *grpcTransport) Open(ctx context.Context) (Conn, error) {
 		}
 		if errors.Is(err, ErrUnusable) {
 			msg := strings.Replace(err.Error(), "first HTTP/2 request to", "first gRPC health check at", 1)
-			msg = strings.Replace(msg, "(try https://)", "(try grpc://)", 1)
+			msg = strings.Replace(msg, "(try https://)", "(is this a gRPC server?)", 1)
 			msg = strings.Replace(msg, "(try http://)", "(is this a gRPC server?)", 1)
 			return nil, unusable(msg, err)
 		}

@@ -101,6 +101,7 @@ func TestGRPCUnusable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := transport(t, tc.url, TransportOptions{Timeout: time.Second, InsecureSkipVerify: true, GRPCService: tc.service})
+			fds := countFDs(t)
 			c, err := tr.Open(context.Background())
 			if err == nil {
 				c.Close()
@@ -108,6 +109,9 @@ func TestGRPCUnusable(t *testing.T) {
 			}
 			if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 				t.Errorf("Open error %q, want one line wrapping ErrUnusable containing %q", err, tc.want)
+			}
+			if after := fdsBackTo(t, fds); after > fds {
+				t.Errorf("failed Open left %d file descriptors open", after-fds)
 			}
 		})
 	}
@@ -173,4 +177,31 @@ func TestMeasureGRPCMaxConnectionIdle(t *testing.T) {
 		t.Errorf("close detail %q, want the GOAWAY", detail)
 	}
 	t.Logf("grpc MaxConnectionIdle %s: (%s, %s] close at %s (%s), in %s", K, r.Lower, r.Upper, r.CloseAge, detail, r.Duration())
+}
+
+// TestGRPCMaxConnectionAge: grpc-go's MaxConnectionAge sends a GOAWAY
+// ("max_age") when a connection is that old (within +-10 %, grpc-go's
+// jitter), idle or not: the transport sees it while idle, at that
+// connection age, not at that idle age. (Telling the lifetime from an idle
+// limit is the planner's, from the two clocks of every trial.)
+func TestGRPCMaxConnectionAge(t *testing.T) {
+	noLeaks(t)
+	const A = time.Second
+	srv := startGoGRPC(t, nil, false, grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: A, MaxConnectionAgeGrace: time.Hour}))
+	conn := open(t, transport(t, "grpc://"+srv.addr, TransportOptions{}))
+	waitFor(t, 2*time.Second, "the connection to be 400ms old", func() bool { return time.Since(conn.Opened()) >= 400*time.Millisecond })
+	if r := reuse(t, conn); r.Outcome != plan.OK {
+		t.Fatalf("reuse: %+v", r)
+	}
+	waitClosed(t, conn, 3*time.Second)
+	at, detail := conn.CloseInfo()
+	if age := at.Sub(conn.Opened()); age < A-A/10-20*time.Millisecond || age > A+A/10+100*time.Millisecond {
+		t.Errorf("closed at connection age %s, want %s +-10%%", age, A)
+	}
+	if idle := at.Sub(conn.IdleSince()); idle > A-300*time.Millisecond {
+		t.Errorf("closed at idle age %s: the close should follow the connection's age, not its idle time", idle)
+	}
+	if !strings.Contains(detail, `GOAWAY (NO_ERROR: "max_age")`) {
+		t.Errorf("detail %q, want the max_age GOAWAY", detail)
+	}
 }

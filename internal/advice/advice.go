@@ -385,7 +385,7 @@ func lifetimeAdvice(lower time.Duration, mode, sch string) string {
 // "idle 30s, interval 75s", or "every 20s" for a ping check.
 func KeepaliveSettings(r plan.Result) string {
 	if pingCheck(r) {
-		return "every " + Dur(r.KeepaliveInterval)
+		return "every " + wholeSecs(r.KeepaliveInterval)
 	}
 	return "idle " + wholeSecs(r.KeepaliveIdle) + ", interval " + wholeSecs(r.KeepaliveInterval)
 }
