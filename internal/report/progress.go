@@ -74,7 +74,8 @@ type progressSnap struct {
 	found        bool
 	live, trials int
 	remaining    time.Duration
-	keepalive    bool // the search is done; the TCP keepalive check runs
+	keepalive    bool   // the search is done; the TCP keepalive check runs
+	rescue       string // what the check tries: "TCP keepalive", "HTTP/2 PING"...
 }
 
 func snapOf(p prober.Progress) progressSnap {
@@ -82,7 +83,7 @@ func snapOf(p prober.Progress) progressSnap {
 		at: p.Now, started: p.Started,
 		lower: p.Partial.Lower, upper: p.Partial.Upper, found: p.Partial.Found,
 		live: p.Live, trials: len(p.Partial.Trials), remaining: p.Remaining,
-		keepalive: p.Keepalive,
+		keepalive: p.Keepalive, rescue: advice.RescueName(p.Partial),
 	}
 }
 
@@ -103,7 +104,11 @@ func progressLine(s progressSnap, now time.Time) string {
 		b.WriteString("no trial done yet")
 	}
 	if s.keepalive {
-		b.WriteString(" | checking TCP keepalive...")
+		rescue := s.rescue
+		if rescue == "" {
+			rescue = "TCP keepalive"
+		}
+		b.WriteString(" | checking " + rescue + "...")
 	}
 	fmt.Fprintf(&b, " | %d live conn", s.live)
 	if s.live != 1 {
