@@ -20,6 +20,9 @@ func (v pathCheck) checkWSGRPC(scheme string) bool {
 	if scheme != "" && !ws && v.setHere("websocket") {
 		v.warnf("websocket", "is ignored for %s targets (only ws and wss use it)", scheme)
 	}
+	if (ws || scheme == "grpc" || scheme == "grpcs") && (v.setHere("request.method") || v.setHere("request.body")) {
+		v.warnf("request", "method and body are ignored for %s targets (headers and host are used)", scheme)
+	}
 	if scheme != "" && scheme != "grpc" && scheme != "grpcs" && v.setHere("grpc") {
 		v.warnf("grpc", "is ignored for %s targets (only grpc and grpcs use it)", scheme)
 	}

@@ -57,7 +57,11 @@ paths:
 			}
 		})
 	}
-	_, warns, err := Parse([]byte("paths:\n  - name: p\n    target: http://h/\n    grpc:\n      health_service: x\n"), "x.yml")
+	_, warns, err := Parse([]byte("paths:\n  - name: p\n    target: ws://h/\n    request:\n      method: POST\n"), "x.yml")
+	if err != nil || len(warns) != 1 || !strings.Contains(warns[0].String(), "request: method and body are ignored for ws targets") {
+		t.Errorf("request.method on ws: warnings %v, err %v, want one warning", warns, err)
+	}
+	_, warns, err = Parse([]byte("paths:\n  - name: p\n    target: http://h/\n    grpc:\n      health_service: x\n"), "x.yml")
 	if err != nil || len(warns) != 1 || !strings.Contains(warns[0].String(), "grpc: is ignored for http targets") {
 		t.Errorf("grpc on http: warnings %v, err %v, want one warning", warns, err)
 	}

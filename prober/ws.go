@@ -84,15 +84,14 @@ type wsConn struct {
 	mon  *idleMonitor
 	ping *pinger
 
-	in      []byte // plaintext not yet parsed into frames
-	chunk   []byte
-	asm     wsAssembler
-	pongs   [][]byte // server pings to answer with the next message
-	seq     int
-	broken  error // a protocol error in what arrived while idle
-	pushed  int   // data messages the server sent while idle
-	out     []byte
-	retired bool
+	in     []byte // plaintext not yet parsed into frames
+	chunk  []byte
+	asm    wsAssembler
+	pongs  [][]byte // server pings to answer with the next message
+	seq    int
+	broken error // a protocol error in what arrived while idle
+	pushed int   // data messages the server sent while idle
+	out    []byte
 }
 
 // Open connects, completes TLS (wss) and the upgrade handshake.
@@ -334,10 +333,6 @@ func (c *wsConn) message() (op byte, msg, expect []byte) {
 // the expected answer arrives. Pings from the server are answered on the
 // way; a close frame is the server ending the connection (closed_on_reuse).
 func (c *wsConn) Reuse(ctx context.Context) Reply {
-	if c.retired {
-		now := time.Now()
-		return Reply{Outcome: plan.Error, Start: now, End: now, Detail: errRetired.Error()}
-	}
 	c.stopPing()
 	c.mon.stop()
 	_, ok := c.beginReuse(true)
