@@ -157,10 +157,11 @@ func TestMeasureGRPCMaxConnectionIdle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The server's idle clock starts when it ended the call, before the
-	// client's (when the answer arrived; later still under -race on a
-	// loaded machine): allow 20 ms early.
-	const early = 20 * time.Millisecond
+	// The server's idle clock starts when it wrote the trailers, the
+	// client's when it read them: on an idle machine within 2 ms, but a
+	// reader starved under -race on a loaded machine lagged 157 ms once.
+	// Too early a close still fails; so does the close a second later.
+	const early = 200 * time.Millisecond
 	if r.Mode != plan.ClosedIdle || r.Kind != plan.Idle || !r.Found || r.Lower >= K || r.Upper < K-early {
 		t.Fatalf("(%s, %s] mode %s kind %s, want closed_idle, idle, holding %s", r.Lower, r.Upper, r.Mode, r.Kind, K)
 	}

@@ -244,9 +244,10 @@ func TestMeasureWSServerIdleClose(t *testing.T) {
 	}
 	// A server timer that fires late on a loaded machine lets a reuse race
 	// its close frame: closed_on_reuse at the upper end is the same server.
-	// The server's timer starts when it wrote the echo, before the client
-	// read it (later still under -race on a loaded machine): allow 20 ms.
-	const early = 20 * time.Millisecond
+	// The server's timer starts when it wrote the echo, the client's idle
+	// clock when it read it: within 2 ms on an idle machine, but a reader
+	// starved under -race on a loaded machine lags far more.
+	const early = 200 * time.Millisecond
 	closed := r.Mode == plan.ClosedIdle || r.Mode == plan.ClosedOnReuse
 	if !closed || r.Kind != plan.Idle || !r.Found || r.Lower >= K || r.Upper < K-early {
 		t.Fatalf("(%s, %s] mode %s kind %s, want closed_idle, idle, holding %s", r.Lower, r.Upper, r.Mode, r.Kind, K)
