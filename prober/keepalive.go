@@ -125,7 +125,8 @@ func (k KeepaliveCheck) Validate() error {
 // that shows whether they do; when Idle is at or above the limit the flow
 // dies before any probe, and half the limit again is margin enough. A
 // ping check with pings below the limit holds at least pingPolicyPings
-// intervals and a half, so that a server that refuses the interval says so. It is capped at 2 x maxIdle.
+// intervals and a half, so that a server that refuses the interval says
+// so. It is capped at 2 x maxIdle.
 func (k KeepaliveCheck) HoldFor(upper, maxIdle time.Duration) time.Duration {
 	if k.Hold > 0 {
 		return k.Hold
