@@ -47,7 +47,7 @@ func TestBadConfigs(t *testing.T) {
 		{"empty.yml", []string{"empty.yml: the file is empty"}, 1},
 		{"toplevel_list.yml", []string{"toplevel_list.yml:1: the top level must be a mapping", "not a list"}, 1},
 		{"unknown_root_key.yml", []string{"unknown_root_key.yml:1: path: unknown field, did you mean paths? (valid: defaults, max_connections, paths)", "paths: missing"}, 2},
-		{"unknown_path_key.yml", []string{"unknown_path_key.yml:4: paths[0].max_idel: unknown field, did you mean max_idle?", "(valid: budget, client_idle_timeout, confirm, deadline, group, hint, ip_family, jitter, labels, max_idle, min_idle, name,"}, 1},
+		{"unknown_path_key.yml", []string{"unknown_path_key.yml:4: paths[0].max_idel: unknown field, did you mean max_idle?", "(valid: budget, client_idle_timeout, confirm, deadline, group, grpc, hint, ip_family, jitter, labels, max_idle, min_idle, name,"}, 1},
 		{"unknown_nested_key.yml", []string{"unknown_nested_key.yml:5: paths[0].tls.insecure: unknown field (valid: ca_file, insecure_skip_verify, server_name)"}, 1},
 		{"no_paths.yml", []string{"no_paths.yml: paths: missing"}, 1},
 		{"empty_paths.yml", []string{"empty_paths.yml:1: paths: empty"}, 1},

@@ -64,6 +64,13 @@ var measureFlags = map[string]string{
 	"tcp_keepalive.interval":   "--keepalive INTERVAL",
 	"tcp_keepalive.count":      "--keepalive COUNT",
 	"ip_family":                "--ip-family",
+	"websocket":                "--send",
+	"websocket.send":           "--send",
+	"websocket.expect":         "--expect",
+	"grpc":                     "--grpc-service",
+	"grpc.health_service":      "--grpc-service",
+	"ping_keepalive":           "--ping",
+	"ping_keepalive.interval":  "--ping",
 }
 
 // FlagOf returns the flag of `idleprobe measure` that sets the setting

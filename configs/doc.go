@@ -52,6 +52,19 @@ type pathDoc struct {
 	TCPKeepalive      keepaliveDoc `yaml:"tcp_keepalive"`
 	Group             text         `yaml:"group"`
 	IPFamily          text         `yaml:"ip_family"`
+	WebSocket         tcpDoc       `yaml:"websocket"`
+	GRPC              grpcDoc      `yaml:"grpc"`
+	PingKeepalive     pingDoc      `yaml:"ping_keepalive"`
+}
+
+type grpcDoc struct {
+	At            where `yaml:",inline"`
+	HealthService text  `yaml:"health_service"`
+}
+
+type pingDoc struct {
+	At       where    `yaml:",inline"`
+	Interval duration `yaml:"interval"`
 }
 
 type tlsDoc struct {
@@ -123,6 +136,10 @@ func (d *pathDoc) applyTo(p *Path, dir string) {
 
 	d.Group.to(&p.Group)
 	d.IPFamily.to(&p.IPFamily)
+	d.WebSocket.Send.to(&p.WebSocket.Send)
+	d.WebSocket.Expect.to(&p.WebSocket.Expect)
+	d.GRPC.HealthService.to(&p.GRPC.HealthService)
+	d.PingKeepalive.Interval.to(&p.PingKeepalive.Interval)
 }
 
 // where keeps the mapping node a block was decoded from (nil when the

@@ -108,6 +108,10 @@ func (v pathCheck) given(key string) bool {
 	switch key {
 	case "tcp.send":
 		return v.TCP.Send != ""
+	case "websocket.send":
+		return v.WebSocket.Send != ""
+	case "ping_keepalive.interval":
+		return v.PingKeepalive.Interval != 0
 	case "tcp_keepalive.idle":
 		return v.TCPKeepalive.Idle != 0
 	case "tcp_keepalive.interval":
@@ -186,6 +190,7 @@ func (v pathCheck) check() {
 	v.checkRequest(scheme)
 	v.checkTCP(scheme)
 	keepaliveOK := v.checkKeepalive()
+	keepaliveOK = v.checkWSGRPC(scheme) && keepaliveOK
 
 	if period > 0 && searchOK && keepaliveOK && v.ok("trial_timeout") && v.TrialTimeout > 0 {
 		// The run time is bounded by the deadline (Path.WorstCase).
@@ -200,6 +205,9 @@ func (v pathCheck) check() {
 			check := ""
 			if v.TCPKeepalive.Check() != nil {
 				check = " and its tcp_keepalive check"
+			}
+			if v.PingKeepalive.Check() != nil {
+				check = " and its ping_keepalive check"
 			}
 			v.warnf("schedule", "%q fires every %s, but a %s measurement with max_idle %s may take up to %s (its deadline%s); runs still going when the next is due are skipped, so results will be older than the schedule suggests (%s)",
 				v.Schedule, short(period), v.Strategy, short(v.MaxIdle), short(wc), check, advice)
@@ -372,8 +380,8 @@ func (v pathCheck) checkTLS(scheme string) {
 			v.errorf("tls.ca_file", "%v", err)
 		}
 	}
-	if scheme != "" && scheme != "https" && scheme != "h2" && v.setHere("tls") {
-		v.warnf("tls", "is ignored for %s targets (only https and h2 use it)", scheme)
+	if scheme != "" && scheme != "https" && scheme != "h2" && scheme != "wss" && scheme != "grpcs" && v.setHere("tls") {
+		v.warnf("tls", "is ignored for %s targets (only https, h2, wss and grpcs use it)", scheme)
 	}
 	if v.TLS.InsecureSkipVerify && v.TLS.CAFile != "" && v.setHere("tls") {
 		v.warnf("tls", "ca_file is unused when insecure_skip_verify is true")

@@ -107,6 +107,9 @@ func Measure(ctx context.Context, target Target, opts Options) (Result, error) {
 		if err := opts.Keepalive.Validate(); err != nil {
 			return Result{}, err
 		}
+		if err := checkPingScheme(opts.Keepalive, target); err != nil {
+			return Result{}, err
+		}
 	}
 	newTransport := opts.NewTransport
 	if newTransport == nil {

@@ -74,8 +74,8 @@ type Transport interface {
 
 // Target is a parsed measurement target.
 type Target struct {
-	// Scheme is tcp, http, https, h2 (HTTP/2 over TLS) or h2c (cleartext
-	// HTTP/2 with prior knowledge).
+	// Scheme is tcp, http, https, h2 (HTTP/2 over TLS), h2c (cleartext
+	// HTTP/2 with prior knowledge), ws, wss (WebSocket), grpc or grpcs.
 	Scheme string
 	// Address is host:port to dial.
 	Address string
@@ -87,7 +87,7 @@ type Target struct {
 func (t Target) String() string { return t.URL.String() }
 
 // Schemes lists the supported target schemes.
-var Schemes = []string{"tcp", "http", "https", "h2", "h2c", "udp"}
+var Schemes = []string{"tcp", "http", "https", "h2", "h2c", "ws", "wss", "grpc", "grpcs", "udp"}
 
 // ParseTarget parses tcp://host:port, http://host[:port]/path,
 // https://host[:port]/path, h2://host[:port]/path (HTTP/2 over TLS, port
@@ -111,6 +111,21 @@ func ParseTarget(s string) (Target, error) {
 	case "https", "h2":
 		if port == "" {
 			port = "443"
+		}
+	case "ws":
+		if port == "" {
+			port = "80"
+		}
+	case "wss":
+		if port == "" {
+			port = "443"
+		}
+	case "grpc", "grpcs":
+		if port == "" {
+			return Target{}, fmt.Errorf("target %q: gRPC targets need a port (example: %s://%s:50051)", s, scheme, u.Hostname())
+		}
+		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return Target{}, fmt.Errorf("target %q: a gRPC target has no path (the health service name is a setting of its own; example: %s://%s)", s, scheme, u.Host)
 		}
 	default:
 		return Target{}, fmt.Errorf("target %q: unknown scheme %q (valid: %s)", s, u.Scheme, strings.Join(Schemes, ", "))
@@ -142,7 +157,12 @@ type TransportOptions struct {
 	Host   string
 	Body   []byte
 
-	// InsecureSkipVerify, CAFile and ServerName configure TLS for https and h2.
+	// GRPCService is the service name of the gRPC health check (grpc,
+	// grpcs); empty asks for the server as a whole.
+	GRPCService string
+
+	// InsecureSkipVerify, CAFile and ServerName configure TLS for https,
+	// h2, wss and grpcs.
 	InsecureSkipVerify bool
 	CAFile             string
 	ServerName         string
@@ -164,6 +184,9 @@ type TransportOptions struct {
 	// the keepalive check (keepalive.go) sets it; trial connections never
 	// send anything while idle.
 	keepalive *net.KeepAliveConfig
+	// ping, when positive, makes ws and grpc connections send their
+	// protocol's ping every ping while idle. Only the ping check sets it.
+	ping time.Duration
 }
 
 // Address families of TransportOptions.Family.

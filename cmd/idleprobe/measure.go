@@ -22,7 +22,7 @@ import (
 )
 
 const measureHelp = `
-Measure the idle limit of one path (tcp://, http://, https://, h2://, h2c://).
+Measure the idle limit of one path (tcp://, http://, https://, h2://, h2c://, ws://, wss://, grpc://, grpcs://).
 
 Measures how long a kept-alive connection to TARGET may sit idle before the path kills it, and how it dies. Nothing is sent while a connection is idle.
 
@@ -35,6 +35,14 @@ TARGET is one of:
   h2://HOST[:PORT]/PATH      HTTP/2 over TLS (ALPN h2): reuse = the request on a
                              new stream, full response read
   h2c://HOST[:PORT]/PATH     the same over cleartext HTTP/2 (prior knowledge)
+  ws://HOST[:PORT]/PATH      WebSocket: the upgrade opens; reuse = one message
+                             (--send, default "idleprobe N"), ok when a message
+                             containing --expect (default: the same) comes back
+  wss://HOST[:PORT]/PATH     the same over TLS
+  grpc://HOST:PORT           gRPC over cleartext HTTP/2: reuse = one
+                             grpc.health.v1.Health/Check call (--grpc-service)
+                             on a new stream
+  grpcs://HOST:PORT          the same over TLS
 
 Examples:
 
@@ -46,6 +54,7 @@ Examples:
   idleprobe measure --send 'PING\r\n' --expect +PONG tcp://redis:6379
   idleprobe measure --output json https://api.example.com/ > result.json
   idleprobe measure --keepalive 30s,75s,9 http://192.0.2.7:30080/   # does TCP keepalive rescue it?
+  idleprobe measure --ping 20s grpc://192.0.2.7:50051   # does a PING every 20s rescue it, and may we?
 
 Every measurement ends by itself: by its --deadline (automatic by default, see --deadline below for the formula) it has a clean answer or it ends inconclusive, with the evidence it has. Connections are all closed then.
 
@@ -124,6 +133,8 @@ type measureFlags struct {
 	timeout                                                             *time.Duration
 	insecure, whichHop                                                  *bool
 	caFile, serverName, method, host, body, bodyFile, send, expect, kal *string
+	grpcService                                                         *string
+	ping                                                                *time.Duration
 	output, name, pushURL, family                                       *string
 	headers                                                             *[]string
 	// given says which scheme-specific flags were set on the command line.
@@ -153,16 +164,18 @@ func (c *cli) addMeasure() {
 		return cmd.Flag(name, help).IsSetByUser(f.given[name])
 	}
 	f.timeout = cmd.Flag("timeout", "Trial timeout: bounds dialing, handshakes and every reuse; also the TCP_USER_TIMEOUT, so a black hole cannot hold a trial for minutes.").Default(durfmt.Short(prober.DefaultTimeout)).Duration()
-	f.insecure = flag("insecure", "https, h2: do not verify the server certificate.").Bool()
-	f.caFile = flag("ca-file", "https, h2: PEM file with the CA certificates to trust instead of the system pool.").PlaceHolder("FILE").String()
-	f.serverName = flag("server-name", "https, h2: TLS server name (SNI and certificate check) when it differs from the target host.").PlaceHolder("NAME").String()
+	f.insecure = flag("insecure", "https, h2, wss, grpcs: do not verify the server certificate.").Bool()
+	f.caFile = flag("ca-file", "https, h2, wss, grpcs: PEM file with the CA certificates to trust instead of the system pool.").PlaceHolder("FILE").String()
+	f.serverName = flag("server-name", "https, h2, wss, grpcs: TLS server name (SNI and certificate check) when it differs from the target host.").PlaceHolder("NAME").String()
 	f.method = flag("method", "http(s), h2(c): request method.").Default(http.MethodGet).String()
 	f.headers = flag("header", "http(s), h2(c): extra request header; repeat for more.").PlaceHolder(`"Name: value"`).Strings()
 	f.host = flag("host", "http(s), h2(c): Host header (:authority for HTTP/2; default: from the target).").PlaceHolder("NAME").String()
 	f.body = flag("body", "http(s), h2(c): request body (sent with Content-Length on every request).").String()
 	f.bodyFile = flag("body-file", "http(s), h2(c): read the request body from FILE.").PlaceHolder("FILE").String()
-	f.send = flag("send", `tcp: reuse payload; \r \n \t \0 \\ \xHH escapes are expanded (default "\r\n").`).String()
-	f.expect = flag("expect", "tcp: the answer must contain this string (escapes as for --send); without it, reuse succeeds once the payload is acknowledged.").String()
+	f.send = flag("send", `tcp: reuse payload; \r \n \t \0 \\ \xHH escapes are expanded (default "\r\n"). ws, wss: the reuse message (default "idleprobe N").`).String()
+	f.expect = flag("expect", "tcp: the answer must contain this string (escapes as for --send); without it, reuse succeeds once the payload is acknowledged. ws, wss: a message containing it answers the reuse (default: the message itself, an echo).").String()
+	f.grpcService = flag("grpc-service", `grpc, grpcs: the service name of the grpc.health.v1.Health/Check call (default "": the server as a whole).`).PlaceHolder("NAME").String()
+	f.ping = flag("ping", "ws, wss, grpc, grpcs: after finding a limit, check whether the protocol's ping (WebSocket ping, HTTP/2 PING) every INTERVAL keeps the path alive past it, and whether the server accepts that interval (gRPC: GOAWAY too_many_pings).").PlaceHolder("INTERVAL").Duration()
 	f.output = cmd.Flag("output", "Result format: text (summary and advice), json (one object), prom (Prometheus text format, for a textfile collector), svg (a chart of the trials), html (a page with the chart and the summary).").Default(report.Outputs[0]).Enum(report.Outputs...)
 	f.name = cmd.Flag("name", "Name of the path: the path label of --output prom and --push-gateway, the title of svg and html (default: the target).").String()
 	f.pushURL = cmd.Flag("push-gateway", `Push a complete result to the Pushgateway at this URL (job "idleprobe", grouped by path).`).PlaceHolder("URL").String()
@@ -216,7 +229,7 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 	for _, v := range []struct {
 		flag, s string
 		to      *string
-	}{{"send", *f.send, &p.TCP.Send}, {"expect", *f.expect, &p.TCP.Expect}} {
+	}{{"send", *f.send, f.payloadOf(&p, target.Scheme, true)}, {"expect", *f.expect, f.payloadOf(&p, target.Scheme, false)}} {
 		if v.s == "" {
 			continue
 		}
@@ -238,7 +251,12 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 			kalParts = strings.Count(*f.kal, ",") + 1
 		}
 	}
-	given := map[string]bool{"tcp.send": *f.given["send"] && *f.send == ""} // an empty --send
+	p.GRPC.HealthService = *f.grpcService
+	p.PingKeepalive.Interval = *f.ping
+	emptySend := *f.given["send"] && *f.send == ""
+	ws := target.Scheme == "ws" || target.Scheme == "wss"
+	given := map[string]bool{"tcp.send": emptySend && !ws, "websocket.send": emptySend && ws,
+		"ping_keepalive.interval": *f.given["ping"]}
 	for i, part := range []string{"idle", "interval", "count"} {
 		given["tcp_keepalive."+part] = i < kalParts
 	}
@@ -301,14 +319,39 @@ func (f *measureFlags) schemeErrors(scheme string) []string {
 	switch scheme {
 	case "tcp":
 		only("http(s) and h2(c)", "method", "header", "host", "body", "body-file")
-		only("https and h2", "insecure", "ca-file", "server-name")
+		only("https, h2, wss and grpcs", "insecure", "ca-file", "server-name")
 	case "http", "h2c":
-		only("tcp", "send", "expect")
-		only("https and h2", "insecure", "ca-file", "server-name")
+		only("tcp, ws and wss", "send", "expect")
+		only("https, h2, wss and grpcs", "insecure", "ca-file", "server-name")
 	case "https", "h2":
-		only("tcp", "send", "expect")
+		only("tcp, ws and wss", "send", "expect")
+	case "ws", "grpc":
+		only("https, h2, wss and grpcs", "insecure", "ca-file", "server-name")
+	}
+	switch scheme {
+	case "ws", "wss":
+		only("http(s) and h2(c)", "method", "body", "body-file")
+	case "grpc", "grpcs":
+		only("http(s) and h2(c)", "method", "body", "body-file")
+		only("tcp, ws and wss", "send", "expect")
+	}
+	if scheme != "grpc" && scheme != "grpcs" {
+		only("grpc and grpcs", "grpc-service")
 	}
 	return errs
+}
+
+// payloadOf is where --send (send) or --expect goes for scheme: the
+// websocket block for ws and wss, else tcp.
+func (f *measureFlags) payloadOf(p *configs.Path, scheme string, send bool) *string {
+	b := &p.TCP
+	if scheme == "ws" || scheme == "wss" {
+		b = &p.WebSocket
+	}
+	if send {
+		return &b.Send
+	}
+	return &b.Expect
 }
 
 // oneLine joins a possibly multi-line message into one line.

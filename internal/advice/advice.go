@@ -382,9 +382,30 @@ func lifetimeAdvice(lower time.Duration, mode, sch string) string {
 }
 
 // KeepaliveSettings names the keepalive check's settings:
-// "idle 30s, interval 75s".
+// "idle 30s, interval 75s", or "every 20s" for a ping check.
 func KeepaliveSettings(r plan.Result) string {
+	if pingCheck(r) {
+		return "every " + wholeSecs(r.KeepaliveInterval)
+	}
 	return "idle " + wholeSecs(r.KeepaliveIdle) + ", interval " + wholeSecs(r.KeepaliveInterval)
+}
+
+// pingCheck reports whether r's keepalive check was the protocol's ping
+// (prober.KeepaliveCheck.Ping): it records no probe count, which TCP
+// keepalive always has.
+func pingCheck(r plan.Result) bool { return r.KeepaliveIdle > 0 && r.KeepaliveCount == 0 }
+
+// RescueName names what the keepalive check tried: "TCP keepalive",
+// "WebSocket ping" or "HTTP/2 PING".
+func RescueName(r plan.Result) string {
+	if !pingCheck(r) {
+		return "TCP keepalive"
+	}
+	switch scheme(r) {
+	case "ws", "wss":
+		return "WebSocket ping"
+	}
+	return "HTTP/2 PING"
 }
 
 // Keepalive says what the keepalive check found, or "" when it was not
@@ -410,8 +431,14 @@ func keepaliveAdvice(r plan.Result) (text string, ok bool) {
 	if !r.KeepaliveChecked {
 		return "", false
 	}
+	if r.KeepaliveRescues && pingCheck(r) {
+		return ", or keep the " + RescueName(r) + " " + KeepaliveSettings(r) + ": the server accepts it and it keeps this path alive.", true
+	}
 	if r.KeepaliveRescues {
 		return ", or keep TCP keepalive as it is (idle " + wholeSecs(r.KeepaliveIdle) + "): it keeps this path alive.", true
+	}
+	if pingCheck(r) {
+		return ". A " + RescueName(r) + " " + KeepaliveSettings(r) + " does not help on this path (see the check's outcome).", true
 	}
 	tail := ". TCP keepalive at " + KeepaliveSettings(r) + " does not help on this path"
 	if r.Mode == plan.Reset || r.Mode == plan.Dropped {
