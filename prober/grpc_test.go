@@ -206,3 +206,33 @@ func TestGRPCMaxConnectionAge(t *testing.T) {
 		t.Errorf("detail %q, want the max_age GOAWAY", detail)
 	}
 }
+
+// TestMeasureGRPCMaxConnectionAge: grpc-go's MaxConnectionAge closes
+// connections at an age jittered by 10 % either way, which read on the
+// closes' ages alone could pass for an idle limit; its GOAWAY says
+// "max_age", and the measurement reports a lifetime holding A.
+func TestMeasureGRPCMaxConnectionAge(t *testing.T) {
+	noLeaks(t)
+	const A = 1500 * time.Millisecond
+	srv := startGoGRPC(t, nil, false, grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: A, MaxConnectionAgeGrace: time.Hour}))
+	s := plan.Defaults()
+	s.Min, s.Max, s.PrecisionFloor = 200*time.Millisecond, 4*time.Second, 50*time.Millisecond
+	r, err := Measure(context.Background(), Target{Scheme: "grpc", Address: srv.addr, URL: mustURL(t, "grpc://"+srv.addr)},
+		Options{Plan: s, Transport: TransportOptions{Timeout: 2 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Kind != plan.Lifetime || !r.Found || r.Lower >= A+A/10 || r.Upper < A-A/10-50*time.Millisecond {
+		t.Fatalf("(%s, %s] mode %s kind %s, want a lifetime within %s +-10%%", r.Lower, r.Upper, r.Mode, r.Kind, A)
+	}
+	named := 0
+	for _, tr := range r.Trials {
+		if tr.Clock == plan.Lifetime {
+			named++
+		}
+	}
+	if named == 0 {
+		t.Error("no close carries the clock the GOAWAY named")
+	}
+	t.Logf("grpc MaxConnectionAge %s: lifetime (%s, %s] mode %s in %s", A, r.Lower, r.Upper, r.Mode, r.Duration())
+}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
 // What an HTTP/2 connection sees while idle: the monitor decodes the
@@ -22,6 +24,21 @@ func (c *h2Conn) Closed() <-chan struct{} { return c.mon.closedCh }
 func (c *h2Conn) CloseInfo() (time.Time, string) {
 	at, detail, _ := c.mon.idleClose()
 	return at, detail
+}
+
+// Hints says which clock a GOAWAY seen while idle named (gRPC servers
+// put "max_age" or "max_idle" in its debug data).
+func (c *h2Conn) Hints() Hints {
+	if _, _, closed := c.idleClose(); !closed || c.goneAway == nil {
+		return Hints{}
+	}
+	switch c.goneAway.debug {
+	case "max_age":
+		return Hints{CloseClock: plan.Lifetime}
+	case "max_idle":
+		return Hints{CloseClock: plan.Idle}
+	}
+	return Hints{}
 }
 
 // signalClose records the idle close once.

@@ -390,6 +390,7 @@ func (m *measurement) handle(ev event) {
 		t := plan.Trial{Conn: ev.id, IdleSince: l.conn.IdleSince(), Start: at, End: at,
 			Outcome: plan.ClosedIdle, Detail: detail, Reuse: l.reuses + 1, ConnAge: at.Sub(l.conn.Opened())}
 		t.Age = at.Sub(t.IdleSince)
+		t.Clock = l.conn.Hints().CloseClock
 		m.hop.judge(ev.id, t.Reuse, l.conn, plan.ClosedIdle)
 		m.drop(l)
 		delete(m.conns, ev.id)

@@ -62,6 +62,11 @@ type Hints struct {
 	// "Keep-Alive: timeout=N, max=M" response header (0 when absent).
 	KeepAliveTimeout time.Duration
 	KeepAliveMax     int
+	// CloseClock is the clock the server named when it closed the
+	// connection while idle: plan.Lifetime for a gRPC GOAWAY "max_age"
+	// (grpc-go's MaxConnectionAge), plan.Idle for "max_idle"
+	// (MaxConnectionIdle); "" when it named none.
+	CloseClock plan.Kind
 }
 
 // Transport opens connections to one target.
