@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"syscall"
 	"time"
 )
 
-// NewTransport returns the transport for t's scheme (tcp, http, https, h2, h2c),
+// NewTransport returns the transport for t's scheme (tcp, http, https, h2,
+// h2c, postgres, mysql, redis, rediss),
 // with o's defaults filled in. It fails on options that can never work
 // (an unreadable CA file, an invalid header), naming the field.
 func NewTransport(t Target, o TransportOptions) (Transport, error) {
@@ -41,8 +43,21 @@ func NewTransport(t Target, o TransportOptions) (Transport, error) {
 			return nil, err
 		}
 		return newH2Transport(t, d, o, cfg)
+	case "redis":
+		return newRedisTransport(t, d, o, nil)
+	case "rediss":
+		cfg, err := newTLSConfig(t, o)
+		if err != nil {
+			return nil, err
+		}
+		cfg.NextProtos = nil // Redis negotiates no protocol
+		return newRedisTransport(t, d, o, cfg)
+	case "postgres":
+		return newPostgresTransport(t, d, o)
+	case "mysql":
+		return newMySQLTransport(t, d, o)
 	}
-	return nil, fmt.Errorf("unknown scheme %q (valid: tcp, http, https, h2, h2c)", t.Scheme)
+	return nil, fmt.Errorf("unknown scheme %q (valid: %s)", t.Scheme, strings.Join(Schemes, ", "))
 }
 
 // dialer opens raw TCP connections that stay silent while idle.

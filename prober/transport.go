@@ -74,12 +74,15 @@ type Transport interface {
 
 // Target is a parsed measurement target.
 type Target struct {
-	// Scheme is tcp, http, https, h2 (HTTP/2 over TLS) or h2c (cleartext
-	// HTTP/2 with prior knowledge).
+	// Scheme is tcp, http, https, h2 (HTTP/2 over TLS), h2c (cleartext
+	// HTTP/2 with prior knowledge), postgres, mysql, redis or rediss (Redis
+	// over TLS).
 	Scheme string
 	// Address is host:port to dial.
 	Address string
-	// URL is the full target (path and query used by http, https, h2, h2c).
+	// URL is the full target (path and query used by http, https, h2, h2c;
+	// user and database by postgres, mysql, redis and rediss). It never
+	// holds a password.
 	URL *url.URL
 }
 
@@ -87,13 +90,22 @@ type Target struct {
 func (t Target) String() string { return t.URL.String() }
 
 // Schemes lists the supported target schemes.
-var Schemes = []string{"tcp", "http", "https", "h2", "h2c"}
+var Schemes = []string{"tcp", "http", "https", "h2", "h2c", "postgres", "mysql", "redis", "rediss"}
 
 // ParseTarget parses tcp://host:port, http://host[:port]/path,
 // https://host[:port]/path, h2://host[:port]/path (HTTP/2 over TLS, port
-// 443 by default) or h2c://host[:port]/path (cleartext HTTP/2, port 80).
+// 443 by default), h2c://host[:port]/path (cleartext HTTP/2, port 80),
+// and the database targets postgres://user@host[:port]/db (port 5432),
+// mysql://user@host[:port][/db] (port 3306) and redis://[user@]host[:port]
+// or rediss://[user@]host[:port] (Redis over TLS, port 6379). A password in
+// the URL is refused: it comes from Credentials.
 func ParseTarget(s string) (Target, error) {
 	u, err := url.Parse(s)
+	if err == nil && u.User != nil {
+		if _, set := u.User.Password(); set {
+			return Target{}, fmt.Errorf("target %q has a password in the URL: refused (it would show in process lists and logs); give it in a password file or environment variable", u.Redacted())
+		}
+	}
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return Target{}, fmt.Errorf("target %q is not a URL (examples: tcp://192.0.2.1:6379, http://svc:8080/healthz, https://example.com/)", s)
 	}
@@ -111,6 +123,13 @@ func ParseTarget(s string) (Target, error) {
 	case "https", "h2":
 		if port == "" {
 			port = "443"
+		}
+	case "postgres", "mysql", "redis", "rediss":
+		if port == "" {
+			port = dbPorts[scheme]
+		}
+		if err := checkDBTarget(scheme, u); err != nil {
+			return Target{}, err
 		}
 	default:
 		return Target{}, fmt.Errorf("target %q: unknown scheme %q (valid: %s)", s, u.Scheme, strings.Join(Schemes, ", "))
@@ -142,10 +161,15 @@ type TransportOptions struct {
 	Host   string
 	Body   []byte
 
-	// InsecureSkipVerify, CAFile and ServerName configure TLS for https and h2.
+	// InsecureSkipVerify, CAFile and ServerName configure TLS for https, h2
+	// and rediss.
 	InsecureSkipVerify bool
 	CAFile             string
 	ServerName         string
+
+	// Credentials give the password of postgres, mysql, redis and rediss
+	// logins (the user is in the target URL).
+	Credentials Credentials
 
 	// keepalive, when set, turns TCP keepalive on at these settings. Only
 	// the keepalive check (keepalive.go) sets it; trial connections never

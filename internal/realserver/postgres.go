@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +20,24 @@ type PostgresOptions struct {
 	// to log in, counted from when it opened, whatever was sent since: a
 	// limit on connection age. Whole seconds, at least 1s; default 5s.
 	AuthenticationTimeout time.Duration
+	// IdleSessionTimeout, when set, closes sessions idle that long after
+	// login (idle_session_timeout: FATAL 57P05, then the close). Whole
+	// milliseconds.
+	IdleSessionTimeout time.Duration
+	// Logins are roles created before the server starts, each with its own
+	// pg_hba.conf method for TCP connections; every other role is trusted
+	// (the default of initdb --auth=trust).
+	Logins []PostgresLogin
+}
+
+// PostgresLogin is a role that can log in over TCP.
+type PostgresLogin struct {
+	// Name and Password of the role (Password empty for trust).
+	Name, Password string
+	// Method is its pg_hba.conf method: trust, md5 or scram-sha-256. The
+	// password is stored hashed for md5 when Method is md5, else with
+	// SCRAM-SHA-256.
+	Method string
 }
 
 // Postgres is a PostgreSQL server started by StartPostgres.
@@ -86,10 +105,14 @@ func StartPostgres(t testing.TB, o PostgresOptions) *Postgres {
 		t.Fatalf("initdb -D %s: %v\n%s", pg.DataDir, err, out)
 	}
 
+	if len(o.Logins) > 0 {
+		createLogins(t, bin, pg.DataDir, env, cred, o.Logins)
+	}
 	pg.Proc, pg.Addr = startOnFreePort(t, "postgres", func(port int) (*Proc, error) {
 		return start(t, Command{
 			Name: "postgres",
 			Argv: []string{filepath.Join(bin, "postgres"), "-D", pg.DataDir,
+				"-c", fmt.Sprintf("idle_session_timeout=%d", o.IdleSessionTimeout.Milliseconds()),
 				"-c", "listen_addresses=127.0.0.1",
 				"-c", "port=" + strconv.Itoa(port),
 				"-c", "unix_socket_directories=" + pg.SocketDir,
@@ -106,7 +129,29 @@ func StartPostgres(t testing.TB, o PostgresOptions) *Postgres {
 			StopSignal: syscall.SIGINT,
 		})
 	})
+	// It accepts connections before it lets anyone log in (FATAL 57P03
+	// "the database system is starting up").
+	waitLog(t, pg.Proc, "database system is ready to accept connections", startTimeout)
 	return pg
+}
+
+// waitLog waits until p's output contains line, or fails t after timeout
+// or when p exits.
+func waitLog(t testing.TB, p *Proc, line string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	for !strings.Contains(p.Output(), line) {
+		select {
+		case <-p.Done():
+			t.Fatalf("%s exited before logging %q:\n%s", p.Name, line, p.Tail(20))
+		case <-deadline.C:
+			t.Fatalf("%s did not log %q within %s:\n%s", p.Name, line, timeout, p.Tail(20))
+		case <-tick.C:
+		}
+	}
 }
 
 // postgresCredential is the user to run PostgreSQL as: postgres when this
@@ -127,3 +172,39 @@ func postgresCredential(t testing.TB) *syscall.Credential {
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 }
+
+// createLogins creates the roles in single-user mode (before the server
+// listens) and puts their methods first in pg_hba.conf.
+func createLogins(t testing.TB, bin, dataDir string, env []string, cred *syscall.Credential, logins []PostgresLogin) {
+	t.Helper()
+	var sql, hba strings.Builder
+	for _, l := range logins {
+		enc := "scram-sha-256"
+		if l.Method == "md5" {
+			enc = "md5"
+		}
+		fmt.Fprintf(&sql, "SET password_encryption = '%s';\n", enc)
+		fmt.Fprintf(&sql, "CREATE ROLE %q LOGIN PASSWORD %s;\n", l.Name, sqlString(l.Password))
+		fmt.Fprintf(&hba, "host all %q 127.0.0.1/32 %s\n", l.Name, l.Method)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := exec.CommandContext(ctx, filepath.Join(bin, "postgres"), "--single", "-D", dataDir, "postgres")
+	c.Env = env
+	c.Stdin = strings.NewReader(sql.String())
+	c.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if out, err := c.CombinedOutput(); err != nil || strings.Contains(string(out), "ERROR") {
+		t.Fatalf("postgres --single (creating roles): %v\n%s", err, out)
+	}
+	hbaFile := filepath.Join(dataDir, "pg_hba.conf")
+	old, err := os.ReadFile(hbaFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hbaFile, append([]byte(hba.String()), old...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sqlString quotes s as an SQL string literal.
+func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

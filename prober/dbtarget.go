@@ -1,0 +1,62 @@
+package prober
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// dbPorts are the default ports of the database schemes.
+var dbPorts = map[string]string{"postgres": "5432", "mysql": "3306", "redis": "6379", "rediss": "6379"}
+
+// checkDBTarget checks the parts of a postgres, mysql, redis or rediss URL:
+// a user (postgres, mysql), at most one database name, and no query.
+func checkDBTarget(scheme string, u *url.URL) error {
+	shown := u.Redacted()
+	user := ""
+	if u.User != nil {
+		user = u.User.Username()
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("target %q: %s targets take no query or fragment (settings go in the config or flags)", shown, scheme)
+	}
+	db := dbName(u)
+	if strings.Contains(db, "/") {
+		return fmt.Errorf("target %q: the path must be one database name (example: %s)", shown, dbExample(scheme))
+	}
+	switch scheme {
+	case "postgres", "mysql":
+		if user == "" {
+			return fmt.Errorf("target %q: %s targets need a user (example: %s)", shown, scheme, dbExample(scheme))
+		}
+	case "redis", "rediss":
+		if db != "" {
+			if _, err := strconv.ParseUint(db, 10, 16); err != nil {
+				return fmt.Errorf("target %q: a Redis database is a number (example: %s/0)", shown, dbExample(scheme))
+			}
+		}
+	}
+	return nil
+}
+
+// dbName is the database named by the URL's path ("" when none).
+func dbName(u *url.URL) string { return strings.TrimPrefix(u.Path, "/") }
+
+// dbUser is the user named in the URL ("" when none).
+func dbUser(u *url.URL) string {
+	if u.User == nil {
+		return ""
+	}
+	return u.User.Username()
+}
+
+func dbExample(scheme string) string {
+	switch scheme {
+	case "postgres":
+		return "postgres://app@db.example:5432/app"
+	case "mysql":
+		return "mysql://app@db.example:3306/app"
+	}
+	return scheme + "://cache.example:6379"
+}
