@@ -133,6 +133,10 @@ func TestDBFuzzHarness(t *testing.T) {
 		{"mysql", "mysql://fuzz@ADDR/db", mysqlValidOpen(), "SELECT 1", 1, nil, mysqlResult("1", "1"), "ok: SELECT 1 returned 1"},
 		{"postgres goodbye", "postgres://fuzz@ADDR/db", pgValidOpen(), "SELECT 1", 1, pgBye, nil, "57P05"},
 		{"mysql goodbye", "mysql://fuzz@ADDR/db", mysqlValidOpen(), "SELECT 1", 1, myBye, nil, "4031"},
+		// The driver would index past the end of these (and leave its
+		// goroutine behind): checked before it reads them.
+		{"mysql short handshake", "mysql://fuzz@ADDR/db", [][]byte{mysqlPacket(0, []byte{10, 'x', 0, 1, 2})}, "SELECT 1", 1, nil, nil, "short MySQL handshake"},
+		{"mysql short error", "mysql://fuzz@ADDR/db", [][]byte{mysqlPacket(0, []byte{0xff, 1, 2, '#'})}, "SELECT 1", 1, nil, nil, "short error packet"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			noLeaks(t)

@@ -1,6 +1,7 @@
 package prober
 
 import (
+	"bytes"
 	"context"
 	"database/sql/driver"
 	"encoding/binary"
@@ -74,6 +75,11 @@ func (t *mysqlTransport) Open(ctx context.Context) (Conn, error) {
 	}
 	c := &mysqlConn{session: s}
 	_, end, err := s.exchange(octx, func() error {
+		// The driver reads the server's first packet without checking its
+		// length; a panic there would leave its goroutine behind.
+		if err := checkMySQLHandshake(s.rw); err != nil {
+			return err
+		}
 		return mysqlSafely(func() error {
 			dc, err := mysql.NewConnector(cfg)
 			if err != nil {
@@ -200,6 +206,41 @@ func mysqlSafely(fn func() error) (err error) {
 		}
 	}()
 	return fn()
+}
+
+// checkMySQLHandshake reads the server's first packet and checks that the
+// driver can read it without going out of bounds (the offsets of its
+// readHandshakePacket and handleErrorPacket); the packet is then read again
+// by the driver (r replays it).
+func checkMySQLHandshake(r *recorder) error {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return err
+	}
+	n := int(hdr[0]) | int(hdr[1])<<8 | int(hdr[2])<<16
+	if n == 0 || n > 1<<16 {
+		return malformed("first packet of %d bytes is not a MySQL handshake", n)
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(r, p); err != nil {
+		return err
+	}
+	r.replay = append(hdr[:], p...)
+	if p[0] == 0xff {
+		if n < 4 || (p[3] == '#' && n < 9) {
+			return malformed("short error packet")
+		}
+		return nil
+	}
+	end := bytes.IndexByte(p[1:], 0)
+	if p[0] < 10 || end < 0 {
+		return malformed("not a MySQL protocol 10 handshake (is this a MySQL server?)")
+	}
+	pos := 1 + end + 1 + 4 + 8 + 1 + 2
+	if n < pos || (n > pos && n < pos+29) {
+		return malformed("short MySQL handshake")
+	}
+	return nil
 }
 
 // mysqlGoodbye finds an error packet among bytes that arrived while idle:

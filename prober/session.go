@@ -155,10 +155,13 @@ func malformed(format string, args ...any) error {
 }
 
 // recorder is a net.Conn that remembers the first read or write error.
+// Bytes in replay are read before the connection's (a packet that was
+// looked at before a library reads it).
 type recorder struct {
 	net.Conn
-	mu    sync.Mutex
-	first error
+	replay []byte
+	mu     sync.Mutex
+	first  error
 }
 
 func (r *recorder) note(err error) {
@@ -186,6 +189,11 @@ func (r *recorder) err() error {
 
 // Read reads from the connection, noting an error.
 func (r *recorder) Read(p []byte) (int, error) {
+	if len(r.replay) > 0 {
+		n := copy(p, r.replay)
+		r.replay = r.replay[n:]
+		return n, nil
+	}
 	n, err := r.Conn.Read(p)
 	r.note(err)
 	return n, err
