@@ -149,7 +149,7 @@ func TestFlagOf(t *testing.T) {
 	for _, key := range docKeys() {
 		switch key {
 		case "name", "schedule", "jitter", "labels", "client_idle_timeout", "max_connections",
-			"tls", "request", "tcp", "tcp_keepalive":
+			"tls", "request", "tcp", "tcp_keepalive", "auth":
 			continue // not a measurement flag, or a block
 		}
 		if got := FlagOf(key); !strings.HasPrefix(got, "--") && key != "target" {
@@ -188,7 +188,7 @@ func TestCheckIsMeasurementOnly(t *testing.T) {
 		t.Errorf("Check = %v, want nil", err)
 	}
 	p.Target = "ftp://x/"
-	if err := p.Check(MeasureFlags); err == nil || err.Error() != `target "ftp://x/": unknown scheme "ftp" (valid: tcp, http, https, h2, h2c)` {
+	if err := p.Check(MeasureFlags); err == nil || err.Error() != `target "ftp://x/": unknown scheme "ftp" (valid: tcp, http, https, h2, h2c, postgres, mysql, redis, rediss)` {
 		t.Errorf("Check of a bad target = %v, want the target's own message", err)
 	}
 }

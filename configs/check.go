@@ -62,6 +62,8 @@ var measureFlags = map[string]string{
 	"tcp_keepalive.idle":       "--keepalive IDLE",
 	"tcp_keepalive.interval":   "--keepalive INTERVAL",
 	"tcp_keepalive.count":      "--keepalive COUNT",
+	"auth.password_file":       "--password-file",
+	"auth.password_env":        "--password-env",
 }
 
 // FlagOf returns the flag of `idleprobe measure` that sets the setting

@@ -49,6 +49,13 @@ type pathDoc struct {
 	Request           requestDoc   `yaml:"request"`
 	TCP               tcpDoc       `yaml:"tcp"`
 	TCPKeepalive      keepaliveDoc `yaml:"tcp_keepalive"`
+	Auth              authDoc      `yaml:"auth"`
+}
+
+type authDoc struct {
+	At           where `yaml:",inline"`
+	PasswordFile text  `yaml:"password_file"`
+	PasswordEnv  text  `yaml:"password_env"`
 }
 
 type tlsDoc struct {
@@ -81,7 +88,7 @@ type keepaliveDoc struct {
 
 // applyTo sets the values d holds over p: a key that is absent, or whose
 // value could not be read, leaves p's value alone. dir resolves a relative
-// tls.ca_file.
+// tls.ca_file and auth.password_file.
 func (d *pathDoc) applyTo(p *Path, dir string) {
 	d.Name.to(&p.Name)
 	d.Target.to(&p.Target)
@@ -116,6 +123,11 @@ func (d *pathDoc) applyTo(p *Path, dir string) {
 	d.TCPKeepalive.Idle.to(&p.TCPKeepalive.Idle)
 	d.TCPKeepalive.Interval.to(&p.TCPKeepalive.Interval)
 	d.TCPKeepalive.Count.to(&p.TCPKeepalive.Count)
+
+	if d.Auth.PasswordFile.to(&p.Auth.PasswordFile) && p.Auth.PasswordFile != "" && dir != "" && !filepath.IsAbs(p.Auth.PasswordFile) {
+		p.Auth.PasswordFile = filepath.Join(dir, p.Auth.PasswordFile)
+	}
+	d.Auth.PasswordEnv.to(&p.Auth.PasswordEnv)
 }
 
 // where keeps the mapping node a block was decoded from (nil when the

@@ -183,6 +183,7 @@ func (v pathCheck) check() {
 	v.checkTLS(scheme)
 	v.checkRequest(scheme)
 	v.checkTCP(scheme)
+	v.checkAuth(scheme)
 	keepaliveOK := v.checkKeepalive()
 
 	if period > 0 && searchOK && keepaliveOK && v.ok("trial_timeout") && v.TrialTimeout > 0 {
@@ -367,8 +368,8 @@ func (v pathCheck) checkTLS(scheme string) {
 			v.errorf("tls.ca_file", "%v", err)
 		}
 	}
-	if scheme != "" && scheme != "https" && scheme != "h2" && v.setHere("tls") {
-		v.warnf("tls", "is ignored for %s targets (only https and h2 use it)", scheme)
+	if scheme != "" && scheme != "https" && scheme != "h2" && scheme != "rediss" && v.setHere("tls") {
+		v.warnf("tls", "is ignored for %s targets (only https, h2 and rediss use it)", scheme)
 	}
 	if v.TLS.InsecureSkipVerify && v.TLS.CAFile != "" && v.setHere("tls") {
 		v.warnf("tls", "ca_file is unused when insecure_skip_verify is true")
@@ -436,6 +437,31 @@ func (v pathCheck) checkTCP(scheme string) {
 	}
 	if scheme != "" && scheme != "tcp" && v.setHere("tcp") {
 		v.warnf("tcp", "is ignored for %s targets (use request: for http, https, h2 and h2c)", scheme)
+	}
+}
+
+// checkAuth checks where the password comes from (prober.Credentials.Check:
+// the file is read, the variable only named) and that the target uses it.
+func (v pathCheck) checkAuth(scheme string) {
+	a := v.Auth
+	if !v.ok("auth.password_file", "auth.password_env") {
+		return
+	}
+	switch err := (prober.Credentials{PasswordFile: a.PasswordFile, PasswordEnv: a.PasswordEnv}).Check(); {
+	case err == nil:
+	case a.PasswordFile != "" && a.PasswordEnv != "":
+		v.errorf("auth.password_env", "%s and %s are both set; give one", v.ref("auth.password_file"), v.ref("auth.password_env"))
+	case a.PasswordFile != "":
+		v.errorf("auth.password_file", "%v", err)
+	default:
+		v.errorf("auth.password_env", "%v", err)
+	}
+	switch scheme {
+	case "", "postgres", "mysql", "redis", "rediss":
+	default:
+		if v.setHere("auth") {
+			v.warnf("auth", "is ignored for %s targets (only postgres, mysql, redis and rediss log in)", scheme)
+		}
 	}
 }
 

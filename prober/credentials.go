@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -25,6 +26,23 @@ const maxPasswordBytes = 4 << 10
 
 // errNoPassword says that no password source is configured.
 var errNoPassword = errors.New("no password configured")
+
+// Check checks where the password comes from without reading it: one
+// source at most, a password file that is a readable regular file of
+// password size, an environment variable name that can be set. Whether the
+// variable is set is only known where the measurement runs.
+func (c Credentials) Check() error {
+	switch {
+	case c.PasswordFile != "" && c.PasswordEnv != "":
+		return errors.New("password file and password environment variable are both set; give one")
+	case c.PasswordFile != "":
+		_, err := c.password()
+		return err
+	case c.PasswordEnv != "" && (strings.ContainsAny(c.PasswordEnv, "=\x00") || strings.TrimSpace(c.PasswordEnv) != c.PasswordEnv):
+		return fmt.Errorf("password environment variable %q is not a variable name", c.PasswordEnv)
+	}
+	return nil
+}
 
 // password reads the password. It returns errNoPassword when no source is
 // set. Errors name the file or variable, never the content.

@@ -106,7 +106,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"no command", nil, []string{"usage: idleprobe [<flags>] <command>"}},
 		{"unknown command", []string{"mesure"}, []string{`idleprobe: expected command but got "mesure" (commands: help, measure, serve, `}},
-		{"unknown scheme", []string{"measure", "ftp://example.com/"}, []string{`idleprobe: target "ftp://example.com/": unknown scheme "ftp" (valid: tcp, http, https, h2, h2c)`}},
+		{"unknown scheme", []string{"measure", "ftp://example.com/"}, []string{`idleprobe: target "ftp://example.com/": unknown scheme "ftp" (valid: tcp, http, https, h2, h2c, postgres, mysql, redis, rediss)`}},
 		{"not a url", []string{"measure", "example.com"}, []string{`is not a URL`}},
 		{"tcp without port", []string{"measure", "tcp://example.com"}, []string{"tcp targets need a port"}},
 		{"bad duration", []string{"measure", "--max", "90x", url}, []string{`idleprobe: --max: "90x" is not a duration (examples: 250ms, 90s, 15m, 1h)`}},
@@ -122,7 +122,7 @@ func TestUsageErrors(t *testing.T) {
 		{"no target", []string{"measure"}, []string{"idleprobe: measure needs a TARGET"}},
 		{"two targets", []string{"measure", url, url}, []string{"idleprobe: measure takes one TARGET, got 2"}},
 		{"send on http", []string{"measure", "--send", `PING\r\n`, url}, []string{"idleprobe: --send: only for tcp targets, not http://"}},
-		{"tls flag on http", []string{"measure", "--insecure", url}, []string{"idleprobe: --insecure: only for https and h2 targets, not http://"}},
+		{"tls flag on http", []string{"measure", "--insecure", url}, []string{"idleprobe: --insecure: only for https, h2 and rediss targets, not http://"}},
 		{"method on tcp", []string{"measure", "--method", "POST", "tcp://127.0.0.1:1"}, []string{"idleprobe: --method: only for http(s) and h2(c) targets, not tcp://"}},
 		{"bad header", []string{"measure", "--header", "no colon", url}, []string{`idleprobe: --header: "no colon" is not a header`}},
 		{"bad escape", []string{"measure", "--send", `\q`, "tcp://127.0.0.1:1"}, []string{`idleprobe: --send: "\\q" unknown escape \q`}},

@@ -22,7 +22,8 @@ import (
 )
 
 const measureHelp = `
-Measure the idle limit of one path (tcp://, http://, https://, h2://, h2c://).
+Measure the idle limit of one path (tcp://, http://, https://, h2://, h2c://,
+postgres://, mysql://, redis://, rediss://).
 
 Measures how long a kept-alive connection to TARGET may sit idle before the path kills it, and how it dies. Nothing is sent while a connection is idle.
 
@@ -35,6 +36,18 @@ TARGET is one of:
   h2://HOST[:PORT]/PATH      HTTP/2 over TLS (ALPN h2): reuse = the request on a
                              new stream, full response read
   h2c://HOST[:PORT]/PATH     the same over cleartext HTTP/2 (prior knowledge)
+  postgres://USER@HOST[:PORT]/DB
+                             a PostgreSQL login (trust, password, md5,
+                             SCRAM-SHA-256); reuse = SELECT 1
+  mysql://USER@HOST[:PORT][/DB]
+                             a MySQL/MariaDB login; reuse = SELECT 1
+  redis://[USER@]HOST[:PORT][/N]
+                             Redis (AUTH when a password is given); reuse = PING
+  rediss://[USER@]HOST[:PORT][/N]
+                             the same over TLS
+
+  Passwords come from --password-file or --password-env, never from the
+  target URL or the command line itself.
 
 Examples:
 
@@ -45,6 +58,8 @@ Examples:
                              # itself finds its login timeout, not the path
   idleprobe measure --send 'PING\r\n' --expect +PONG tcp://redis:6379
   idleprobe measure --output json https://api.example.com/ > result.json
+  idleprobe measure --password-file /run/secrets/pg postgres://app@db:5432/app
+  PGPW=... idleprobe measure --password-env PGPW postgres://app@db/app
   idleprobe measure --keepalive 30s,75s,9 http://192.0.2.7:30080/   # does TCP keepalive rescue it?
 
 Every measurement ends by itself: by its --deadline (automatic by default, see --deadline below for the formula) it has a clean answer or it ends inconclusive, with the evidence it has. Connections are all closed then.
@@ -113,6 +128,7 @@ type measureFlags struct {
 	insecure                                                            *bool
 	caFile, serverName, method, host, body, bodyFile, send, expect, kal *string
 	output, name, pushURL                                               *string
+	passwordFile, passwordEnv                                           *string
 	headers                                                             *[]string
 	// given says which scheme-specific flags were set on the command line.
 	given map[string]*bool
@@ -137,9 +153,11 @@ func (c *cli) addMeasure() {
 		return cmd.Flag(name, help).IsSetByUser(f.given[name])
 	}
 	f.timeout = cmd.Flag("timeout", "Trial timeout: bounds dialing, handshakes and every reuse; also the TCP_USER_TIMEOUT, so a black hole cannot hold a trial for minutes.").Default(durfmt.Short(prober.DefaultTimeout)).Duration()
-	f.insecure = flag("insecure", "https, h2: do not verify the server certificate.").Bool()
-	f.caFile = flag("ca-file", "https, h2: PEM file with the CA certificates to trust instead of the system pool.").PlaceHolder("FILE").String()
-	f.serverName = flag("server-name", "https, h2: TLS server name (SNI and certificate check) when it differs from the target host.").PlaceHolder("NAME").String()
+	f.insecure = flag("insecure", "https, h2, rediss: do not verify the server certificate.").Bool()
+	f.caFile = flag("ca-file", "https, h2, rediss: PEM file with the CA certificates to trust instead of the system pool.").PlaceHolder("FILE").String()
+	f.serverName = flag("server-name", "https, h2, rediss: TLS server name (SNI and certificate check) when it differs from the target host.").PlaceHolder("NAME").String()
+	f.passwordFile = flag("password-file", "postgres, mysql, redis(s): read the login's password from FILE (one trailing newline is dropped).").PlaceHolder("FILE").String()
+	f.passwordEnv = flag("password-env", "postgres, mysql, redis(s): read the login's password from the environment variable NAME.").PlaceHolder("NAME").String()
 	f.method = flag("method", "http(s), h2(c): request method.").Default(http.MethodGet).String()
 	f.headers = flag("header", "http(s), h2(c): extra request header; repeat for more.").PlaceHolder(`"Name: value"`).Strings()
 	f.host = flag("host", "http(s), h2(c): Host header (:authority for HTTP/2; default: from the target).").PlaceHolder("NAME").String()
@@ -178,6 +196,7 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 	p := configs.NewPath("measure", strings.Join(pos, " ")).WithSettings(settings)
 	p.TrialTimeout = *f.timeout
 	p.TLS = configs.TLS{InsecureSkipVerify: *f.insecure, CAFile: *f.caFile, ServerName: *f.serverName}
+	p.Auth = configs.Auth{PasswordFile: *f.passwordFile, PasswordEnv: *f.passwordEnv}
 	p.Request.Method, p.Request.Host = *f.method, *f.host
 	errs = headers(&p.Request, *f.headers, errs)
 	switch {
@@ -267,15 +286,25 @@ func (f *measureFlags) schemeErrors(scheme string) []string {
 			}
 		}
 	}
+	const tlsSchemes, dbSchemes = "https, h2 and rediss", "postgres, mysql, redis and rediss"
 	switch scheme {
 	case "tcp":
 		only("http(s) and h2(c)", "method", "header", "host", "body", "body-file")
-		only("https and h2", "insecure", "ca-file", "server-name")
+		only(tlsSchemes, "insecure", "ca-file", "server-name")
+		only(dbSchemes, "password-file", "password-env")
 	case "http", "h2c":
 		only("tcp", "send", "expect")
-		only("https and h2", "insecure", "ca-file", "server-name")
+		only(tlsSchemes, "insecure", "ca-file", "server-name")
+		only(dbSchemes, "password-file", "password-env")
 	case "https", "h2":
 		only("tcp", "send", "expect")
+		only(dbSchemes, "password-file", "password-env")
+	case "postgres", "mysql", "redis", "rediss":
+		only("http(s) and h2(c)", "method", "header", "host", "body", "body-file")
+		only("tcp", "send", "expect")
+		if scheme != "rediss" {
+			only(tlsSchemes, "insecure", "ca-file", "server-name")
+		}
 	}
 	return errs
 }
