@@ -60,3 +60,26 @@ func dbExample(scheme string) string {
 	}
 	return scheme + "://cache.example:6379"
 }
+
+// redactRaw hides the password of a URL that url.Parse could not read, for
+// error messages: "scheme://user:xxxxx@host...".
+func redactRaw(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return s
+	}
+	rest := s[i+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndex(rest[:end], "@")
+	if at < 0 {
+		return s
+	}
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return s
+	}
+	return s[:i+3] + user + ":xxxxx" + rest[at:]
+}

@@ -107,14 +107,14 @@ func ParseTarget(s string) (Target, error) {
 		}
 	}
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return Target{}, fmt.Errorf("target %q is not a URL (examples: tcp://192.0.2.1:6379, http://svc:8080/healthz, https://example.com/)", s)
+		return Target{}, fmt.Errorf("target %q is not a URL (examples: tcp://192.0.2.1:6379, http://svc:8080/healthz, https://example.com/)", redactRaw(s))
 	}
 	scheme := strings.ToLower(u.Scheme)
 	port := u.Port()
 	switch scheme {
 	case "tcp":
 		if port == "" {
-			return Target{}, fmt.Errorf("target %q: tcp targets need a port (example: tcp://%s:6379)", s, u.Hostname())
+			return Target{}, fmt.Errorf("target %q: tcp targets need a port (example: tcp://%s:6379)", u.Redacted(), u.Hostname())
 		}
 	case "http", "h2c":
 		if port == "" {
@@ -132,10 +132,10 @@ func ParseTarget(s string) (Target, error) {
 			return Target{}, err
 		}
 	default:
-		return Target{}, fmt.Errorf("target %q: unknown scheme %q (valid: %s)", s, u.Scheme, strings.Join(Schemes, ", "))
+		return Target{}, fmt.Errorf("target %q: unknown scheme %q (valid: %s)", u.Redacted(), u.Scheme, strings.Join(Schemes, ", "))
 	}
 	if u.Hostname() == "" {
-		return Target{}, fmt.Errorf("target %q has no host", s)
+		return Target{}, fmt.Errorf("target %q has no host", u.Redacted())
 	}
 	u.Scheme = scheme
 	return Target{Scheme: scheme, Address: net.JoinHostPort(u.Hostname(), port), URL: u}, nil
