@@ -59,7 +59,10 @@ type Reply struct {
 // Hints is what a server advertised about keeping a connection.
 type Hints struct {
 	// KeepAliveTimeout and KeepAliveMax are the values of the latest HTTP
-	// "Keep-Alive: timeout=N, max=M" response header (0 when absent).
+	// "Keep-Alive: timeout=N, max=M" response header (0 when absent). For
+	// postgres, mysql, redis and rediss, KeepAliveTimeout is the server's own
+	// idle limit read at login (idle_session_timeout, wait_timeout, Redis
+	// timeout; 0 when off or not readable).
 	KeepAliveTimeout time.Duration
 	KeepAliveMax     int
 }
