@@ -19,8 +19,8 @@ import (
 // reuses with SELECT 1. The driver's connector gives one connection that
 // idleprobe owns, dialed by idleprobe (no database/sql pool, no retries, no
 // liveness check, no TCP keepalive, its logger silenced); the driver speaks
-// the protocol and its authentications (mysql_native_password,
-// caching_sha2_password, client_ed25519).
+// the protocol and its authentications (mysql_native_password, tested
+// against MariaDB; caching_sha2_password, tested against a scripted server).
 type mysqlTransport struct {
 	target Target
 	d      *dialer
