@@ -457,7 +457,15 @@ func (v pathCheck) checkAuth(scheme string) {
 		v.errorf("auth.password_env", "%v", err)
 	}
 	switch scheme {
-	case "", "postgres", "mysql", "redis", "rediss":
+	case "":
+	case "postgres", "mysql", "redis", "rediss":
+		if v.setHere("request") {
+			reuse := "SELECT 1"
+			if strings.HasPrefix(scheme, "redis") {
+				reuse = "PING"
+			}
+			v.warnf("request", "is ignored for %s targets (a reuse is %s)", scheme, reuse)
+		}
 	default:
 		if v.setHere("auth") {
 			v.warnf("auth", "is ignored for %s targets (only postgres, mysql, redis and rediss log in)", scheme)
