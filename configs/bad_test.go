@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/idleprobe/idleprobe/prober"
 )
 
 // unwrapAll returns the errors joined in err.
@@ -56,7 +58,7 @@ func TestBadConfigs(t *testing.T) {
 		{"bad_name.yml", []string{`bad_name.yml:2: paths[0].name: "orders nodeport" is not a valid name`}, 1},
 		{"duplicate_name.yml", []string{`duplicate_name.yml:6: paths[2].name: "lb" is already the name of paths[0] (line 2)`}, 1},
 		{"name_in_defaults.yml", []string{"name_in_defaults.yml:2: defaults.name: cannot be set in defaults"}, 1},
-		{"bad_scheme.yml", []string{`bad_scheme.yml:3: paths[0].target:`, `unknown scheme "ftp" (valid: tcp, http, https, h2, h2c, postgres, mysql, redis, rediss)`}, 1},
+		{"bad_scheme.yml", []string{`bad_scheme.yml:3: paths[0].target:`, `unknown scheme "ftp" (valid: ` + strings.Join(prober.Schemes, ", ") + ")"}, 1},
 		{"tcp_no_port.yml", []string{"tcp_no_port.yml:3: paths[0].target:", "tcp targets need a port"}, 1},
 		{"bad_duration.yml", []string{`bad_duration.yml:8: paths[2].max_idle: "90x" is not a duration (examples: 90s, 15m`}, 1},
 		{"duration_no_unit.yml", []string{`duration_no_unit.yml:4: paths[0].min_idle: "90" is not a duration`}, 1},

@@ -191,7 +191,8 @@ func (c *Collector) Set(path PathInfo, r plan.Result) {
 }
 
 func (st *pathState) publish(r plan.Result) {
-	r.Trials = nil // not exported; do not keep them alive
+	// The trials are not exported as metrics; they are kept for the
+	// chart of the path's page (bounded by the measurement's trial cap).
 	st.result = &r
 	switch {
 	case r.KeepaliveChecked:
@@ -294,7 +295,7 @@ func (c *Collector) SetReload(success bool, at time.Time) {
 // PathStatus is a snapshot of one path for status pages.
 type PathStatus struct {
 	Info PathInfo
-	// Result is the latest completed result (Trials not kept), or nil.
+	// Result is the latest completed result, with its trials, or nil.
 	Result *plan.Result
 	// LastAttempt is when the latest measurement ended; LastError is why
 	// it failed, or "" when it succeeded.

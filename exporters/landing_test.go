@@ -83,7 +83,7 @@ func TestLandingPage(t *testing.T) {
 			`<a href="/custom-metrics">Metrics</a>`,
 			"Version 1.2.3.",
 			// api: found bracket, mode, margin below zero flagged.
-			"<td>api</td>",
+			`<td><a href="path/api">api</a></td>`,
 			"<td>http://probe:xxxxx@192.0.2.10:8080/healthz</td>",
 			"<td>(59.5s, 60.5s]</td>",
 			"<td>reset</td>",
@@ -95,11 +95,11 @@ func TestLandingPage(t *testing.T) {
 			"<td>none</td>",
 			"<td>not set</td>",
 			// fresh: nothing measured yet.
-			"<td>fresh</td>",
+			`<td><a href="path/fresh">fresh</a></td>`,
 			`<span class="muted">not measured yet</span>`,
 			"<td>never</td>",
 			// The hostile path is escaped, its failure shown.
-			"<td>&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;</td>",
+			`<td><a href="path/%3Cscript%3Ealert%28%22x%22%29%3C%2Fscript%3E">&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;</a></td>`,
 			"<td>http://192.0.2.1/?q=&lt;b&gt;</td>",
 			"measuring",
 			"failed: dial: &lt;img src=x onerror=alert(1)&gt;",
@@ -132,7 +132,7 @@ func TestLandingPage(t *testing.T) {
 				t.Errorf("page contains unescaped or secret %q", bad)
 			}
 		}
-		if strings.Index(body, "<td>api</td>") > strings.Index(body, "<td>fresh</td>") {
+		if strings.Index(body, ">api</a></td>") > strings.Index(body, ">fresh</a></td>") {
 			t.Errorf("paths not sorted by name")
 		}
 	})

@@ -23,6 +23,9 @@ func NewTransport(t Target, o TransportOptions) (Transport, error) {
 		return nil, fmt.Errorf("timeout %s is negative (use a positive duration such as 5s)", o.Timeout)
 	}
 	o.Timeout = o.trialTimeout()
+	if o.Direction == DirectionServer && t.Scheme != "udp" {
+		return nil, fmt.Errorf("direction %q: %s targets are measured in the client direction only (the server direction needs udp)", o.Direction, t.Scheme)
+	}
 	d := &dialer{address: t.Address, timeout: o.Timeout, keepalive: o.keepalive}
 	switch t.Scheme {
 	case "tcp":
@@ -56,6 +59,8 @@ func NewTransport(t Target, o TransportOptions) (Transport, error) {
 		return newPostgresTransport(t, d, o)
 	case "mysql":
 		return newMySQLTransport(t, d, o)
+	case "udp":
+		return newUDPTransport(t, o)
 	}
 	return nil, fmt.Errorf("unknown scheme %q (valid: %s)", t.Scheme, strings.Join(Schemes, ", "))
 }

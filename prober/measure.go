@@ -22,6 +22,9 @@ type event struct {
 	conn  Conn  // opened
 	err   error // opened (failure)
 	reply Reply // reused
+	// suspected: when the evidence was read, and which reuse it is about.
+	at    time.Time
+	reuse int
 }
 
 type eventKind int
@@ -30,6 +33,7 @@ const (
 	evOpened eventKind = iota
 	evReused
 	evClosedIdle
+	evSuspected
 )
 
 // live is the loop's record of one open connection.
@@ -258,10 +262,14 @@ func (m *measurement) act(ctx context.Context, a plan.Action) {
 		l.reuses++
 		l.confirm = a.Confirm
 		close(l.stop)
+		reuse := l.reuses
+		rctx := withSuspect(ctx, func(at time.Time) {
+			m.send(event{id: a.Conn, kind: evSuspected, at: at, reuse: reuse})
+		})
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			rep := l.conn.Reuse(ctx)
+			rep := l.conn.Reuse(rctx)
 			if !m.send(event{id: a.Conn, kind: evReused, reply: rep}) {
 				l.conn.Close()
 				m.release()
@@ -374,6 +382,11 @@ func (m *measurement) handle(ev event) {
 		m.drop(l)
 		delete(m.conns, ev.id)
 		m.observe(now, t)
+	case evSuspected:
+		if l, ok := m.conns[ev.id]; ok && l.reusing && l.reuses == ev.reuse {
+			m.log.Debug("reuse suspected of meeting a black hole", "conn", ev.id, "reuse", ev.reuse)
+			m.pl.Suspect(ev.id, ev.at)
+		}
 	case evReused:
 		l, ok := m.conns[ev.id]
 		if !ok {

@@ -93,7 +93,7 @@ type Target struct {
 func (t Target) String() string { return t.URL.String() }
 
 // Schemes lists the supported target schemes.
-var Schemes = []string{"tcp", "http", "https", "h2", "h2c", "postgres", "mysql", "redis", "rediss"}
+var Schemes = []string{"tcp", "http", "https", "h2", "h2c", "udp", "postgres", "mysql", "redis", "rediss"}
 
 // ParseTarget parses tcp://host:port, http://host[:port]/path,
 // https://host[:port]/path, h2://host[:port]/path (HTTP/2 over TLS, port
@@ -115,9 +115,9 @@ func ParseTarget(s string) (Target, error) {
 	scheme := strings.ToLower(u.Scheme)
 	port := u.Port()
 	switch scheme {
-	case "tcp":
+	case "tcp", "udp":
 		if port == "" {
-			return Target{}, fmt.Errorf("target %q: tcp targets need a port (example: tcp://%s:6379)", u.Redacted(), u.Hostname())
+			return Target{}, fmt.Errorf("target %q: %s targets need a port (example: %s://%s:9090)", u.Redacted(), scheme, scheme, u.Hostname())
 		}
 	case "http", "h2c":
 		if port == "" {
@@ -169,6 +169,11 @@ type TransportOptions struct {
 	InsecureSkipVerify bool
 	CAFile             string
 	ServerName         string
+
+	// Direction is who sends first after the idle time: DirectionClient
+	// or DirectionServer ("" is the scheme's default). Only udp supports
+	// the server direction so far.
+	Direction string
 
 	// Credentials give the password of postgres, mysql, redis and rediss
 	// logins (the user is in the target URL).

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/idleprobe/idleprobe/prober"
 	"time"
 
 	"github.com/prometheus/common/version"
@@ -106,7 +108,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"no command", nil, []string{"usage: idleprobe [<flags>] <command>"}},
 		{"unknown command", []string{"mesure"}, []string{`idleprobe: expected command but got "mesure" (commands: help, measure, serve, `}},
-		{"unknown scheme", []string{"measure", "ftp://example.com/"}, []string{`idleprobe: target "ftp://example.com/": unknown scheme "ftp" (valid: tcp, http, https, h2, h2c, postgres, mysql, redis, rediss)`}},
+		{"unknown scheme", []string{"measure", "ftp://example.com/"}, []string{`idleprobe: target "ftp://example.com/": unknown scheme "ftp" (valid: ` + strings.Join(prober.Schemes, ", ") + ")"}},
 		{"not a url", []string{"measure", "example.com"}, []string{`is not a URL`}},
 		{"tcp without port", []string{"measure", "tcp://example.com"}, []string{"tcp targets need a port"}},
 		{"bad duration", []string{"measure", "--max", "90x", url}, []string{`idleprobe: --max: "90x" is not a duration (examples: 250ms, 90s, 15m, 1h)`}},
@@ -116,7 +118,7 @@ func TestUsageErrors(t *testing.T) {
 		{"budget not a number", []string{"measure", "--budget", "many", url}, []string{`idleprobe: --budget: "many" is not a whole number`}},
 		{"two problems", []string{"measure", "--budget", "1", "--precision", "2", url}, []string{"--precision: 2 must be between 0 and 1, or a percentage below 100%", "--budget: 1 is too few"}},
 		{"bad strategy", []string{"measure", "--strategy", "fast", url}, []string{`idleprobe: --strategy: enum value must be one of parallel,sequential, got 'fast'`}},
-		{"bad output", []string{"measure", "--output", "xml", url}, []string{`idleprobe: --output: enum value must be one of text,json,prom, got 'xml'`}},
+		{"bad output", []string{"measure", "--output", "xml", url}, []string{`idleprobe: --output: enum value must be one of text,json,prom,svg,html, got 'xml'`}},
 		{"unknown flag", []string{"measure", "--bogus", url}, []string{"idleprobe: unknown long flag '--bogus' (see idleprobe measure --help)"}},
 		{"flag without value", []string{"measure", url, "--max"}, []string{"idleprobe: expected argument for flag '--max' (see idleprobe measure --help)"}},
 		{"no target", []string{"measure"}, []string{"idleprobe: measure needs a TARGET"}},

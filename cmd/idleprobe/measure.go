@@ -144,6 +144,7 @@ func (c *cli) addMeasure() {
 		}
 		rep.Logger = c.logger()
 		rep.Progress = term.IsTerminalWriter(c.stdout)
+		rep.Width = func() int { return term.Width(c.stdout) }
 		_, err := report.Measure(ctx, target, opts, rep, c.stdout)
 		return c.exit(err)
 	})
@@ -165,8 +166,8 @@ func (c *cli) addMeasure() {
 	f.bodyFile = flag("body-file", "http(s), h2(c): read the request body from FILE.").PlaceHolder("FILE").String()
 	f.send = flag("send", `tcp: reuse payload; \r \n \t \0 \\ \xHH escapes are expanded (default "\r\n").`).String()
 	f.expect = flag("expect", "tcp: the answer must contain this string (escapes as for --send); without it, reuse succeeds once the payload is acknowledged.").String()
-	f.output = cmd.Flag("output", "Result format: text (summary and advice), json (one object), prom (Prometheus text format, for a textfile collector).").Default(report.Outputs[0]).Enum(report.Outputs...)
-	f.name = cmd.Flag("name", "Name of the path: the path label of --output prom and --push-gateway (default: the target).").String()
+	f.output = cmd.Flag("output", "Result format: text (summary and advice), json (one object), prom (Prometheus text format, for a textfile collector), svg (a chart of the trials), html (a page with the chart and the summary).").Default(report.Outputs[0]).Enum(report.Outputs...)
+	f.name = cmd.Flag("name", "Name of the path: the path label of --output prom and --push-gateway, the title of svg and html (default: the target).").String()
 	f.pushURL = cmd.Flag("push-gateway", `Push a complete result to the Pushgateway at this URL (job "idleprobe", grouped by path).`).PlaceHolder("URL").String()
 	f.kal = cmd.Flag("keepalive", "After finding a limit, check whether TCP keepalive at the client's settings keeps the path alive past it: IDLE[,INTERVAL[,COUNT]] in whole seconds, e.g. 30s,75s,9 (INTERVAL defaults to IDLE, COUNT to 9).").PlaceHolder("IDLE[,INTERVAL[,COUNT]]").String()
 }
@@ -298,6 +299,8 @@ func (f *measureFlags) schemeErrors(scheme string) []string {
 		only(dbSchemes, "password-file", "password-env")
 	case "https", "h2":
 		only("tcp", "send", "expect")
+		only(dbSchemes, "password-file", "password-env")
+	case "udp":
 		only(dbSchemes, "password-file", "password-env")
 	case "postgres", "mysql", "redis", "rediss":
 		only("http(s) and h2(c)", "method", "header", "host", "body", "body-file")

@@ -45,3 +45,35 @@ func BenchmarkStrategies(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBlackHole runs the parallel strategy on a black hole at the
+// limits of the issue, on a 1 ms and a 300 ms path, with the transport's
+// suspicions (early evidence) and without them (the planner only learns
+// of a black hole at the trial timeout), and reports wall/T, the bracket
+// width and the connections (default settings, 5 s trial timeout).
+// Reproduce with:
+//
+//	go test ./prober/plan -run '^$' -bench BlackHole -benchtime 1x
+func BenchmarkBlackHole(b *testing.B) {
+	limits := []time.Duration{5 * time.Second, time.Minute, 350 * time.Second, 15 * time.Minute, time.Hour}
+	for _, rtt := range []time.Duration{time.Millisecond, 300 * time.Millisecond} {
+		for _, evidence := range []string{"suspicions", "timeouts"} {
+			for _, T := range limits {
+				b.Run(fmt.Sprintf("rtt=%s/%s/T=%s", rtt, evidence, T), func(b *testing.B) {
+					s := settingsFor(Parallel, T)
+					var r Result
+					for b.Loop() {
+						r, _ = simJudged(b, s, SimPath{Limit: T, Mode: Dropped, Latency: rtt}, evidence == "timeouts")
+					}
+					if !r.Found || r.Mode != Dropped || r.Lower >= T || r.Upper < T {
+						b.Fatalf("wrong answer: %s", describe(r))
+					}
+					b.ReportMetric(r.Duration().Seconds()/T.Seconds(), "wall/T")
+					b.ReportMetric(100*float64(r.Upper-r.Lower)/float64(T), "width%")
+					b.ReportMetric(float64(r.PeakConnections), "peak_conns")
+					b.ReportMetric(float64(r.ConnectionsOpened), "opened_conns")
+				})
+			}
+		}
+	}
+}
