@@ -37,6 +37,9 @@ func TestRedis(t *testing.T) {
 		bad := prober.TransportOptions{Credentials: prober.Credentials{PasswordFile: passwordFile(t, "wrong-"+secret)}}
 		checkOpenError(t, target, bad, "wrong-"+secret, "AUTH", "WRONGPASS")
 	})
+	t.Run("unknown database", func(t *testing.T) {
+		checkOpenError(t, target+"/99", pw, secret, "SELECT 99", "out of range")
+	})
 	t.Run("no password", func(t *testing.T) {
 		checkOpenError(t, target, prober.TransportOptions{}, "", "NOAUTH", "password file")
 	})
