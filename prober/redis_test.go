@@ -51,17 +51,21 @@ func TestRedis(t *testing.T) {
 }
 
 // TestRedisTLS speaks rediss:// to a Redis that only speaks TLS, with the
-// test's CA; without it the handshake fails in one line.
+// test's CA, and measures its timeout through TLS; without the CA the
+// handshake fails in one line, and redis:// to its port fails too.
 func TestRedisTLS(t *testing.T) {
 	t.Parallel()
+	const T = 2 * time.Second
 	cert, key, ca := prober.SelfSignedFiles(t, "redis.idleprobe.test")
-	rd := realserver.StartRedisWith(t, realserver.RedisOptions{Timeout: 30 * time.Second, TLSCert: cert, TLSKey: key})
+	rd := realserver.StartRedisWith(t, realserver.RedisOptions{Timeout: T, TLSCert: cert, TLSKey: key})
 	target := "rediss://" + rd.Addr
-	c := dbOpen(t, target, prober.TransportOptions{CAFile: ca, ServerName: "redis.idleprobe.test"})
-	if h := c.Hints().KeepAliveTimeout; h != 30*time.Second {
-		t.Errorf("hint %s, want the server's timeout 30s", h)
+	o := prober.TransportOptions{CAFile: ca, ServerName: "redis.idleprobe.test"}
+	c := dbOpen(t, target, o)
+	if h := c.Hints().KeepAliveTimeout; h != T {
+		t.Errorf("hint %s, want the server's timeout %s", h, T)
 	}
 	checkReuseSilent(t, c, 300*time.Millisecond, "+PONG")
 	checkOpenError(t, target, prober.TransportOptions{ServerName: "redis.idleprobe.test"}, "", "TLS handshake", "certificate")
 	checkOpenError(t, "redis://"+rd.Addr, prober.TransportOptions{}, "")
+	checkServerIdleTimeout(t, target, o, T, limit{T - 100*time.Millisecond, T + 1200*time.Millisecond}, "")
 }
