@@ -47,7 +47,7 @@ func TestAuth(t *testing.T) {
 	}
 	want := []string{
 		"paths[0].request: is ignored for postgres targets (a reuse is SELECT 1)",
-		"paths[1].tls: is ignored for redis targets (only https, h2 and rediss use it)",
+		"paths[1].tls: is ignored for redis targets (only https, h2, rediss and postgres with sslmode use it)",
 		"paths[2].auth: is ignored for http targets (only postgres, mysql, redis and rediss log in)",
 	}
 	var got []string

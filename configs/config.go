@@ -112,7 +112,7 @@ type Path struct {
 	bad    map[string]bool   // dotted keys whose value could not be decoded
 }
 
-// TLS configures https, h2 and rediss targets.
+// TLS configures https, h2, rediss and postgres (with sslmode) targets.
 type TLS struct {
 	// InsecureSkipVerify turns off certificate verification.
 	InsecureSkipVerify bool

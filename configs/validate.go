@@ -368,8 +368,8 @@ func (v pathCheck) checkTLS(scheme string) {
 			v.errorf("tls.ca_file", "%v", err)
 		}
 	}
-	if scheme != "" && scheme != "https" && scheme != "h2" && scheme != "rediss" && v.setHere("tls") {
-		v.warnf("tls", "is ignored for %s targets (only https, h2 and rediss use it)", scheme)
+	if t, err := prober.ParseTarget(v.Target); scheme != "" && err == nil && !t.UsesTLS() && v.setHere("tls") {
+		v.warnf("tls", "is ignored for %s targets (only https, h2, rediss and postgres with sslmode use it)", scheme)
 	}
 	if v.TLS.InsecureSkipVerify && v.TLS.CAFile != "" && v.setHere("tls") {
 		v.warnf("tls", "ca_file is unused when insecure_skip_verify is true")

@@ -18,8 +18,16 @@ func checkDBTarget(scheme string, u *url.URL) error {
 	if u.User != nil {
 		user = u.User.Username()
 	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("target %q: %s targets take no query or fragment (settings go in the config or flags)", shown, scheme)
+	if u.Fragment != "" {
+		return fmt.Errorf("target %q: %s targets take no fragment", shown, scheme)
+	}
+	if u.RawQuery != "" {
+		if scheme != "postgres" {
+			return fmt.Errorf("target %q: %s targets take no query (settings go in the config or flags)", shown, scheme)
+		}
+		if _, err := pgSSLMode(u); err != nil {
+			return fmt.Errorf("target %q: %v", shown, err)
+		}
 	}
 	db := dbName(u)
 	if strings.Contains(db, "/") {
@@ -82,4 +90,49 @@ func redactRaw(s string) string {
 		return s
 	}
 	return s[:i+3] + user + ":xxxxx" + rest[at:]
+}
+
+// The sslmode values of a postgres target, as libpq names them. Modes
+// that fall back to plain text (allow, prefer) are not offered: a
+// measurement never tries a second way.
+const (
+	sslDisable    = "disable"     // plain TCP (the default)
+	sslRequire    = "require"     // TLS, the certificate not verified
+	sslVerifyFull = "verify-full" // TLS, the certificate and host name verified
+)
+
+// pgSSLMode reads ?sslmode= of a postgres target ("disable" when absent);
+// it is the only query parameter.
+func pgSSLMode(u *url.URL) (string, error) {
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", fmt.Errorf("query %q is not valid", u.RawQuery)
+	}
+	mode := sslDisable
+	for k, v := range q {
+		if k != "sslmode" || len(v) != 1 {
+			return "", fmt.Errorf("the only query parameter is sslmode, given once (disable, require or verify-full)")
+		}
+		mode = v[0]
+	}
+	switch mode {
+	case sslDisable, sslRequire, sslVerifyFull:
+		return mode, nil
+	case "allow", "prefer":
+		return "", fmt.Errorf("sslmode %q would fall back to plain text; choose disable, require or verify-full", mode)
+	}
+	return "", fmt.Errorf("sslmode %q is not one of disable, require, verify-full", mode)
+}
+
+// UsesTLS reports whether connections to t use TLS: https, h2, rediss, and
+// postgres with sslmode require or verify-full.
+func (t Target) UsesTLS() bool {
+	switch t.Scheme {
+	case "https", "h2", "rediss":
+		return true
+	case "postgres":
+		mode, err := pgSSLMode(t.URL)
+		return err == nil && mode != sslDisable
+	}
+	return false
 }

@@ -2,9 +2,11 @@ package prober
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,7 +16,8 @@ import (
 )
 
 // postgresTransport logs in to PostgreSQL (trust, password, md5 or
-// SCRAM-SHA-256) and reuses with the simple query SELECT 1. Messages are
+// SCRAM-SHA-256), over TLS with sslmode=require or verify-full, and reuses
+// with the simple query SELECT 1. Messages are
 // encoded and decoded by pgx's pgproto3 over a connection idleprobe owns:
 // pgconn would dial, fall back to other hosts and TLS modes, and keep its own
 // background reader; database/sql would pool.
@@ -24,6 +27,9 @@ type postgresTransport struct {
 	user, db    string
 	password    string
 	hasPassword bool
+	// tls is set for sslmode=require or verify-full; never modified.
+	tls     *tls.Config
+	sslmode string
 }
 
 // maxPGMessage bounds one message from the server.
@@ -46,7 +52,52 @@ func newPostgresTransport(t Target, d *dialer, o TransportOptions) (*postgresTra
 	default:
 		p.password, p.hasPassword = pw, true
 	}
+	if p.sslmode, err = pgSSLMode(t.URL); err != nil {
+		return nil, err
+	}
+	if p.sslmode != sslDisable {
+		if p.tls, err = newTLSConfig(t, o); err != nil {
+			return nil, err
+		}
+		p.tls.NextProtos = nil // TLS after SSLRequest negotiates no protocol
+		if p.sslmode == sslRequire {
+			p.tls.InsecureSkipVerify = true //nolint:gosec // libpq's sslmode=require: encrypted, not verified
+		}
+	}
 	return p, nil
+}
+
+// pgSSLRequest asks the server to switch to TLS (length 8, code 80877103).
+var pgSSLRequest = []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}
+
+// startTLS sends SSLRequest and, when the server agrees ('S'), completes
+// the TLS handshake; the protocol then runs over TLS. Exactly one byte is
+// read before the handshake, so nothing sent in plain text can pass for
+// part of the encrypted session.
+func (c *postgresConn) startTLS(ctx, parent context.Context, t *postgresTransport) error {
+	if _, err := c.rw.Write(pgSSLRequest); err != nil {
+		return err
+	}
+	var b [1]byte
+	if _, err := io.ReadFull(c.rw, b[:]); err != nil {
+		return err
+	}
+	switch b[0] {
+	case 'S':
+	case 'N':
+		return &serverError{msg: "the server does not accept TLS (sslmode=" + t.sslmode + "); use sslmode=disable, or enable ssl on the server"}
+	default:
+		return malformed("answer %q to SSLRequest", b[0])
+	}
+	tc := tls.Client(replayConn{c.watchedConn}, t.tls.Clone())
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return handshakeError(ctx, parent, t.d.address, t.d.timeout, err)
+	}
+	c.rw = &recorder{Conn: tc}
+	c.goodbye = nil // what arrives while idle is encrypted
+	c.fe = pgproto3.NewFrontend(c.rw, c.rw)
+	c.fe.SetMaxBodyLen(maxPGMessage)
+	return nil
 }
 
 // Open connects, logs in, and reads the server's idle_session_timeout.
@@ -62,7 +113,14 @@ func (t *postgresTransport) Open(ctx context.Context) (Conn, error) {
 	fe := pgproto3.NewFrontend(s.rw, s.rw)
 	fe.SetMaxBodyLen(maxPGMessage)
 	c := &postgresConn{session: s, fe: fe}
-	_, end, err := s.exchange(octx, func() error { return c.login(t) })
+	_, end, err := s.exchange(octx, func() error {
+		if t.tls != nil {
+			if err := c.startTLS(octx, ctx, t); err != nil {
+				return err
+			}
+		}
+		return c.login(t)
+	})
 	if err != nil {
 		return nil, s.openFailed(ctx, "PostgreSQL login to "+t.target.String(), err)
 	}

@@ -75,3 +75,26 @@ func TestPostgres(t *testing.T) {
 			limit{T - 100*time.Millisecond, T + 300*time.Millisecond}, "FATAL 57P05")
 	})
 }
+
+// TestPostgresTLS logs in over TLS (SSLRequest, then TLS):
+// sslmode=verify-full with the test's CA, sslmode=require without it; a
+// certificate that does not verify, and a server without TLS, fail in one
+// line.
+func TestPostgresTLS(t *testing.T) {
+	t.Parallel()
+	const secret = "tls-Pg-pw"
+	cert, key, ca := prober.SelfSignedFiles(t, "pg.idleprobe.test")
+	pg := realserver.StartPostgres(t, realserver.PostgresOptions{
+		TLSCert: cert, TLSKey: key,
+		Logins: []realserver.PostgresLogin{{Name: "scram", Password: secret, Method: "scram-sha-256"}},
+	})
+	pw := prober.Credentials{PasswordFile: passwordFile(t, secret)}
+	url := "postgres://scram@" + pg.Addr + "/postgres?sslmode="
+	c := dbOpen(t, url+"verify-full", prober.TransportOptions{Credentials: pw, CAFile: ca, ServerName: "pg.idleprobe.test"})
+	checkReuseSilent(t, c, 300*time.Millisecond, "SELECT 1 returned 1")
+	checkReuseSilent(t, dbOpen(t, url+"require", prober.TransportOptions{Credentials: pw}), 100*time.Millisecond, "SELECT 1 returned 1")
+	checkOpenError(t, url+"verify-full", prober.TransportOptions{Credentials: pw, ServerName: "pg.idleprobe.test"}, secret, "TLS handshake", "certificate")
+
+	plain := realserver.StartPostgres(t, realserver.PostgresOptions{})
+	checkOpenError(t, "postgres://postgres@"+plain.Addr+"/postgres?sslmode=require", prober.TransportOptions{}, "", "does not accept TLS")
+}

@@ -124,7 +124,7 @@ func TestUsageErrors(t *testing.T) {
 		{"no target", []string{"measure"}, []string{"idleprobe: measure needs a TARGET"}},
 		{"two targets", []string{"measure", url, url}, []string{"idleprobe: measure takes one TARGET, got 2"}},
 		{"send on http", []string{"measure", "--send", `PING\r\n`, url}, []string{"idleprobe: --send: only for tcp targets, not http://"}},
-		{"tls flag on http", []string{"measure", "--insecure", url}, []string{"idleprobe: --insecure: only for https, h2 and rediss targets, not http://"}},
+		{"tls flag on http", []string{"measure", "--insecure", url}, []string{"idleprobe: --insecure: only for https, h2, rediss and postgres (with sslmode) targets, not http://"}},
 		{"method on tcp", []string{"measure", "--method", "POST", "tcp://127.0.0.1:1"}, []string{"idleprobe: --method: only for http(s) and h2(c) targets, not tcp://"}},
 		{"bad header", []string{"measure", "--header", "no colon", url}, []string{`idleprobe: --header: "no colon" is not a header`}},
 		{"bad escape", []string{"measure", "--send", `\q`, "tcp://127.0.0.1:1"}, []string{`idleprobe: --send: "\\q" unknown escape \q`}},

@@ -36,9 +36,10 @@ TARGET is one of:
   h2://HOST[:PORT]/PATH      HTTP/2 over TLS (ALPN h2): reuse = the request on a
                              new stream, full response read
   h2c://HOST[:PORT]/PATH     the same over cleartext HTTP/2 (prior knowledge)
-  postgres://USER@HOST[:PORT]/DB
+  postgres://USER@HOST[:PORT]/DB[?sslmode=require|verify-full]
                              a PostgreSQL login (trust, password, md5,
-                             SCRAM-SHA-256); reuse = SELECT 1
+                             SCRAM-SHA-256), over TLS with sslmode;
+                             reuse = SELECT 1
   mysql://USER@HOST[:PORT][/DB]
                              a MySQL/MariaDB login; reuse = SELECT 1
   redis://[USER@]HOST[:PORT][/N]
@@ -154,9 +155,9 @@ func (c *cli) addMeasure() {
 		return cmd.Flag(name, help).IsSetByUser(f.given[name])
 	}
 	f.timeout = cmd.Flag("timeout", "Trial timeout: bounds dialing, handshakes and every reuse; also the TCP_USER_TIMEOUT, so a black hole cannot hold a trial for minutes.").Default(durfmt.Short(prober.DefaultTimeout)).Duration()
-	f.insecure = flag("insecure", "https, h2, rediss: do not verify the server certificate.").Bool()
-	f.caFile = flag("ca-file", "https, h2, rediss: PEM file with the CA certificates to trust instead of the system pool.").PlaceHolder("FILE").String()
-	f.serverName = flag("server-name", "https, h2, rediss: TLS server name (SNI and certificate check) when it differs from the target host.").PlaceHolder("NAME").String()
+	f.insecure = flag("insecure", "https, h2, rediss, postgres with sslmode: do not verify the server certificate.").Bool()
+	f.caFile = flag("ca-file", "https, h2, rediss, postgres with sslmode: PEM file with the CA certificates to trust instead of the system pool.").PlaceHolder("FILE").String()
+	f.serverName = flag("server-name", "https, h2, rediss, postgres with sslmode: TLS server name (SNI and certificate check) when it differs from the target host.").PlaceHolder("NAME").String()
 	f.passwordFile = flag("password-file", "postgres, mysql, redis(s): read the login's password from FILE (one trailing newline is dropped).").PlaceHolder("FILE").String()
 	f.passwordEnv = flag("password-env", "postgres, mysql, redis(s): read the login's password from the environment variable NAME.").PlaceHolder("NAME").String()
 	f.method = flag("method", "http(s), h2(c): request method.").Default(http.MethodGet).String()
@@ -251,7 +252,7 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 	if u, err := url.Parse(*f.pushURL); *f.pushURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		errs = append(errs, fmt.Sprintf("--push-gateway: %q is not an http(s) URL (example: http://pushgateway:9091)", *f.pushURL))
 	}
-	errs = append(errs, f.schemeErrors(target.Scheme)...)
+	errs = append(errs, f.schemeErrors(target)...)
 	var opts prober.Options
 	if len(errs) == 0 {
 		target, opts = p.Measurement()
@@ -278,7 +279,8 @@ func headers(r *configs.Request, flags []string, errs []string) []string {
 
 // schemeErrors rejects the flags that the target's protocol would silently
 // ignore: they are mistakes.
-func (f *measureFlags) schemeErrors(scheme string) []string {
+func (f *measureFlags) schemeErrors(target prober.Target) []string {
+	scheme := target.Scheme
 	var errs []string
 	only := func(schemes string, names ...string) {
 		for _, n := range names {
@@ -287,7 +289,7 @@ func (f *measureFlags) schemeErrors(scheme string) []string {
 			}
 		}
 	}
-	const tlsSchemes, dbSchemes = "https, h2 and rediss", "postgres, mysql, redis and rediss"
+	const tlsSchemes, dbSchemes = "https, h2, rediss and postgres (with sslmode)", "postgres, mysql, redis and rediss"
 	switch scheme {
 	case "tcp":
 		only("http(s) and h2(c)", "method", "header", "host", "body", "body-file")
@@ -305,7 +307,7 @@ func (f *measureFlags) schemeErrors(scheme string) []string {
 	case "postgres", "mysql", "redis", "rediss":
 		only("http(s) and h2(c)", "method", "header", "host", "body", "body-file")
 		only("tcp", "send", "expect")
-		if scheme != "rediss" {
+		if !target.UsesTLS() {
 			only(tlsSchemes, "insecure", "ca-file", "server-name")
 		}
 	}

@@ -28,6 +28,10 @@ type PostgresOptions struct {
 	// pg_hba.conf method for TCP connections; every other role is trusted
 	// (the default of initdb --auth=trust).
 	Logins []PostgresLogin
+	// TLSCert and TLSKey, when set, are PEM files of the server's
+	// certificate and key: the server accepts TLS (ssl=on) besides plain
+	// connections.
+	TLSCert, TLSKey string
 }
 
 // PostgresLogin is a role that can log in over TCP.
@@ -155,6 +159,24 @@ func InitPostgres(t testing.TB, o PostgresOptions) *PostgresCluster {
 	if len(o.Logins) > 0 {
 		createLogins(t, bin, cl.DataDir, cl.Env, cred, o.Logins)
 	}
+	if o.TLSCert != "" {
+		// The key must belong to the server's user and be private.
+		for src, dst := range map[string]string{o.TLSCert: "server.crt", o.TLSKey: "server.key"} {
+			b, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := filepath.Join(cl.DataDir, dst)
+			if err := os.WriteFile(f, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if cred != nil {
+				if err := os.Chown(f, int(cred.Uid), int(cred.Gid)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
 	return cl
 }
 
@@ -173,6 +195,7 @@ func (cl *PostgresCluster) Argv(listen string, port int) []string {
 		"-c", "max_connections=200",
 		"-c", "fsync=off",
 		"-c", "logging_collector=off",
+		"-c", fmt.Sprintf("ssl=%v", o.TLSCert != ""),
 	}
 }
 
