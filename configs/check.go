@@ -71,6 +71,8 @@ var measureFlags = map[string]string{
 	"grpc.health_service":      "--grpc-service",
 	"ping_keepalive":           "--ping",
 	"ping_keepalive.interval":  "--ping",
+	"auth.password_file":       "--password-file",
+	"auth.password_env":        "--password-env",
 }
 
 // FlagOf returns the flag of `idleprobe measure` that sets the setting

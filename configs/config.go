@@ -94,6 +94,9 @@ type Path struct {
 	TLS     TLS
 	Request Request
 	TCP     TCP
+	// Auth says where the password of a postgres, mysql, redis or rediss
+	// login comes from (the user is in the target).
+	Auth Auth
 
 	// TCPKeepalive, when its Idle is set, asks for the keepalive check after
 	// every search that finds a limit: does TCP keepalive at the client's
@@ -132,7 +135,7 @@ type Path struct {
 	bad    map[string]bool   // dotted keys whose value could not be decoded
 }
 
-// TLS configures https and h2 targets.
+// TLS configures https, h2, rediss and postgres (with sslmode) targets.
 type TLS struct {
 	// InsecureSkipVerify turns off certificate verification.
 	InsecureSkipVerify bool
@@ -141,6 +144,16 @@ type TLS struct {
 	CAFile string
 	// ServerName overrides the SNI and verified name (default: the target host).
 	ServerName string
+}
+
+// Auth gives the password of database and Redis logins: from a file or an
+// environment variable, never from the config or command line itself.
+type Auth struct {
+	// PasswordFile names a file holding the password (resolved against the
+	// config file's directory when relative).
+	PasswordFile string
+	// PasswordEnv names an environment variable holding the password.
+	PasswordEnv string
 }
 
 // Request configures the HTTP request of http, https, h2 and h2c targets.
@@ -339,6 +352,7 @@ func (p Path) Measurement() (prober.Target, prober.Options) {
 		InsecureSkipVerify: p.TLS.InsecureSkipVerify,
 		CAFile:             p.TLS.CAFile,
 		ServerName:         p.TLS.ServerName,
+		Credentials:        prober.Credentials{PasswordFile: p.Auth.PasswordFile, PasswordEnv: p.Auth.PasswordEnv},
 	}
 	if p.IPFamily != "both" {
 		t.Family = p.IPFamily

@@ -55,6 +55,7 @@ type pathDoc struct {
 	WebSocket         tcpDoc       `yaml:"websocket"`
 	GRPC              grpcDoc      `yaml:"grpc"`
 	PingKeepalive     pingDoc      `yaml:"ping_keepalive"`
+	Auth              authDoc      `yaml:"auth"`
 }
 
 type grpcDoc struct {
@@ -65,6 +66,12 @@ type grpcDoc struct {
 type pingDoc struct {
 	At       where    `yaml:",inline"`
 	Interval duration `yaml:"interval"`
+}
+
+type authDoc struct {
+	At           where `yaml:",inline"`
+	PasswordFile text  `yaml:"password_file"`
+	PasswordEnv  text  `yaml:"password_env"`
 }
 
 type tlsDoc struct {
@@ -97,7 +104,7 @@ type keepaliveDoc struct {
 
 // applyTo sets the values d holds over p: a key that is absent, or whose
 // value could not be read, leaves p's value alone. dir resolves a relative
-// tls.ca_file.
+// tls.ca_file and auth.password_file.
 func (d *pathDoc) applyTo(p *Path, dir string) {
 	d.Name.to(&p.Name)
 	d.Target.to(&p.Target)
@@ -140,6 +147,10 @@ func (d *pathDoc) applyTo(p *Path, dir string) {
 	d.WebSocket.Expect.to(&p.WebSocket.Expect)
 	d.GRPC.HealthService.to(&p.GRPC.HealthService)
 	d.PingKeepalive.Interval.to(&p.PingKeepalive.Interval)
+	if d.Auth.PasswordFile.to(&p.Auth.PasswordFile) && p.Auth.PasswordFile != "" && dir != "" && !filepath.IsAbs(p.Auth.PasswordFile) {
+		p.Auth.PasswordFile = filepath.Join(dir, p.Auth.PasswordFile)
+	}
+	d.Auth.PasswordEnv.to(&p.Auth.PasswordEnv)
 }
 
 // where keeps the mapping node a block was decoded from (nil when the

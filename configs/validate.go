@@ -189,6 +189,7 @@ func (v pathCheck) check() {
 	v.checkTLS(scheme)
 	v.checkRequest(scheme)
 	v.checkTCP(scheme)
+	v.checkAuth(scheme)
 	keepaliveOK := v.checkKeepalive()
 	keepaliveOK = v.checkWSGRPC(scheme) && keepaliveOK
 
@@ -380,8 +381,8 @@ func (v pathCheck) checkTLS(scheme string) {
 			v.errorf("tls.ca_file", "%v", err)
 		}
 	}
-	if scheme != "" && scheme != "https" && scheme != "h2" && scheme != "wss" && scheme != "grpcs" && v.setHere("tls") {
-		v.warnf("tls", "is ignored for %s targets (only https, h2, wss and grpcs use it)", scheme)
+	if t, err := prober.ParseTarget(v.Target); scheme != "" && err == nil && !t.UsesTLS() && v.setHere("tls") {
+		v.warnf("tls", "is ignored for %s targets (only https, h2, wss, grpcs, rediss and postgres with sslmode use it)", scheme)
 	}
 	if v.TLS.InsecureSkipVerify && v.TLS.CAFile != "" && v.setHere("tls") {
 		v.warnf("tls", "ca_file is unused when insecure_skip_verify is true")
@@ -449,6 +450,39 @@ func (v pathCheck) checkTCP(scheme string) {
 	}
 	if scheme != "" && scheme != "tcp" && v.setHere("tcp") {
 		v.warnf("tcp", "is ignored for %s targets (use request: for http, https, h2 and h2c)", scheme)
+	}
+}
+
+// checkAuth checks where the password comes from (prober.Credentials.Check:
+// the file is read, the variable only named) and that the target uses it.
+func (v pathCheck) checkAuth(scheme string) {
+	a := v.Auth
+	if !v.ok("auth.password_file", "auth.password_env") {
+		return
+	}
+	switch err := (prober.Credentials{PasswordFile: a.PasswordFile, PasswordEnv: a.PasswordEnv}).Check(); {
+	case err == nil:
+	case a.PasswordFile != "" && a.PasswordEnv != "":
+		v.errorf("auth.password_env", "%s and %s are both set; give one", v.ref("auth.password_file"), v.ref("auth.password_env"))
+	case a.PasswordFile != "":
+		v.errorf("auth.password_file", "%v", err)
+	default:
+		v.errorf("auth.password_env", "%v", err)
+	}
+	switch scheme {
+	case "":
+	case "postgres", "mysql", "redis", "rediss":
+		if v.setHere("request") {
+			reuse := "SELECT 1"
+			if strings.HasPrefix(scheme, "redis") {
+				reuse = "PING"
+			}
+			v.warnf("request", "is ignored for %s targets (a reuse is %s)", scheme, reuse)
+		}
+	default:
+		if v.setHere("auth") {
+			v.warnf("auth", "is ignored for %s targets (only postgres, mysql, redis and rediss log in)", scheme)
+		}
 	}
 }
 

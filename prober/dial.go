@@ -48,6 +48,19 @@ func NewTransport(t Target, o TransportOptions) (Transport, error) {
 			return nil, err
 		}
 		return newH2Transport(t, d, o, cfg)
+	case "redis":
+		return newRedisTransport(t, d, o, nil)
+	case "rediss":
+		cfg, err := newTLSConfig(t, o)
+		if err != nil {
+			return nil, err
+		}
+		cfg.NextProtos = nil // Redis negotiates no protocol
+		return newRedisTransport(t, d, o, cfg)
+	case "postgres":
+		return newPostgresTransport(t, d, o)
+	case "mysql":
+		return newMySQLTransport(t, d, o)
 	case "udp":
 		return newUDPTransport(t, o)
 	case "ws":

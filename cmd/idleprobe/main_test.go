@@ -124,7 +124,7 @@ func TestUsageErrors(t *testing.T) {
 		{"no target", []string{"measure"}, []string{"idleprobe: measure needs a TARGET"}},
 		{"two targets", []string{"measure", url, url}, []string{"idleprobe: measure takes one TARGET, got 2"}},
 		{"send on http", []string{"measure", "--send", `PING\r\n`, url}, []string{"idleprobe: --send: only for tcp, ws and wss targets, not http://"}},
-		{"tls flag on http", []string{"measure", "--insecure", url}, []string{"idleprobe: --insecure: only for https, h2, wss and grpcs targets, not http://"}},
+		{"tls flag on http", []string{"measure", "--insecure", url}, []string{"idleprobe: --insecure: only for https, h2, wss, grpcs, rediss and postgres (with sslmode) targets, not http://"}},
 		{"method on tcp", []string{"measure", "--method", "POST", "tcp://127.0.0.1:1"}, []string{"idleprobe: --method: only for http(s) and h2(c) targets, not tcp://"}},
 		{"ping on http", []string{"measure", "--ping", "10s", url}, []string{"idleprobe: --ping: http:// has no protocol ping (only ws, wss, grpc, grpcs do; use --keepalive instead)"}},
 		{"ping and keepalive", []string{"measure", "--ping", "10s", "--keepalive", "30s", "grpc://127.0.0.1:1"}, []string{"idleprobe: --ping: give either --keepalive or --ping, not both"}},

@@ -22,7 +22,9 @@ import (
 )
 
 const measureHelp = `
-Measure the idle limit of one path (tcp://, http://, https://, h2://, h2c://, ws://, wss://, grpc://, grpcs://).
+Measure the idle limit of one path (tcp://, http://, https://, h2://, h2c://,
+ws://, wss://, grpc://, grpcs://, udp://, postgres://, mysql://, redis://,
+rediss://).
 
 Measures how long a kept-alive connection to TARGET may sit idle before the path kills it, and how it dies. Nothing is sent while a connection is idle.
 
@@ -43,6 +45,19 @@ TARGET is one of:
                              grpc.health.v1.Health/Check call (--grpc-service)
                              on a new stream
   grpcs://HOST:PORT          the same over TLS
+  postgres://USER@HOST[:PORT]/DB[?sslmode=require|verify-full]
+                             a PostgreSQL login (trust, password, md5,
+                             SCRAM-SHA-256), over TLS with sslmode;
+                             reuse = SELECT 1
+  mysql://USER@HOST[:PORT][/DB]
+                             a MySQL/MariaDB login; reuse = SELECT 1
+  redis://[USER@]HOST[:PORT][/N]
+                             Redis (AUTH when a password is given); reuse = PING
+  rediss://[USER@]HOST[:PORT][/N]
+                             the same over TLS
+
+  Passwords come from --password-file or --password-env, never from the
+  target URL or the command line itself.
 
 Examples:
 
@@ -53,6 +68,8 @@ Examples:
                              # itself finds its login timeout, not the path
   idleprobe measure --send 'PING\r\n' --expect +PONG tcp://redis:6379
   idleprobe measure --output json https://api.example.com/ > result.json
+  idleprobe measure --password-file /run/secrets/pg postgres://app@db:5432/app
+  PGPW=... idleprobe measure --password-env PGPW postgres://app@db/app
   idleprobe measure --keepalive 30s,75s,9 http://192.0.2.7:30080/   # does TCP keepalive rescue it?
   idleprobe measure --ping 20s grpc://192.0.2.7:50051   # does a PING every 20s rescue it, and may we?
 
@@ -136,6 +153,7 @@ type measureFlags struct {
 	grpcService                                                         *string
 	ping                                                                *time.Duration
 	output, name, pushURL, family                                       *string
+	passwordFile, passwordEnv                                           *string
 	headers                                                             *[]string
 	// given says which scheme-specific flags were set on the command line.
 	given map[string]*bool
@@ -167,6 +185,8 @@ func (c *cli) addMeasure() {
 	f.insecure = flag("insecure", "https, h2, wss, grpcs: do not verify the server certificate.").Bool()
 	f.caFile = flag("ca-file", "https, h2, wss, grpcs: PEM file with the CA certificates to trust instead of the system pool.").PlaceHolder("FILE").String()
 	f.serverName = flag("server-name", "https, h2, wss, grpcs: TLS server name (SNI and certificate check) when it differs from the target host.").PlaceHolder("NAME").String()
+	f.passwordFile = flag("password-file", "postgres, mysql, redis(s): read the login's password from FILE (one trailing newline is dropped).").PlaceHolder("FILE").String()
+	f.passwordEnv = flag("password-env", "postgres, mysql, redis(s): read the login's password from the environment variable NAME.").PlaceHolder("NAME").String()
 	f.method = flag("method", "http(s), h2(c): request method.").Default(http.MethodGet).String()
 	f.headers = flag("header", "http(s), h2(c): extra request header; repeat for more.").PlaceHolder(`"Name: value"`).Strings()
 	f.host = flag("host", "http(s), h2(c): Host header (:authority for HTTP/2; default: from the target).").PlaceHolder("NAME").String()
@@ -212,6 +232,7 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 	p := configs.NewPath("measure", strings.Join(pos, " ")).WithSettings(settings)
 	p.TrialTimeout = *f.timeout
 	p.TLS = configs.TLS{InsecureSkipVerify: *f.insecure, CAFile: *f.caFile, ServerName: *f.serverName}
+	p.Auth = configs.Auth{PasswordFile: *f.passwordFile, PasswordEnv: *f.passwordEnv}
 	p.Request.Method, p.Request.Host = *f.method, *f.host
 	errs = headers(&p.Request, *f.headers, errs)
 	switch {
@@ -270,7 +291,7 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 	if u, err := url.Parse(*f.pushURL); *f.pushURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		errs = append(errs, fmt.Sprintf("--push-gateway: %q is not an http(s) URL (example: http://pushgateway:9091)", *f.pushURL))
 	}
-	errs = append(errs, f.schemeErrors(target.Scheme)...)
+	errs = append(errs, f.schemeErrors(target)...)
 	families, err := configs.ParseFamily(*f.family)
 	if err != nil {
 		errs = append(errs, "--ip-family: "+err.Error())
@@ -307,7 +328,8 @@ func headers(r *configs.Request, flags []string, errs []string) []string {
 
 // schemeErrors rejects the flags that the target's protocol would silently
 // ignore: they are mistakes.
-func (f *measureFlags) schemeErrors(scheme string) []string {
+func (f *measureFlags) schemeErrors(target prober.Target) []string {
+	scheme := target.Scheme
 	var errs []string
 	only := func(schemes string, names ...string) {
 		for _, n := range names {
@@ -316,24 +338,35 @@ func (f *measureFlags) schemeErrors(scheme string) []string {
 			}
 		}
 	}
+	const (
+		tlsSchemes  = "https, h2, wss, grpcs, rediss and postgres (with sslmode)"
+		dbSchemes   = "postgres, mysql, redis and rediss"
+		sendSchemes = "tcp, ws and wss"
+	)
+	if !target.UsesTLS() {
+		only(tlsSchemes, "insecure", "ca-file", "server-name")
+	}
+	switch scheme {
+	case "postgres", "mysql", "redis", "rediss":
+	default:
+		only(dbSchemes, "password-file", "password-env")
+	}
 	switch scheme {
 	case "tcp":
 		only("http(s) and h2(c)", "method", "header", "host", "body", "body-file")
-		only("https, h2, wss and grpcs", "insecure", "ca-file", "server-name")
-	case "http", "h2c":
-		only("tcp, ws and wss", "send", "expect")
-		only("https, h2, wss and grpcs", "insecure", "ca-file", "server-name")
-	case "https", "h2":
-		only("tcp, ws and wss", "send", "expect")
-	case "ws", "grpc":
-		only("https, h2, wss and grpcs", "insecure", "ca-file", "server-name")
-	}
-	switch scheme {
+	case "udp":
+		only("http(s) and h2(c)", "method", "header", "host", "body", "body-file")
+		only(sendSchemes, "send", "expect")
+	case "http", "h2c", "https", "h2":
+		only(sendSchemes, "send", "expect")
 	case "ws", "wss":
 		only("http(s) and h2(c)", "method", "body", "body-file")
 	case "grpc", "grpcs":
 		only("http(s) and h2(c)", "method", "body", "body-file")
-		only("tcp, ws and wss", "send", "expect")
+		only(sendSchemes, "send", "expect")
+	case "postgres", "mysql", "redis", "rediss":
+		only("http(s) and h2(c)", "method", "header", "host", "body", "body-file")
+		only(sendSchemes, "send", "expect")
 	}
 	if scheme != "grpc" && scheme != "grpcs" {
 		only("grpc and grpcs", "grpc-service")
