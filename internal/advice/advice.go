@@ -81,6 +81,16 @@ func scheme(r plan.Result) string {
 	return strings.ToLower(u.Scheme)
 }
 
+// serverSetting names, for the schemes whose server idle timeout is read
+// from the server itself rather than advertised in a Keep-Alive header,
+// the server's setting.
+var serverSetting = map[string]string{
+	"postgres": "idle_session_timeout",
+	"mysql":    "wait_timeout",
+	"redis":    "timeout",
+	"rediss":   "timeout",
+}
+
 // httpScheme reports whether the target speaks HTTP: its connections open
 // with a request, and a server retires them with Connection: close or GOAWAY.
 func httpScheme(s string) bool {
@@ -210,6 +220,9 @@ func Server(r plan.Result) []string {
 	var out []string
 	if sv.KeepAliveTimeout > 0 {
 		s := "advertises Keep-Alive timeout=" + wholeSecs(sv.KeepAliveTimeout)
+		if setting := serverSetting[sch]; setting != "" {
+			s = "its own idle timeout is " + setting + " " + wholeSecs(sv.KeepAliveTimeout)
+		}
 		if sv.KeepAliveMax > 0 {
 			s += fmt.Sprintf(", max=%d", sv.KeepAliveMax)
 		}
