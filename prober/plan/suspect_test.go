@@ -204,6 +204,7 @@ func TestOneFalseDropNeverWrongLimit(t *testing.T) {
 		mode Outcome
 	}{{5 * time.Second, Dropped}, {time.Minute, Reset}, {time.Minute, Dropped}, {0, Reset}} {
 		t.Run(fmt.Sprintf("%s/T=%s", tc.mode, tc.T), func(t *testing.T) {
+			t.Parallel()
 			s := settingsFor(Parallel, tc.T)
 			if tc.T == 0 {
 				s = slowSettings()
