@@ -5,6 +5,7 @@ package prober
 import (
 	"context"
 	"fmt"
+	"github.com/coder/websocket"
 	"io"
 	"net"
 	"net/http"
@@ -36,7 +37,7 @@ func reuseJudged(t *testing.T, c Conn) (Reply, []time.Time) {
 	return r, sus
 }
 
-// serveIn starts a server for scheme (tcp echo, HTTP/1.1, h2c) in ns on
+// serveIn starts a server for scheme (tcp echo, HTTP/1.1, h2c, WebSocket echo) in ns on
 // the hop's server address and returns its address.
 func serveIn(t *testing.T, ns, scheme string) string {
 	t.Helper()
@@ -56,6 +57,42 @@ func serveIn(t *testing.T, ns, scheme string) string {
 			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
 		go hs.Serve(ln)
 		t.Cleanup(func() { hs.Close() })
+	case "ws":
+		// A hijacked connection outlives hs.Close: each is closed and
+		// waited for.
+		var (
+			mu    sync.Mutex
+			conns = map[*websocket.Conn]bool{}
+			wg    sync.WaitGroup
+		)
+		hs := &http.Server{ErrorLog: newDiscardLogger(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			wg.Add(1)
+			defer wg.Done()
+			c, err := websocket.Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
+			defer c.CloseNow()
+			for {
+				typ, data, err := c.Read(context.Background())
+				if err != nil || c.Write(context.Background(), typ, data) != nil {
+					return
+				}
+			}
+		})}
+		go hs.Serve(ln)
+		t.Cleanup(func() {
+			hs.Close()
+			mu.Lock()
+			for c := range conns {
+				c.CloseNow()
+			}
+			mu.Unlock()
+			wg.Wait()
+		})
 	case "http":
 		serveOn(t, ln, func(t *testing.T, c net.Conn, done <-chan struct{}) {
 			httpAnswer(t, c, func(int, *http.Request) (string, bool) { return okResponse, true })
@@ -91,6 +128,7 @@ func TestJudgeOnRealPaths(t *testing.T) {
 		{"tcp", 300 * time.Millisecond},
 		{"http", 300 * time.Millisecond},
 		{"h2c", 300 * time.Millisecond},
+		{"ws", 300 * time.Millisecond},
 	} {
 		t.Run(fmt.Sprintf("%s/rtt=%s", tc.scheme, tc.rtt), func(t *testing.T) {
 			t.Parallel()
