@@ -22,12 +22,15 @@ func NewTransport(t Target, o TransportOptions) (Transport, error) {
 		return nil, fmt.Errorf("timeout %s is negative (use a positive duration such as 5s)", o.Timeout)
 	}
 	o.Timeout = o.trialTimeout()
-	if o.Direction == DirectionServer && t.Scheme != "udp" {
-		return nil, fmt.Errorf("direction %q: %s targets are measured in the client direction only (the server direction needs udp)", o.Direction, t.Scheme)
+	if err := ValidateDirection(t.Scheme, o.Direction); err != nil {
+		return nil, fmt.Errorf("direction %w", err)
 	}
 	d := &dialer{address: t.Address, timeout: o.Timeout, keepalive: o.keepalive}
 	switch t.Scheme {
 	case "tcp":
+		if o.Direction == DirectionServer {
+			return &pushTransport{d: d}, nil
+		}
 		return newTCPTransport(d, o), nil
 	case "http":
 		return newHTTPTransport(t, d, o, nil)
