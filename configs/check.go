@@ -45,6 +45,7 @@ var measureFlags = map[string]string{
 	"precision":                "--precision",
 	"precision_floor":          "--precision-floor",
 	"strategy":                 "--strategy",
+	"direction":                "--direction",
 	"budget":                   "--budget",
 	"confirm":                  "--confirm",
 	"deadline":                 "--deadline",

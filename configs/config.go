@@ -78,6 +78,10 @@ type Path struct {
 	Strategy       plan.Strategy
 	Budget         int
 	Confirm        int
+	// Direction is who sends after the idle time: prober.DirectionClient
+	// (the client reuses the connection) or prober.DirectionServer (the
+	// server pushes to it; tcp and udp); "" is the scheme's default.
+	Direction string
 	// TrialTimeout bounds dialing, handshakes and every reuse.
 	TrialTimeout time.Duration
 	// Deadline is the longest one measurement may run before it ends
@@ -272,6 +276,7 @@ func (p Path) Measurement() (prober.Target, prober.Options) {
 		InsecureSkipVerify: p.TLS.InsecureSkipVerify,
 		CAFile:             p.TLS.CAFile,
 		ServerName:         p.TLS.ServerName,
+		Direction:          p.Direction,
 	}
 	if p.TCP.Send != "" {
 		t.Send = []byte(p.TCP.Send)

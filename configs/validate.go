@@ -183,6 +183,7 @@ func (v pathCheck) check() {
 	v.checkTLS(scheme)
 	v.checkRequest(scheme)
 	v.checkTCP(scheme)
+	v.checkDirection(scheme)
 	keepaliveOK := v.checkKeepalive()
 
 	if period > 0 && searchOK && keepaliveOK && v.ok("trial_timeout") && v.TrialTimeout > 0 {

@@ -22,7 +22,7 @@ import (
 )
 
 const measureHelp = `
-Measure the idle limit of one path (tcp://, http://, https://, h2://, h2c://).
+Measure the idle limit of one path (tcp://, http://, https://, h2://, h2c://, udp://).
 
 Measures how long a kept-alive connection to TARGET may sit idle before the path kills it, and how it dies. Nothing is sent while a connection is idle.
 
@@ -35,6 +35,11 @@ TARGET is one of:
   h2://HOST[:PORT]/PATH      HTTP/2 over TLS (ALPN h2): reuse = the request on a
                              new stream, full response read
   h2c://HOST[:PORT]/PATH     the same over cleartext HTTP/2 (prior knowledge)
+  udp://HOST:PORT            the idleprobe responder's UDP service: after the
+                             idle time it sends to the client's binding, which
+                             sent nothing (--direction server, the default)
+
+--direction server measures tcp:// from the other side, against the idleprobe responder's push service (port 9092): after the idle time the server writes and the bytes must arrive on the connection, which sends nothing itself (streams, notifications). --direction both measures both directions at once and reports them side by side.
 
 Examples:
 
@@ -46,6 +51,8 @@ Examples:
   idleprobe measure --send 'PING\r\n' --expect +PONG tcp://redis:6379
   idleprobe measure --output json https://api.example.com/ > result.json
   idleprobe measure --keepalive 30s,75s,9 http://192.0.2.7:30080/   # does TCP keepalive rescue it?
+  idleprobe measure --direction both tcp://192.0.2.7:9092   # reuse and push
+  idleprobe measure udp://192.0.2.7:9090                     # a UDP binding
 
 Every measurement ends by itself: by its --deadline (automatic by default, see --deadline below for the formula) it has a clean answer or it ends inconclusive, with the evidence it has. Connections are all closed then.
 
@@ -112,7 +119,7 @@ type measureFlags struct {
 	timeout                                                             *time.Duration
 	insecure                                                            *bool
 	caFile, serverName, method, host, body, bodyFile, send, expect, kal *string
-	output, name, pushURL                                               *string
+	output, name, pushURL, direction                                    *string
 	headers                                                             *[]string
 	// given says which scheme-specific flags were set on the command line.
 	given map[string]*bool
@@ -129,6 +136,10 @@ func (c *cli) addMeasure() {
 		rep.Logger = c.logger()
 		rep.Progress = term.IsTerminalWriter(c.stdout)
 		rep.Width = func() int { return term.Width(c.stdout) }
+		if *f.direction == directionBoth {
+			_, err := report.MeasureBoth(ctx, target, opts, rep, c.stdout)
+			return c.exit(err)
+		}
 		_, err := report.Measure(ctx, target, opts, rep, c.stdout)
 		return c.exit(err)
 	})
@@ -151,6 +162,8 @@ func (c *cli) addMeasure() {
 	f.output = cmd.Flag("output", "Result format: text (summary and advice), json (one object), prom (Prometheus text format, for a textfile collector), svg (a chart of the trials), html (a page with the chart and the summary).").Default(report.Outputs[0]).Enum(report.Outputs...)
 	f.name = cmd.Flag("name", "Name of the path: the path label of --output prom and --push-gateway, the title of svg and html (default: the target).").String()
 	f.pushURL = cmd.Flag("push-gateway", `Push a complete result to the Pushgateway at this URL (job "idleprobe", grouped by path).`).PlaceHolder("URL").String()
+	f.direction = cmd.Flag("direction", "Who sends after the idle time: client (the client reuses the connection; the default, but for udp), server (the server pushes and the bytes must arrive; tcp against the responder's push service, udp; the default for udp), or both (two measurements at once, reported side by side; text or json output).").
+		Enum(prober.DirectionClient, prober.DirectionServer, directionBoth)
 	f.kal = cmd.Flag("keepalive", "After finding a limit, check whether TCP keepalive at the client's settings keeps the path alive past it: IDLE[,INTERVAL[,COUNT]] in whole seconds, e.g. 30s,75s,9 (INTERVAL defaults to IDLE, COUNT to 9).").PlaceHolder("IDLE[,INTERVAL[,COUNT]]").String()
 }
 
@@ -178,6 +191,7 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 	// what a config file does, naming the flags.
 	p := configs.NewPath("measure", strings.Join(pos, " ")).WithSettings(settings)
 	p.TrialTimeout = *f.timeout
+	errs = f.directionChoice(&p, errs)
 	p.TLS = configs.TLS{InsecureSkipVerify: *f.insecure, CAFile: *f.caFile, ServerName: *f.serverName}
 	p.Request.Method, p.Request.Host = *f.method, *f.host
 	errs = headers(&p.Request, *f.headers, errs)

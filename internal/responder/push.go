@@ -2,6 +2,7 @@ package responder
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -22,9 +23,6 @@ const (
 	// maxGone bounds how many ended connections are remembered, to answer
 	// GONE instead of UNKNOWN.
 	maxGone = 1 << 12
-	// firstLineTimeout bounds the wait for a connection's first line: HOLD
-	// and PUSH are sent right after the handshake.
-	firstLineTimeout = 10 * time.Second
 	// pushWriteTimeout bounds a PUSHED write on a held connection.
 	pushWriteTimeout = 5 * time.Second
 )
@@ -32,7 +30,9 @@ const (
 // PushServer is the responder's push service (package pushwire): it holds
 // the connections that ask for it and, when a control connection asks,
 // writes a line on one of them. It never writes anything else on a held
-// connection and never enables TCP keepalive.
+// connection and never enables TCP keepalive. A connection whose first
+// bytes are not the protocol's is served as a TCP echo, so that one port
+// serves both directions of a tcp:// target.
 type PushServer struct {
 	ln  net.Listener
 	log *slog.Logger
@@ -117,19 +117,27 @@ func (s *PushServer) serve(c net.Conn) {
 		s.mu.Unlock()
 		c.Close()
 	}()
-	_ = c.SetReadDeadline(time.Now().Add(firstLineTimeout))
 	r := bufio.NewReaderSize(c, 2*pushwire.MaxLine)
-	line, err := r.ReadSlice('\n')
-	if err != nil {
-		s.log.Debug("push: no first line", "remote", c.RemoteAddr().String(), "err", err)
-		return
+	prefix := pushwire.Magic + " "
+	var line []byte
+	for len(line) < pushwire.MaxLine && !bytes.HasSuffix(line, []byte("\n")) {
+		b, err := r.ReadByte()
+		if err != nil {
+			return
+		}
+		line = append(line, b)
+		if n := len(line); n <= len(prefix) && b != prefix[n-1] {
+			// Not this protocol: a TCP echo, like the responder's own, so
+			// that the client direction can be measured on this port too.
+			s.echo(c, line, r)
+			return
+		}
 	}
 	m, err := pushwire.Parse(line)
 	if err != nil {
 		s.log.Debug("push: bad first line", "remote", c.RemoteAddr().String(), "err", err)
 		return
 	}
-	_ = c.SetReadDeadline(time.Time{})
 	switch m.Type {
 	case pushwire.Hold:
 		s.hold(c, r)
@@ -138,6 +146,18 @@ func (s *PushServer) serve(c net.Conn) {
 		_, _ = c.Write(s.push(m).Line())
 	default:
 		s.log.Debug("push: unexpected first message", "remote", c.RemoteAddr().String(), "type", string(m.Type))
+	}
+}
+
+// echo writes back first and everything c sends after it, until c ends.
+func (s *PushServer) echo(c net.Conn, first []byte, r io.Reader) {
+	if _, err := c.Write(first); err != nil {
+		return
+	}
+	n, err := io.Copy(c, r)
+	s.log.Debug("push: echo connection ended", "remote", c.RemoteAddr().String(), "bytes", int64(len(first))+n, "err", err)
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
 	}
 }
 

@@ -3,6 +3,7 @@ package responder
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -81,7 +82,30 @@ func TestPushServer(t *testing.T) {
 	}
 }
 
-// A connection that sends no first line, or garbage, is closed.
+// Bytes that are not the protocol are echoed, at once and afterwards.
+func TestPushServerEchoes(t *testing.T) {
+	s, err := StartPush(context.Background(), "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	for _, send := range []string{"\r\n", "IDLE", "hello\n"} {
+		c.Write([]byte(send))
+		n, err := io.ReadAtLeast(c, buf, len(send))
+		if err != nil || string(buf[:n]) != send {
+			t.Errorf("sent %q, echoed %q (%v)", send, buf[:n], err)
+		}
+	}
+}
+
+// A line that looks like the protocol but is not one closes the connection.
 func TestPushServerRejects(t *testing.T) {
 	s, err := StartPush(context.Background(), "127.0.0.1:0", nil)
 	if err != nil {
@@ -93,7 +117,7 @@ func TestPushServerRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+	c.Write([]byte("IDLEPROBE-PUSH/1 JUMP\n"))
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, err := c.Read(make([]byte, 64)); err == nil {
 		t.Errorf("garbage answered with %d bytes, want the connection closed", n)
