@@ -1,6 +1,8 @@
 // Package responder is the companion server of idleprobe: it answers
 // HTTP/1.1, cleartext HTTP/2 with prior knowledge (h2c) and raw TCP (echo)
-// and holds every connection for as long as the client wants. Deployed
+// and holds every connection for as long as the client wants. Its UDP
+// service (udp.go, package udpwire) and push service (push.go, package
+// pushwire) answer udp:// targets and the server direction of tcp://. Deployed
 // behind the same Service or load balancer as the real application, it lets
 // idleprobe measure the path itself instead of the application's own idle
 // timeout.
