@@ -132,10 +132,10 @@ func (c *pushConn) Reuse(ctx context.Context) Reply {
 		select {
 		case <-ctx.Done():
 			switch {
-			case ans == nil:
-				return c.end(start, time.Now(), plan.Slow, "the responder did not answer the push request within the timeout", answer)
 			case ctx.Err() == context.Canceled:
 				return c.end(start, time.Now(), plan.Error, "canceled", answer)
+			case ans == nil:
+				return c.end(start, time.Now(), plan.Slow, "the responder did not answer the push request within the timeout", answer)
 			}
 			return c.end(start, time.Now(), plan.Dropped, "the server wrote, nothing arrived within the timeout: the path forgot the flow", answer)
 		case a := <-answer:

@@ -5,6 +5,7 @@ package lab
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +21,8 @@ var allPorts = ResponderPorts{HTTP: 80, TCP: 7, UDP: 9090, Push: 9092}
 // invalid` too: it is not un-DNATed, so it reaches the client from the
 // server's own address, which matches no socket there: the client's kernel
 // answers it with a RST to the server, and the connection under test sees
-// nothing (dropped). The drop rule matches only packets to the VIP, so both
+// nothing (dropped); the responder's log shows its side reset by that RST.
+// The drop rule matches only packets to the VIP, so both
 // modes look the same from this side, while the client direction, measured
 // at the same time on the same port (--direction both; the push service
 // echoes what is not its protocol), tells them apart: reset vs dropped.
@@ -35,11 +37,18 @@ func TestScenarioD1PushAfterExpiry(t *testing.T) {
 		t.Run(tc.mode.String(), func(t *testing.T) {
 			t.Parallel()
 			l := New(t, Options{Timeout: T, Mode: tc.mode})
-			l.StartResponderAll(t, l.Server, allPorts)
+			rp := l.StartResponderAll(t, l.Server, allPorts)
 			target := fmt.Sprintf("tcp://%s:%d", l.VIP, allPorts.Push)
 			rs := l.MeasureBoth(t, measureArgs(8*time.Second, nil, target)...)
 			t.Run("client", func(t *testing.T) { checkMiddleboxLimit(t, rs["client"], T, tc.client) })
-			t.Run("server", func(t *testing.T) { checkMiddleboxLimit(t, rs["server"], T, plan.Dropped) })
+			t.Run("server", func(t *testing.T) {
+				checkMiddleboxLimit(t, rs["server"], T, plan.Dropped)
+				// The pushes after expiry reached the client's kernel, which
+				// reset the responder's side: the client never saw them.
+				if out := rp.Output(); !strings.Contains(out, "held connection ended") || !strings.Contains(out, "how=reset") {
+					t.Errorf("the responder's log shows no held connection reset by the client's kernel:\n%s", rp.Tail(20))
+				}
+			})
 		})
 	}
 }

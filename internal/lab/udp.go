@@ -79,12 +79,13 @@ type ResponderPorts struct {
 }
 
 // StartResponderAll runs `idleprobe responder` in namespace ns with every
-// service on the given ports, and waits until the TCP ones listen (the UDP
-// socket is bound before them, in the same start-up).
+// service on the given ports, logging at debug level (every connection and
+// push, in the Proc's output), and waits until the TCP ones listen (the
+// UDP socket is bound before them, in the same start-up).
 func (l *Lab) StartResponderAll(t testing.TB, ns string, p ResponderPorts) *Proc {
 	t.Helper()
 	addr := func(port int) string { return net.JoinHostPort("", fmt.Sprint(port)) }
-	args := []string{Binary(t), "responder",
+	args := []string{Binary(t), "responder", "--log.level", "debug",
 		"--http.listen-address", addr(p.HTTP), "--tcp.listen-address", addr(p.TCP),
 		"--udp.listen-address", addr(p.UDP), "--push.listen-address", addr(p.Push)}
 	proc := l.Start(t, ns, "responder-all", args...)
