@@ -124,7 +124,7 @@ func (c *core) clocks(ts []Trial) (idle, life time.Duration) {
 	}
 	// Closes seen while idle are a timer firing: on the clock it runs on,
 	// they agree; on the other, recycled connections scatter them.
-	switch closeClock(ts) {
+	switch closeClock(ts, c.s.Width) {
 	case Lifetime:
 		if ll != never {
 			return never, ll
@@ -189,8 +189,12 @@ func youngest(ts []Trial, age func(Trial) time.Duration) time.Duration {
 // long enough ago that its idle and connection ages differ by more than
 // the closes' spread on either clock (and by closeGap at least), and the
 // ages on one clock at least three times tighter than on the other, which
-// spread by closeGap or more. "" otherwise.
-func closeClock(ts []Trial) Kind {
+// spread by closeGap or more. A lifetime must also be tight in itself,
+// within width (the wanted precision) at its age: a timer per connection
+// fires at one age, while a server that sweeps its idle clients on a
+// coarse clock (Redis, whole seconds) closes connections opened together
+// over a good part of a second, on either clock. "" otherwise.
+func closeClock(ts []Trial, width func(time.Duration) time.Duration) Kind {
 	var n int
 	var iLo, iHi, cLo, cHi, gap time.Duration = never, 0, never, 0, 0
 	for _, t := range ts {
@@ -209,7 +213,7 @@ func closeClock(ts []Trial) Kind {
 	switch {
 	case gap < closeGap || gap <= min(si, sc) || max(si, sc) < closeGap:
 		return "" // the closes cannot tell the clocks apart
-	case 3*sc < si:
+	case 3*sc < si && sc <= width(cLo):
 		return Lifetime
 	case 3*si < sc:
 		return Idle

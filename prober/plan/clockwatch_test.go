@@ -55,3 +55,46 @@ func TestWatchClock(t *testing.T) {
 		t.Errorf("no connection near that age: watchClock = %v, want done", w.Sub(start))
 	}
 }
+
+// Redis (timeout 3) keeps last-interaction times in whole seconds and
+// sweeps its clients ten times a second: connections opened and used
+// within one second close together over a few sweeps, 3.4-4.2 s idle and
+// 3.9-4.2 s old. Their connection ages are tighter than their idle ages,
+// but far looser than one timer per connection: an idle limit. (A record
+// from a CI run that read it as a lifetime.)
+func TestCoarseSweepIsNoLifetime(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	start := time.Unix(1000, 0)
+	var ts []Trial
+	ok := func(conn, idle, age int) {
+		ts = append(ts, Trial{Conn: ConnID(conn), Age: ms(idle), ConnAge: ms(age), Reuse: 1, Outcome: OK})
+	}
+	for i, a := range []int{251, 409, 622, 882, 1166, 1543, 2042, 2518, 2897, 3107, 3332, 3574, 3833} {
+		ok(i+1, a, a)
+	}
+	ts = append(ts, Trial{Conn: 10, Age: ms(3534), ConnAge: ms(4004), Reuse: 2, Outcome: OK, Confirm: true})
+	closes := []struct{ conn, idle, age, end int }{
+		{11, 3498, 4002, 4011}, {45, 3921, 3921, 4011}, {46, 3915, 3915, 4011}, {14, 3378, 4001, 4011}, {13, 3420, 4001, 4011},
+		{12, 3562, 4102, 4112}, {7, 3724, 4106, 4112}, {8, 3695, 4105, 4112}, {9, 3666, 4105, 4112},
+		{5, 3880, 4211, 4218}, {4, 3903, 4212, 4218}, {2, 3944, 4213, 4218}, {6, 3856, 4211, 4218}, {3, 3925, 4214, 4218},
+		{44, 4230, 4230, 4313},
+	}
+	for _, c := range closes {
+		reuse := 2
+		if c.idle == c.age {
+			reuse = 1
+		}
+		ts = append(ts, Trial{Conn: ConnID(c.conn), Age: ms(c.idle), ConnAge: ms(c.age), Reuse: reuse,
+			Outcome: ClosedIdle, End: start.Add(ms(c.end))})
+	}
+	s := Defaults()
+	s.Min, s.Max, s.PrecisionFloor = ms(250), 8*time.Second, ms(100)
+	if k := closeClock(oneClosePerInstant(ts), s.Width); k == Lifetime {
+		t.Errorf("closeClock = %s: a coarse sweep read as one timer per connection", k)
+	}
+	c := newCore(s, start)
+	c.trials = ts
+	if rd := c.read(); rd.kind != Idle || !rd.fit.found || rd.fit.upper > ms(3378) {
+		t.Errorf("read kind %s, found %v, (%s, %s]; want an idle limit holding the shortest close, 3.378 s", rd.kind, rd.fit.found, rd.fit.lower, rd.fit.upper)
+	}
+}
