@@ -455,6 +455,9 @@ func (c *core) lowSupport() int {
 	w := c.width()
 	low := 0
 	for _, t := range c.trials {
+		if c.payloadsFault(t) {
+			continue
+		}
 		a := c.clockAge(t)
 		switch {
 		case t.Outcome.Survived() && a <= c.b.lower && a >= c.b.lower-w:

@@ -274,6 +274,16 @@ type reading struct {
 	unusable string
 }
 
+// payloadsFault reports whether t failed because the target rejects our
+// payload after the reuse cap (see reading.reuseCap), not because of the
+// path: such trials are left out of every reading.
+func (rd reading) payloadsFault(t Trial) bool {
+	return rd.reuseCap > 0 && t.Reuse >= rd.reuseCap && t.Outcome != ClosedIdle
+}
+
+// payloadsFault is reading.payloadsFault on the current reading.
+func (c *core) payloadsFault(t Trial) bool { return c.rd.payloadsFault(t) }
+
 // read computes the reading of the trial record.
 //
 // A path can have an idle limit and a lifetime at once, and each pollutes
@@ -294,8 +304,8 @@ func (c *core) read() reading {
 	}
 	var ts []Trial
 	for _, t := range c.trials {
-		if rd.reuseCap > 0 && t.Reuse >= rd.reuseCap && t.Outcome != ClosedIdle {
-			continue // the payload's fault, not the path's
+		if rd.payloadsFault(t) {
+			continue
 		}
 		if t.Outcome.Survived() || t.Outcome.Failed() {
 			ts = append(ts, t)

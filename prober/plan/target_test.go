@@ -44,3 +44,25 @@ func TestReuseCapFromLaterCloses(t *testing.T) {
 		})
 	}
 }
+
+// A reuse the server rejected for the payload (past the reuse cap) is no
+// evidence against the lower edge: it does not cost the edge its support.
+func TestLowSupportSkipsRejectedReuses(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	c := newCore(Defaults(), time.Unix(0, 0))
+	c.b = bracket{kind: Lifetime, found: true, lower: ms(4953), upper: ms(5001)}
+	c.trials = []Trial{
+		{Conn: 1, Age: ms(4952), ConnAge: ms(4952), Reuse: 1, Outcome: OK},
+		{Conn: 2, Age: ms(4953), ConnAge: ms(4953), Reuse: 1, Outcome: OK},
+	}
+	before := c.lowSupport()
+	c.trials = append(c.trials, Trial{Conn: 1, Age: ms(542), ConnAge: ms(4951), Reuse: 2, Outcome: ClosedOnReuse})
+	c.rd.reuseCap = 2
+	if got := c.lowSupport(); got != before {
+		t.Errorf("lowSupport = %d with a rejected second reuse, %d without: the payload's fault counted against the edge", got, before)
+	}
+	c.rd.reuseCap = 0
+	if got := c.lowSupport(); got != before-1 {
+		t.Errorf("lowSupport = %d without a reuse cap, want %d: a failure at the edge counts", got, before-1)
+	}
+}
