@@ -26,7 +26,7 @@ COPY --from=build --chown=65532:65532 /out/home /home/nonroot
 COPY --from=build /out/idleprobe /usr/local/bin/idleprobe
 COPY configs/examples/minimal.yml /etc/idleprobe/idleprobe.yml
 COPY configs/alerts/idleprobe.rules.yml /etc/idleprobe/idleprobe.rules.yml
-EXPOSE 9958 8080 9090
+EXPOSE 9958 8080 9090 9090/udp 9092
 USER 65532:65532
 WORKDIR /home/nonroot
 ENTRYPOINT ["/usr/local/bin/idleprobe"]

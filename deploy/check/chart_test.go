@@ -406,12 +406,19 @@ func TestResponderOnly(t *testing.T) {
 			types[s.Spec.Type] = append(types[s.Spec.Type], p.NodePort)
 		}
 	}
-	if len(types[corev1.ServiceTypeClusterIP]) != 2 || !slices.Equal(types[corev1.ServiceTypeNodePort], []int32{30080, 30090}) {
-		t.Errorf("services %v, want a ClusterIP with two ports and a NodePort on 30080, 30090", types)
+	if len(types[corev1.ServiceTypeClusterIP]) != 4 || !slices.Equal(types[corev1.ServiceTypeNodePort], []int32{30080, 30090}) {
+		t.Errorf("services %v, want a ClusterIP with four ports (http, tcp echo, udp, push) and a NodePort on 30080, 30090", types)
 	}
+	// The responder opens nothing: its only egress is the UDP service's
+	// pushes to a client's binding.
 	nps := all[*networkingv1.NetworkPolicy](r)
-	if len(nps) != 1 || len(nps[0].Spec.Egress) != 0 || !slices.Contains(nps[0].Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
-		t.Errorf("want one NetworkPolicy denying all egress of the responder, got %d", len(nps))
+	if len(nps) != 1 || !slices.Contains(nps[0].Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+		t.Fatalf("want one NetworkPolicy restricting the responder's egress, got %d", len(nps))
+	}
+	eg := nps[0].Spec.Egress
+	if len(eg) != 1 || len(eg[0].To) != 0 || len(eg[0].Ports) != 1 || eg[0].Ports[0].Protocol == nil ||
+		*eg[0].Ports[0].Protocol != corev1.ProtocolUDP || eg[0].Ports[0].Port != nil {
+		t.Errorf("responder egress %+v, want UDP only (the pushes to a client's binding)", eg)
 	}
 }
 

@@ -151,7 +151,7 @@ func TestImage(t *testing.T) {
 	if len(cfg.Config.Cmd) == 0 || cfg.Config.Cmd[0] != "serve" || !slices.Contains(cfg.Config.Cmd, "--config.file=/etc/idleprobe/idleprobe.yml") {
 		t.Errorf("cmd %q, want serve with the shipped config", cfg.Config.Cmd)
 	}
-	for _, p := range []string{"9958/tcp", "8080/tcp", "9090/tcp"} {
+	for _, p := range []string{"9958/tcp", "8080/tcp", "9090/tcp", "9090/udp", "9092/tcp"} {
 		if _, ok := cfg.Config.ExposedPorts[p]; !ok {
 			t.Errorf("port %s is not exposed", p)
 		}
