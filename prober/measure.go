@@ -246,6 +246,7 @@ func (m *measurement) result(now time.Time) Result {
 	r.Target = m.target.String()
 	r.Started, r.Finished = m.start, now
 	r.Server.KeepAliveTimeout, r.Server.KeepAliveMax = m.hints.KeepAliveTimeout, m.hints.KeepAliveMax
+	r.Direction = EffectiveDirection(m.target.Scheme, m.opts.Transport.Direction)
 	m.hop.annotate(&r)
 	return r
 }

@@ -201,6 +201,19 @@ func (c *pushConn) ask(ctx context.Context, seq uint64) pushAnswer {
 // (against its UDP service).
 var ServerDirectionSchemes = []string{"tcp", "udp"}
 
+// EffectiveDirection is the direction a measurement of scheme runs in
+// when asked for direction ("" is the scheme's default: server for udp,
+// client for the others).
+func EffectiveDirection(scheme, direction string) string {
+	switch {
+	case direction != "":
+		return direction
+	case scheme == "udp":
+		return DirectionServer
+	}
+	return DirectionClient
+}
+
 // ValidateDirection checks a direction for a scheme: "" (the scheme's
 // default), DirectionClient, or DirectionServer for ServerDirectionSchemes.
 // The error is one line saying what would be valid; it starts with the

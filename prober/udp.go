@@ -52,10 +52,7 @@ type udpTransport struct {
 // newUDPTransport builds the transport; NewTransport has checked the
 // direction.
 func newUDPTransport(t Target, o TransportOptions) (*udpTransport, error) {
-	dir := o.Direction
-	if dir == "" {
-		dir = DirectionServer
-	}
+	dir := EffectiveDirection(t.Scheme, o.Direction)
 	return &udpTransport{address: t.Address, timeout: o.Timeout, direction: dir, family: o.Family, resolver: o.Resolver}, nil
 }
 

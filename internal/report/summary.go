@@ -37,6 +37,9 @@ func WriteSummary(w io.Writer, r prober.Result) {
 	}
 	row("Target", r.Target)
 	row("Strategy", string(r.Settings.Strategy))
+	if r.Direction == prober.DirectionServer {
+		row("Direction", "server: after the idle time the server sent, and the bytes had to arrive")
+	}
 	if r.Hint.From > 0 {
 		row("Hint", hintLine(r))
 	}

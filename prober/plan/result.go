@@ -143,6 +143,9 @@ type Result struct {
 	PeakConnections   int
 	// Trials lists every observation in the order the outcomes were known.
 	Trials []Trial
+	// Direction is who sent after the idle time: "client" (the client
+	// reused the connection) or "server" (the server pushed to it).
+	Direction string
 	// EndedBy says who sent the packets that ended the connections at the
 	// limit, the server or a hop before it, when a packet capture could
 	// tell (package hop); nil when no failure was judged.
@@ -276,6 +279,7 @@ type jsonResult struct {
 	Keepalive         *jsonKeepalive `json:"keepalive"`
 	EndedBy           *EndedBy       `json:"ended_by,omitempty"`
 	Hint              *jsonHint      `json:"hint,omitempty"`
+	Direction         string         `json:"direction,omitempty"`
 	Trials            []jsonTrial    `json:"trials"`
 }
 
@@ -385,6 +389,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		})
 	}
 	j.EndedBy = r.EndedBy
+	j.Direction = r.Direction
 	return json.Marshal(j)
 }
 
@@ -480,5 +485,6 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 		})
 	}
 	r.EndedBy = j.EndedBy
+	r.Direction = j.Direction
 	return nil
 }
