@@ -147,6 +147,10 @@ type TransportOptions struct {
 	CAFile             string
 	ServerName         string
 
+	// Proxy, when set, is the forward proxy every connection goes through
+	// (HTTP CONNECT or SOCKS5), whatever the scheme.
+	Proxy *Proxy
+
 	// keepalive, when set, turns TCP keepalive on at these settings. Only
 	// the keepalive check (keepalive.go) sets it; trial connections never
 	// send anything while idle.
