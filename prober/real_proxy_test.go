@@ -168,4 +168,3 @@ func openErr(t *testing.T, target string, p *prober.Proxy, want string) {
 		}
 	}
 }
-
