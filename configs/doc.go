@@ -49,6 +49,7 @@ type pathDoc struct {
 	Request           requestDoc   `yaml:"request"`
 	TCP               tcpDoc       `yaml:"tcp"`
 	TCPKeepalive      keepaliveDoc `yaml:"tcp_keepalive"`
+	Proxy             proxyDoc     `yaml:"proxy"`
 }
 
 type tlsDoc struct {
@@ -77,6 +78,13 @@ type keepaliveDoc struct {
 	Idle     duration `yaml:"idle"`
 	Interval duration `yaml:"interval"`
 	Count    integer  `yaml:"count"`
+}
+
+type proxyDoc struct {
+	At              where    `yaml:",inline"`
+	URL             text     `yaml:"url"`
+	CredentialsFile text     `yaml:"credentials_file"`
+	IdleTimeout     duration `yaml:"idle_timeout"`
 }
 
 // applyTo sets the values d holds over p: a key that is absent, or whose
@@ -116,6 +124,12 @@ func (d *pathDoc) applyTo(p *Path, dir string) {
 	d.TCPKeepalive.Idle.to(&p.TCPKeepalive.Idle)
 	d.TCPKeepalive.Interval.to(&p.TCPKeepalive.Interval)
 	d.TCPKeepalive.Count.to(&p.TCPKeepalive.Count)
+
+	d.Proxy.URL.to(&p.Proxy.URL)
+	if d.Proxy.CredentialsFile.to(&p.Proxy.CredentialsFile) && p.Proxy.CredentialsFile != "" && dir != "" && !filepath.IsAbs(p.Proxy.CredentialsFile) {
+		p.Proxy.CredentialsFile = filepath.Join(dir, p.Proxy.CredentialsFile)
+	}
+	d.Proxy.IdleTimeout.to(&p.Proxy.IdleTimeout)
 }
 
 // where keeps the mapping node a block was decoded from (nil when the

@@ -184,6 +184,7 @@ func (v pathCheck) check() {
 	v.checkRequest(scheme)
 	v.checkTCP(scheme)
 	keepaliveOK := v.checkKeepalive()
+	v.checkProxy()
 
 	if period > 0 && searchOK && keepaliveOK && v.ok("trial_timeout") && v.TrialTimeout > 0 {
 		// The run time is bounded by the deadline (Path.WorstCase).
@@ -507,4 +508,37 @@ func short(d time.Duration) string {
 		return durfmt.Short(d)
 	}
 	return durfmt.Short(d.Round(time.Second))
+}
+
+// checkProxy checks proxy: the URL (prober.ParseProxyURL), the
+// credentials file (read, prober.ReadProxyCredentials), the idle timeout,
+// and that neither of the latter is set without a URL.
+func (v pathCheck) checkProxy() {
+	px := v.Proxy
+	if v.ok("proxy.url") && px.URL != "" {
+		if _, err := prober.ParseProxyURL(px.URL); err != nil {
+			v.errorf("proxy.url", "%v", err)
+		}
+	}
+	urlOK := v.ok("proxy.url") && px.URL != ""
+	// A path's own url: "" turns off the proxy of the defaults block, and
+	// with it the block's other proxy settings.
+	off := v.setHere("proxy.url") && px.URL == ""
+	if v.ok("proxy.credentials_file") && px.CredentialsFile != "" {
+		if off {
+			// unused
+		} else if !urlOK && v.ok("proxy.url") {
+			v.errorf("proxy.credentials_file", "is set but %s is not: credentials are for a proxy", v.ref("proxy.url"))
+		} else if err := prober.ReadProxyCredentials(px.CredentialsFile); err != nil {
+			v.errorf("proxy.credentials_file", "%v", err)
+		}
+	}
+	if v.ok("proxy.idle_timeout") {
+		switch {
+		case px.IdleTimeout < 0:
+			v.errorf("proxy.idle_timeout", "%s must not be negative (leave it out when unknown)", px.IdleTimeout)
+		case px.IdleTimeout > 0 && !urlOK && !off && v.ok("proxy.url"):
+			v.errorf("proxy.idle_timeout", "is set but %s is not: it is the proxy's own idle timeout", v.ref("proxy.url"))
+		}
+	}
 }
