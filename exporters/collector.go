@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/idleprobe/idleprobe/internal/advice"
+	"github.com/idleprobe/idleprobe/prober"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
@@ -43,6 +44,8 @@ type PathInfo struct {
 	// Labels are extra labels copied onto every per-path series. Names must
 	// pass ValidateLabels.
 	Labels map[string]string
+	// Proxy is the forward proxy the path goes through, or nil.
+	Proxy *prober.Proxy
 }
 
 // Measurement results, the values of the "result" label of
@@ -336,6 +339,7 @@ type family struct {
 
 var (
 	famPathInfo = family{"idleprobe_path_info", "Configured path: target in URL form (passwords redacted); always 1.", prometheus.GaugeValue, []string{"target"}}
+	famProxy    = family{"idleprobe_path_proxy_info", "Forward proxy the path goes through (proxy: its URL), and whether the latest completed measurement shows it is the hop that ended idle connections (closed_by: proxy, other, unknown; empty before a result or when no limit was found); absent for a direct path; always 1.", prometheus.GaugeValue, []string{"proxy", "closed_by"}}
 	famLimit    = family{"idleprobe_idle_limit_seconds", "Bracket (lower, upper] holding the idle time after which the path kills a kept-alive connection, from the latest completed measurement; upper is absent when no limit was found.", prometheus.GaugeValue, []string{"bound"}}
 	famFound    = family{"idleprobe_idle_limit_found", "1 if the latest completed measurement found an idle limit, 0 if the path survived every idle time tested.", prometheus.GaugeValue, nil}
 	famMode     = family{"idleprobe_idle_limit_info", "How the path kills connections at the upper bound (mode: reset, closed_idle, closed_on_reuse, dropped, or none when no limit was found) and on which clock the limit runs (kind: idle, or lifetime for a limit on connection age); always 1.", prometheus.GaugeValue, []string{"mode", "kind"}}
@@ -362,7 +366,7 @@ var (
 )
 
 // families are every metric family the collector may export.
-var families = []family{famPathInfo, famLimit, famFound, famMode, famLife, famServerKA, famClose, famMax, famAgree, famDisagree,
+var families = []family{famPathInfo, famProxy, famLimit, famFound, famMode, famLife, famServerKA, famClose, famMax, famAgree, famDisagree,
 	famClient, famMargin, famKeep, famLast, famLastOK, famDuration, famConns, famPeak, famInterval,
 	famRunning, famTrials, famRuns, famReloadOK, famReloadTS}
 
@@ -406,6 +410,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 func (c *Collector) collectPath(e *emitter, st *pathState) {
 	e.path(famPathInfo, st, 1, redact(st.info.Target))
+	if px := st.info.Proxy; px != nil {
+		closedBy := ""
+		if st.result != nil {
+			closedBy = prober.JudgeProxy(*st.result, px).ClosedBy
+		}
+		e.path(famProxy, st, 1, px.String(), closedBy)
+	}
 	if !c.oneShot {
 		e.path(famRunning, st, b2f(st.inProgress))
 		for _, o := range plan.Outcomes {

@@ -189,6 +189,7 @@ func TestCollectorLintClean(t *testing.T) {
 	r.Lifetime = plan.LifetimeLimit{Found: true, Lower: 299 * time.Second, Upper: 300 * time.Second, Mode: "retired"}
 	r.Server.KeepAliveTimeout = 60 * time.Second
 	c.Set(apiPath, r)
+	c.Set(proxiedPath(), r)
 	problems, err := testutil.CollectAndLint(c)
 	if err != nil {
 		t.Fatal(err)
@@ -498,7 +499,7 @@ func TestCollectorConcurrentUse(t *testing.T) {
 // TestReservedLabels: every label a metric family sets, and the ones
 // Prometheus sets or interprets, are reserved; nothing else is.
 func TestReservedLabels(t *testing.T) {
-	want := []string{"bound", "instance", "job", "kind", "le", "mode", "outcome", "path", "quantile", "result", "target"}
+	want := []string{"bound", "closed_by", "instance", "job", "kind", "le", "mode", "outcome", "path", "proxy", "quantile", "result", "target"}
 	if !slices.Equal(ReservedLabels, want) {
 		t.Errorf("ReservedLabels = %v, want %v", ReservedLabels, want)
 	}

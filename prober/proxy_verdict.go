@@ -59,7 +59,10 @@ func JudgeProxy(r Result, p *Proxy) *ProxyVerdict {
 	var parts []string
 	switch {
 	case !r.Found:
-		parts = append(parts, fmt.Sprintf("the path goes through proxy %s; connections survived %s idle", v.URL, ms(r.Lower)))
+		parts = append(parts, fmt.Sprintf("the path goes through proxy %s", v.URL))
+		if r.Lower > 0 {
+			parts[0] += fmt.Sprintf("; connections survived %s idle", ms(r.Lower))
+		}
 		if t > 0 && r.Lower > t+tol {
 			parts = append(parts, fmt.Sprintf("longer than its idle timeout %s: that timeout does not end idle tunnels, or it is not %s", ms(t), ms(t)))
 		}

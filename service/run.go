@@ -70,6 +70,7 @@ func pathInfo(p configs.Path) exporters.PathInfo {
 		ClientIdleTimeout: p.ClientIdleTimeout,
 		Interval:          interval,
 		Labels:            p.Labels,
+		Proxy:             p.Proxy.Prober(),
 	}
 }
 

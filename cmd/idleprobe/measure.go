@@ -46,6 +46,9 @@ Examples:
   idleprobe measure --send 'PING\r\n' --expect +PONG tcp://redis:6379
   idleprobe measure --output json https://api.example.com/ > result.json
   idleprobe measure --keepalive 30s,75s,9 http://192.0.2.7:30080/   # does TCP keepalive rescue it?
+  idleprobe measure --proxy http://proxy.internal:3128 --proxy-idle-timeout 15m \
+                             --proxy-credentials-file ~/.idleprobe-proxy https://api.example.com/
+                             # through a forward proxy (HTTP CONNECT or socks5://)
 
 Every measurement ends by itself: by its --deadline (automatic by default, see --deadline below for the formula) it has a clean answer or it ends inconclusive, with the evidence it has. Connections are all closed then.
 
@@ -113,6 +116,8 @@ type measureFlags struct {
 	insecure                                                            *bool
 	caFile, serverName, method, host, body, bodyFile, send, expect, kal *string
 	output, name, pushURL                                               *string
+	proxy, proxyCreds                                                   *string
+	proxyIdle                                                           *time.Duration
 	headers                                                             *[]string
 	// given says which scheme-specific flags were set on the command line.
 	given map[string]*bool
@@ -147,6 +152,9 @@ func (c *cli) addMeasure() {
 	f.bodyFile = flag("body-file", "http(s), h2(c): read the request body from FILE.").PlaceHolder("FILE").String()
 	f.send = flag("send", `tcp: reuse payload; \r \n \t \0 \\ \xHH escapes are expanded (default "\r\n").`).String()
 	f.expect = flag("expect", "tcp: the answer must contain this string (escapes as for --send); without it, reuse succeeds once the payload is acknowledged.").String()
+	f.proxy = cmd.Flag("proxy", "Forward proxy every connection goes through, for every scheme: http://HOST:PORT (HTTP CONNECT) or socks5://HOST:PORT. No credentials in the URL: see --proxy-credentials-file.").PlaceHolder("URL").String()
+	f.proxyCreds = cmd.Flag("proxy-credentials-file", `--proxy: file whose first line is "user:password" (Basic for CONNECT, username/password for SOCKS5); never logged.`).PlaceHolder("FILE").String()
+	f.proxyIdle = cmd.Flag("proxy-idle-timeout", "--proxy: the proxy's own idle timeout for tunnels as configured (Squid read_timeout, Dante timeout.io), so that the result can say whether the proxy is the hop that closed.").Default("0s").Duration()
 	f.output = cmd.Flag("output", "Result format: text (summary and advice), json (one object), prom (Prometheus text format, for a textfile collector).").Default(report.Outputs[0]).Enum(report.Outputs...)
 	f.name = cmd.Flag("name", "Name of the path: the path label of --output prom and --push-gateway (default: the target).").String()
 	f.pushURL = cmd.Flag("push-gateway", `Push a complete result to the Pushgateway at this URL (job "idleprobe", grouped by path).`).PlaceHolder("URL").String()
@@ -179,6 +187,7 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 	p.TrialTimeout = *f.timeout
 	p.TLS = configs.TLS{InsecureSkipVerify: *f.insecure, CAFile: *f.caFile, ServerName: *f.serverName}
 	p.Request.Method, p.Request.Host = *f.method, *f.host
+	p.Proxy = configs.Proxy{URL: *f.proxy, CredentialsFile: *f.proxyCreds, IdleTimeout: *f.proxyIdle}
 	errs = headers(&p.Request, *f.headers, errs)
 	switch {
 	case *f.body != "" && *f.bodyFile != "":
