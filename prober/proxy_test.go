@@ -87,14 +87,31 @@ func TestReadProxyCredentials(t *testing.T) {
 	}
 }
 
-// TestProxyTunnel: every scheme opens and reuses its connection through an
-// HTTP CONNECT and a SOCKS5 proxy, with and without credentials: the
-// watched socket is the one to the proxy, and the target sees the proxy.
+// TestProxyTunnel: every scheme (tcp, http, https, h2, h2c) opens and
+// reuses its connection through an HTTP CONNECT and a SOCKS5 proxy, with
+// and without credentials: the watched socket is the one to the proxy
+// (TLS and HTTP/2 run inside the tunnel).
 func TestProxyTunnel(t *testing.T) {
 	echo := startServer(t, func(t *testing.T, c net.Conn, done <-chan struct{}) { io.Copy(c, c) })
 	web := startServer(t, func(t *testing.T, c net.Conn, done <-chan struct{}) {
 		httpAnswer(t, c, func(int, *http.Request) (string, bool) { return okResponse, true })
 	})
+	const name = "idleprobe.test"
+	cert, caFile := selfSigned(t, name)
+	tlsAddr, _ := startHTTPS(t, cert, 0)
+	h2 := startGoH2(t, &cert, 0, false, 2)
+	h2c := startGoH2(t, nil, 0, false, 2)
+	tcpOpts := TransportOptions{Send: []byte("ping\n"), Expect: []byte("ping")}
+	targets := []struct {
+		url string
+		o   TransportOptions
+	}{
+		{"tcp://" + echo.addr, tcpOpts},
+		{"http://" + web.addr + "/", TransportOptions{}},
+		{"https://" + tlsAddr + "/", TransportOptions{CAFile: caFile, ServerName: name}},
+		{"h2://" + h2.addr + "/", TransportOptions{CAFile: caFile, ServerName: name}},
+		{"h2c://" + h2c.addr + "/", TransportOptions{}},
+	}
 	for _, scheme := range []string{"http", "socks5"} {
 		for _, creds := range []string{"", "alice:s3:cret"} {
 			name := scheme
@@ -108,8 +125,10 @@ func TestProxyTunnel(t *testing.T) {
 				if creds != "" {
 					p.CredentialsFile = credsFile(t, creds)
 				}
-				for _, target := range []string{"tcp://" + echo.addr, "http://" + web.addr + "/"} {
-					c := open(t, transport(t, target, TransportOptions{Proxy: p, Send: []byte("ping\n"), Expect: []byte("ping")}))
+				for _, tg := range targets {
+					target, o := tg.url, tg.o
+					o.Proxy = p
+					c := open(t, transport(t, target, o))
 					if got := rawOf(t, c).raw.RemoteAddr().String(); got != px.addr {
 						t.Errorf("%s: the watched socket goes to %s, want the proxy %s", target, got, px.addr)
 					}
