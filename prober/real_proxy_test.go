@@ -74,6 +74,31 @@ func TestRealSquidProxy(t *testing.T) {
 	})
 }
 
+// TestRealSquidAuth: a Squid that requires Basic authentication answers
+// 407 without credentials (one line), and opens the tunnel with them.
+func TestRealSquidAuth(t *testing.T) {
+	t.Parallel()
+	squid := realserver.StartSquidAuth(t, proxyTimeout)
+	echo := "tcp://" + realserver.StartIdleCloser(t, serverIdle)
+	p := proxyOf(t, squid.URL, 0)
+	openErr(t, echo, p, "proxy "+squid.URL+" requires authentication (407 Proxy Authentication Required, ERR_CACHE_ACCESS_DENIED 0): give user:password in a credentials file")
+	p.CredentialsFile = writeCreds(t, "alice:s3:cret")
+	tr, err := prober.NewTransport(mustTarget(t, echo), prober.TransportOptions{Proxy: p, Send: []byte("x"), Expect: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := tr.Open(ctx)
+	if err != nil {
+		t.Fatalf("Open with credentials: %v", err)
+	}
+	defer c.Close()
+	if r := c.Reuse(ctx); r.Outcome != plan.OK {
+		t.Errorf("reuse through Squid with credentials: %s (%s)", r.Outcome, r.Detail)
+	}
+}
+
 func TestRealDanteProxy(t *testing.T) {
 	t.Parallel()
 	dante := realserver.StartDante(t, "none", proxyTimeout)
