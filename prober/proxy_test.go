@@ -278,7 +278,8 @@ func TestJudgeProxy(t *testing.T) {
 		{name: "below reset", r: found(1*time.Second, 1100*time.Millisecond, plan.Reset), p: px, closed: ClosedByOther, want: "a hop between here and the proxy"},
 		{name: "outlived", r: found(10*time.Second, 11*time.Second, plan.ClosedIdle), p: px, closed: ClosedByOther, want: "outlived its idle timeout 3s"},
 		{name: "unknown timeout", r: found(time.Second, 1100*time.Millisecond, plan.ClosedOnReuse), p: unknown, closed: ClosedByUnknown, want: "whose idle timeout is unknown"},
-		{name: "lifetime", r: Result{Found: true, Lower: 2 * time.Second, Upper: 3 * time.Second, Kind: plan.Lifetime}, p: px, closed: ClosedByUnknown, want: "on connection age"},
+		{name: "lifetime", r: Result{Found: true, Lower: 8 * time.Second, Upper: 9 * time.Second, Kind: plan.Lifetime}, p: px, closed: ClosedByUnknown, want: "on connection age, which its idle timeout 3s does not explain"},
+		{name: "lifetime at the proxy's timeout", r: Result{Found: true, Lower: 2700 * time.Millisecond, Upper: 2800 * time.Millisecond, Kind: plan.Lifetime}, p: px, closed: ClosedByProxy, want: "the search read it as a limit on connection age"},
 		{name: "no limit", r: Result{Lower: 20 * time.Second, Settings: plan.Settings{Max: 20 * time.Second}}, p: px, closed: "", want: "longer than its idle timeout 3s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -67,15 +67,21 @@ func JudgeProxy(r Result, p *Proxy) *ProxyVerdict {
 			parts = append(parts, fmt.Sprintf("longer than its idle timeout %s: that timeout does not end idle tunnels, or it is not %s", ms(t), ms(t)))
 		}
 		return withDetail(v, parts)
-	case r.Kind == plan.Lifetime:
-		v.ClosedBy = ClosedByUnknown
-		parts = append(parts, fmt.Sprintf("the path goes through proxy %s; the limit is on connection age, which a proxy's idle timeout does not explain", v.URL))
 	case t == 0:
 		v.ClosedBy = ClosedByUnknown
 		parts = append(parts, fmt.Sprintf("the path goes through proxy %s, whose idle timeout is unknown (give it as the proxy's idle timeout to tell whether the proxy is the hop that closes)", v.URL))
 	case r.Lower <= t+tol && r.Upper >= t-tol:
 		v.ClosedBy = ClosedByProxy
 		parts = append(parts, fmt.Sprintf("the limit (%s, %s] matches the idle timeout %s of proxy %s: the proxy ended the idle connections", ms(r.Lower), ms(r.Upper), ms(t), v.URL))
+		if r.Kind == plan.Lifetime {
+			// Squid and Dante check their timers once a second: connections
+			// whose last exchange fell in the same second close together,
+			// which the search can read as a limit on connection age.
+			parts = append(parts, "the search read it as a limit on connection age, as a proxy that checks its timers once a second can make it look")
+		}
+	case r.Kind == plan.Lifetime:
+		v.ClosedBy = ClosedByUnknown
+		parts = append(parts, fmt.Sprintf("the path goes through proxy %s; the limit is on connection age, which its idle timeout %s does not explain", v.URL, ms(t)))
 	case r.Upper < t-tol:
 		v.ClosedBy = ClosedByOther
 		parts = append(parts, fmt.Sprintf("the limit (%s, %s] is below the idle timeout %s of proxy %s: another hop or the server ended the connections first", ms(r.Lower), ms(r.Upper), ms(t), v.URL))
