@@ -34,12 +34,13 @@ type Proxy struct {
 	IdleTimeout time.Duration
 }
 
-// String returns the proxy's URL (it never holds credentials).
+// String returns the proxy's URL as scheme://host:port: never with
+// credentials, even when URL was built by hand with some.
 func (p *Proxy) String() string {
 	if p == nil || p.URL == nil {
 		return ""
 	}
-	return p.URL.String()
+	return (&url.URL{Scheme: p.URL.Scheme, Host: p.URL.Host}).String()
 }
 
 // ProxySchemes lists the supported proxy URL schemes.

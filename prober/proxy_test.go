@@ -289,6 +289,9 @@ func TestJudgeProxy(t *testing.T) {
 			}
 		})
 	}
+	if s := (&Proxy{URL: mustURL(t, "http://alice:s3cret@127.0.0.1:3128")}).String(); s != "http://127.0.0.1:3128" {
+		t.Errorf("String of a proxy URL with credentials = %q, want them left out", s)
+	}
 	if JudgeProxy(Result{}, nil) != nil {
 		t.Error("JudgeProxy without a proxy is not nil")
 	}
