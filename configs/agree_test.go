@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/idleprobe/idleprobe/prober"
 	"time"
 
 	"github.com/idleprobe/idleprobe/prober/plan"
@@ -148,7 +150,7 @@ func TestFlagOf(t *testing.T) {
 	// Every setting Check looks at has a flag.
 	for _, key := range docKeys() {
 		switch key {
-		case "name", "schedule", "jitter", "labels", "client_idle_timeout", "max_connections",
+		case "name", "schedule", "jitter", "labels", "client_idle_timeout", "max_connections", "group",
 			"tls", "request", "tcp", "tcp_keepalive":
 			continue // not a measurement flag, or a block
 		}
@@ -188,7 +190,7 @@ func TestCheckIsMeasurementOnly(t *testing.T) {
 		t.Errorf("Check = %v, want nil", err)
 	}
 	p.Target = "ftp://x/"
-	if err := p.Check(MeasureFlags); err == nil || err.Error() != `target "ftp://x/": unknown scheme "ftp" (valid: tcp, http, https, h2, h2c)` {
+	if err := p.Check(MeasureFlags); err == nil || err.Error() != `target "ftp://x/": unknown scheme "ftp" (valid: `+strings.Join(prober.Schemes, ", ")+")" {
 		t.Errorf("Check of a bad target = %v, want the target's own message", err)
 	}
 }

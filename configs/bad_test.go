@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/idleprobe/idleprobe/prober"
 )
 
 // unwrapAll returns the errors joined in err.
@@ -45,7 +47,7 @@ func TestBadConfigs(t *testing.T) {
 		{"empty.yml", []string{"empty.yml: the file is empty"}, 1},
 		{"toplevel_list.yml", []string{"toplevel_list.yml:1: the top level must be a mapping", "not a list"}, 1},
 		{"unknown_root_key.yml", []string{"unknown_root_key.yml:1: path: unknown field, did you mean paths? (valid: defaults, max_connections, paths)", "paths: missing"}, 2},
-		{"unknown_path_key.yml", []string{"unknown_path_key.yml:4: paths[0].max_idel: unknown field, did you mean max_idle?", "(valid: budget, client_idle_timeout, confirm, deadline, jitter, labels, max_idle, min_idle, name,"}, 1},
+		{"unknown_path_key.yml", []string{"unknown_path_key.yml:4: paths[0].max_idel: unknown field, did you mean max_idle?", "(valid: budget, client_idle_timeout, confirm, deadline, group, hint, ip_family, jitter, labels, max_idle, min_idle, name,"}, 1},
 		{"unknown_nested_key.yml", []string{"unknown_nested_key.yml:5: paths[0].tls.insecure: unknown field (valid: ca_file, insecure_skip_verify, server_name)"}, 1},
 		{"no_paths.yml", []string{"no_paths.yml: paths: missing"}, 1},
 		{"empty_paths.yml", []string{"empty_paths.yml:1: paths: empty"}, 1},
@@ -56,7 +58,7 @@ func TestBadConfigs(t *testing.T) {
 		{"bad_name.yml", []string{`bad_name.yml:2: paths[0].name: "orders nodeport" is not a valid name`}, 1},
 		{"duplicate_name.yml", []string{`duplicate_name.yml:6: paths[2].name: "lb" is already the name of paths[0] (line 2)`}, 1},
 		{"name_in_defaults.yml", []string{"name_in_defaults.yml:2: defaults.name: cannot be set in defaults"}, 1},
-		{"bad_scheme.yml", []string{`bad_scheme.yml:3: paths[0].target:`, `unknown scheme "ftp" (valid: tcp, http, https, h2, h2c)`}, 1},
+		{"bad_scheme.yml", []string{`bad_scheme.yml:3: paths[0].target:`, `unknown scheme "ftp" (valid: ` + strings.Join(prober.Schemes, ", ") + ")"}, 1},
 		{"tcp_no_port.yml", []string{"tcp_no_port.yml:3: paths[0].target:", "tcp targets need a port"}, 1},
 		{"bad_duration.yml", []string{`bad_duration.yml:8: paths[2].max_idle: "90x" is not a duration (examples: 90s, 15m`}, 1},
 		{"duration_no_unit.yml", []string{`duration_no_unit.yml:4: paths[0].min_idle: "90" is not a duration`}, 1},
@@ -71,6 +73,7 @@ func TestBadConfigs(t *testing.T) {
 		{"precision_nan.yml", []string{"precision_nan.yml:4: paths[0].precision: NaN must be between 0 and 1"}, 1},
 		{"negative_floor.yml", []string{"negative_floor.yml:4: paths[0].precision_floor: -1s must not be negative"}, 1},
 		{"bad_strategy.yml", []string{`bad_strategy.yml:4: paths[0].strategy: "binary" is not a strategy (valid: parallel, sequential)`}, 1},
+		{"bad_hint.yml", []string{`bad_hint.yml:4: paths[0].hint: "yes" is not a hint mode (valid: auto, off)`}, 1},
 		{"budget_small.yml", []string{"budget_small.yml:4: paths[0].budget: 1 is too few", "at least 2"}, 1},
 		{"budget_over_max.yml", []string{"budget_over_max.yml:5: paths[0].budget: 32 is more than max_connections (16)"}, 1},
 		{"budget_not_int.yml", []string{`budget_not_int.yml:4: paths[0].budget: must be a whole number (example: 64), not "many"`}, 1},
@@ -114,6 +117,7 @@ func TestBadConfigs(t *testing.T) {
 		{"proxy_credentials_in_url.yml", []string{`proxy_credentials_in_url.yml:5: paths[0].proxy.url: proxy "http://192.0.2.9:3128": credentials in the URL are not accepted`}, 1},
 		{"proxy_bad_scheme.yml", []string{`proxy_bad_scheme.yml:3: defaults.proxy.url: proxy "socks4://192.0.2.9:1080": unknown scheme "socks4" (valid: http for an HTTP CONNECT proxy, socks5)`}, 1},
 		{"proxy_credentials_missing.yml", []string{"proxy_credentials_missing.yml:6: paths[0].proxy.credentials_file: proxy credentials file ", "no-such-credentials: no such file or directory"}, 1},
+		{"proxy_udp.yml", []string{`proxy_udp.yml:5: paths[0].proxy.url: udp targets cannot go through a proxy`}, 1},
 		{"proxy_credentials_no_url.yml", []string{"proxy_credentials_no_url.yml:5: paths[0].proxy.credentials_file: is set but proxy.url is not", "proxy_credentials_no_url.yml:6: paths[0].proxy.idle_timeout: -1s must not be negative"}, 2},
 		{"ca_file_missing.yml", []string{"ca_file_missing.yml:5: paths[0].tls.ca_file: cannot read CA file", filepath.Join("testdata", "bad", "no-such-ca.pem")}, 1},
 		{"ca_file_not_pem.yml", []string{"ca_file_not_pem.yml:5: paths[0].tls.ca_file:", "has no PEM certificates"}, 1},
@@ -122,6 +126,10 @@ func TestBadConfigs(t *testing.T) {
 		{"tls_not_mapping.yml", []string{"tls_not_mapping.yml:4: paths[0].tls: must be a mapping of settings"}, 1},
 		{"duplicate_key.yml", []string{"duplicate_key.yml:5: paths[0].max_idle: duplicate key (first set on line 4)"}, 1},
 		{"merge_key.yml", []string{"merge_key.yml:8: paths[0].<<: YAML merge keys are not supported", "merge_key.yml:3: x: unknown field"}, 2},
+		{"bad_ip_family.yml", []string{`bad_ip_family.yml:4: paths[0].ip_family: "ipv6" is not an address family (valid: 4, 6, both; leave it out for the resolver's first address)`}, 1},
+		{"ip_family_list.yml", []string{"ip_family_list.yml:4: paths[0].ip_family: must be a string, not a list"}, 1},
+		{"bad_group.yml", []string{`bad_group.yml:4: paths[0].group: "orders backend" is not a valid group name`}, 1},
+		{"family_name_taken.yml", []string{`family_name_taken.yml:6: paths[1].ip_family: both measures api as "api-ipv4" and "api-ipv6", but "api-ipv4" is already the name of paths[0] (line 2); rename one`}, 1},
 		{"second_document.yml", []string{"second_document.yml:4: a second YAML document"}, 1},
 		// Every problem in one file is reported, sorted by line, and a bad
 		// value in defaults does not cause follow-up errors in the paths.

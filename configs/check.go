@@ -45,6 +45,7 @@ var measureFlags = map[string]string{
 	"precision":                "--precision",
 	"precision_floor":          "--precision-floor",
 	"strategy":                 "--strategy",
+	"hint":                     "--hint",
 	"budget":                   "--budget",
 	"confirm":                  "--confirm",
 	"deadline":                 "--deadline",
@@ -66,6 +67,7 @@ var measureFlags = map[string]string{
 	"proxy.url":                "--proxy",
 	"proxy.credentials_file":   "--proxy-credentials-file",
 	"proxy.idle_timeout":       "--proxy-idle-timeout",
+	"ip_family":                "--ip-family",
 }
 
 // FlagOf returns the flag of `idleprobe measure` that sets the setting

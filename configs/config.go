@@ -78,6 +78,10 @@ type Path struct {
 	Strategy       plan.Strategy
 	Budget         int
 	Confirm        int
+	// Hint says whether `serve` may start a measurement from the path's
+	// last result (HintAuto, the default) or always runs a full search
+	// (HintOff).
+	Hint string
 	// TrialTimeout bounds dialing, handshakes and every reuse.
 	TrialTimeout time.Duration
 	// Deadline is the longest one measurement may run before it ends
@@ -106,6 +110,15 @@ type Path struct {
 	ClientIdleTimeout time.Duration
 	// Labels are copied onto every metric of this path.
 	Labels map[string]string
+	// Group names the backend this path reaches, shared by the paths that
+	// reach the same backend through different hops (pod IP, ClusterIP,
+	// NodePort, load balancer); "" for none. The landing page, the
+	// dashboard and idleprobe_path_group_info compare a group's paths.
+	Group string
+	// IPFamily is the address family to connect over: "4", "6", "" (the
+	// resolver's first address) or, as written in a file, "both", which
+	// Parse turns into two paths (see ExpandFamilies).
+	IPFamily string
 
 	line   int               // line of the path's entry in the file
 	index  int               // position in the paths list
@@ -246,6 +259,9 @@ func Parse(data []byte, filename string) (*Config, []Warning, error) {
 	if err != nil {
 		return nil, warns, err
 	}
+	if err := c.expandFamilies(); err != nil {
+		return nil, warns, err
+	}
 	return c, warns, nil
 }
 
@@ -277,6 +293,15 @@ func (c *Config) LabelNames() []string {
 	return names
 }
 
+// The values of Path.Hint.
+const (
+	// HintAuto: `serve` starts a measurement from the path's last result
+	// when it can trust it, and falls back to a full search otherwise.
+	HintAuto = "auto"
+	// HintOff: every measurement is a full search.
+	HintOff = "off"
+)
+
 // Settings returns the path's search settings.
 func (p Path) Settings() plan.Settings {
 	return plan.Settings{
@@ -304,6 +329,9 @@ func (p Path) Measurement() (prober.Target, prober.Options) {
 		InsecureSkipVerify: p.TLS.InsecureSkipVerify,
 		CAFile:             p.TLS.CAFile,
 		ServerName:         p.TLS.ServerName,
+	}
+	if p.IPFamily != "both" {
+		t.Family = p.IPFamily
 	}
 	if p.TCP.Send != "" {
 		t.Send = []byte(p.TCP.Send)

@@ -41,6 +41,7 @@ type pathDoc struct {
 	Strategy          text         `yaml:"strategy"`
 	Budget            integer      `yaml:"budget"`
 	Confirm           integer      `yaml:"confirm"`
+	Hint              text         `yaml:"hint"`
 	TrialTimeout      duration     `yaml:"trial_timeout"`
 	Deadline          duration     `yaml:"deadline"`
 	ClientIdleTimeout duration     `yaml:"client_idle_timeout"`
@@ -50,6 +51,8 @@ type pathDoc struct {
 	TCP               tcpDoc       `yaml:"tcp"`
 	TCPKeepalive      keepaliveDoc `yaml:"tcp_keepalive"`
 	Proxy             proxyDoc     `yaml:"proxy"`
+	Group             text         `yaml:"group"`
+	IPFamily          text         `yaml:"ip_family"`
 }
 
 type tlsDoc struct {
@@ -102,6 +105,7 @@ func (d *pathDoc) applyTo(p *Path, dir string) {
 	d.Strategy.to((*string)(&p.Strategy))
 	d.Budget.to(&p.Budget)
 	d.Confirm.to(&p.Confirm)
+	d.Hint.to(&p.Hint)
 	d.TrialTimeout.to(&p.TrialTimeout)
 	d.Deadline.to(&p.Deadline)
 	d.ClientIdleTimeout.to(&p.ClientIdleTimeout)
@@ -130,6 +134,8 @@ func (d *pathDoc) applyTo(p *Path, dir string) {
 		p.Proxy.CredentialsFile = filepath.Join(dir, p.Proxy.CredentialsFile)
 	}
 	d.Proxy.IdleTimeout.to(&p.Proxy.IdleTimeout)
+	d.Group.to(&p.Group)
+	d.IPFamily.to(&p.IPFamily)
 }
 
 // where keeps the mapping node a block was decoded from (nil when the

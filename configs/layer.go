@@ -32,6 +32,7 @@ func builtin() Path {
 		Strategy:       s.Strategy,
 		Budget:         s.Budget,
 		Confirm:        s.Confirm,
+		Hint:           HintAuto,
 		TrialTimeout:   prober.DefaultTimeout,
 	}
 }

@@ -179,12 +179,14 @@ func (v pathCheck) check() {
 	if file {
 		v.checkClientIdle()
 		v.checkLabels()
+		v.checkGroup()
+		v.checkFamily()
 	}
 	v.checkTLS(scheme)
 	v.checkRequest(scheme)
 	v.checkTCP(scheme)
 	keepaliveOK := v.checkKeepalive()
-	v.checkProxy()
+	v.checkProxy(scheme)
 
 	if period > 0 && searchOK && keepaliveOK && v.ok("trial_timeout") && v.TrialTimeout > 0 {
 		// The run time is bounded by the deadline (Path.WorstCase).
@@ -275,6 +277,9 @@ func (v pathCheck) checkSearch() bool {
 	}
 	if v.ok("strategy") && v.Strategy != plan.Parallel && v.Strategy != plan.Sequential {
 		bad("strategy", "%q is not a strategy (valid: parallel, sequential)", v.Strategy)
+	}
+	if v.ok("hint") && v.Hint != HintAuto && v.Hint != HintOff {
+		bad("hint", "%q is not a hint mode (valid: auto, off)", v.Hint)
 	}
 	minOK := v.ok("min_idle")
 	if minOK && v.MinIdle <= 0 {
@@ -510,14 +515,21 @@ func short(d time.Duration) string {
 	return durfmt.Short(d.Round(time.Second))
 }
 
-// checkProxy checks proxy: the URL (prober.ParseProxyURL), the
-// credentials file (read, prober.ReadProxyCredentials), the idle timeout,
-// and that neither of the latter is set without a URL.
-func (v pathCheck) checkProxy() {
+// checkProxy checks proxy: the URL (prober.ParseProxyURL), that the
+// target's scheme can go through a proxy (not udp), the credentials file
+// (read, prober.ReadProxyCredentials), the idle timeout, and that neither
+// of the latter is set without a URL.
+func (v pathCheck) checkProxy(scheme string) {
 	px := v.Proxy
 	if v.ok("proxy.url") && px.URL != "" {
 		if _, err := prober.ParseProxyURL(px.URL); err != nil {
 			v.errorf("proxy.url", "%v", err)
+		} else if scheme == "udp" {
+			hint := ""
+			if v.src == nil {
+				hint = `; give this path its own proxy: {url: ""} to connect directly`
+			}
+			v.errorf("proxy.url", "udp targets cannot go through a proxy (HTTP CONNECT and SOCKS5 CONNECT tunnel TCP)%s", hint)
 		}
 	}
 	urlOK := v.ok("proxy.url") && px.URL != ""

@@ -8,6 +8,7 @@ package exporters
 import (
 	"errors"
 	"fmt"
+	"github.com/idleprobe/idleprobe/prober/hop"
 	"maps"
 	"net/url"
 	"slices"
@@ -46,6 +47,15 @@ type PathInfo struct {
 	Labels map[string]string
 	// Proxy is the forward proxy the path goes through, or nil.
 	Proxy *prober.Proxy
+	// Group names the backend the path reaches, shared by the paths that
+	// reach it through different hops; "" for none. Family is the address
+	// family the path is measured over ("4", "6", or "" for the resolver's
+	// choice). Either exports idleprobe_path_group_info.
+	Group, Family string
+	// Order is where the path is written in the configuration (its line;
+	// 0 when unknown): the landing page lists a group's paths in this
+	// order, then by name, nearest the backend first as written.
+	Order int
 }
 
 // Measurement results, the values of the "result" label of
@@ -194,7 +204,8 @@ func (c *Collector) Set(path PathInfo, r plan.Result) {
 }
 
 func (st *pathState) publish(r plan.Result) {
-	r.Trials = nil // not exported; do not keep them alive
+	// The trials are not exported as metrics; they are kept for the
+	// chart of the path's page (bounded by the measurement's trial cap).
 	st.result = &r
 	switch {
 	case r.KeepaliveChecked:
@@ -297,7 +308,7 @@ func (c *Collector) SetReload(success bool, at time.Time) {
 // PathStatus is a snapshot of one path for status pages.
 type PathStatus struct {
 	Info PathInfo
-	// Result is the latest completed result (Trials not kept), or nil.
+	// Result is the latest completed result, with its trials, or nil.
 	Result *plan.Result
 	// LastAttempt is when the latest measurement ended; LastError is why
 	// it failed, or "" when it succeeded.
@@ -338,36 +349,39 @@ type family struct {
 }
 
 var (
-	famPathInfo = family{"idleprobe_path_info", "Configured path: target in URL form (passwords redacted); always 1.", prometheus.GaugeValue, []string{"target"}}
-	famProxy    = family{"idleprobe_path_proxy_info", "Forward proxy the path goes through (proxy: its URL), and whether the latest completed measurement shows it is the hop that ended idle connections (closed_by: proxy, other, unknown; empty before a result or when no limit was found); absent for a direct path; always 1.", prometheus.GaugeValue, []string{"proxy", "closed_by"}}
-	famLimit    = family{"idleprobe_idle_limit_seconds", "Bracket (lower, upper] holding the idle time after which the path kills a kept-alive connection, from the latest completed measurement; upper is absent when no limit was found.", prometheus.GaugeValue, []string{"bound"}}
-	famFound    = family{"idleprobe_idle_limit_found", "1 if the latest completed measurement found an idle limit, 0 if the path survived every idle time tested.", prometheus.GaugeValue, nil}
-	famMode     = family{"idleprobe_idle_limit_info", "How the path kills connections at the upper bound (mode: reset, closed_idle, closed_on_reuse, dropped, or none when no limit was found) and on which clock the limit runs (kind: idle, or lifetime for a limit on connection age); always 1.", prometheus.GaugeValue, []string{"mode", "kind"}}
-	famLife     = family{"idleprobe_lifetime_limit_seconds", "Bracket (lower, upper] holding the connection age (since the handshake) at which the path or server ends a connection whatever was sent since, from the latest completed measurement; absent when no lifetime limit was found.", prometheus.GaugeValue, []string{"bound"}}
-	famServerKA = family{"idleprobe_server_keepalive_timeout_seconds", "Idle timeout the server advertised in an HTTP Keep-Alive: timeout=N header during the latest completed measurement; absent when none was advertised.", prometheus.GaugeValue, nil}
-	famClose    = family{"idleprobe_idle_limit_close_age_seconds", "Exact idle time at which the path or server actively closed an idle connection (FIN or RST seen while idle); absent when no active close was seen.", prometheus.GaugeValue, nil}
-	famMax      = family{"idleprobe_idle_limit_max_tested_seconds", "Largest idle time the latest completed measurement was allowed to test (its max setting).", prometheus.GaugeValue, nil}
-	famAgree    = family{"idleprobe_idle_limit_agreeing_trials", "Trials of the latest completed measurement consistent with its bracket.", prometheus.GaugeValue, nil}
-	famDisagree = family{"idleprobe_idle_limit_disagreeing_trials", "Trials of the latest completed measurement that contradict its bracket (a failure below the lower bound or a success above the upper): a flaky path.", prometheus.GaugeValue, nil}
-	famClient   = family{"idleprobe_client_idle_timeout_seconds", "Configured idle time the real client keeps a pooled connection (client_idle_timeout).", prometheus.GaugeValue, nil}
-	famMargin   = family{"idleprobe_client_idle_margin_seconds", "Lower bound of the measured idle limit minus the configured client idle timeout; at or below 0 the client may reuse connections the path has already killed (502s).", prometheus.GaugeValue, nil}
-	famKeep     = family{"idleprobe_keepalive_rescues", "1 if TCP keepalive at the client's settings keeps the path alive past its idle limit, 0 if it does not.", prometheus.GaugeValue, nil}
-	famLast     = family{"idleprobe_last_measurement_timestamp_seconds", "Unix time at which the latest measurement ended, successful or failed.", prometheus.GaugeValue, nil}
-	famLastOK   = family{"idleprobe_last_measurement_success_timestamp_seconds", "Unix time at which the latest completed (published) measurement ended.", prometheus.GaugeValue, nil}
-	famDuration = family{"idleprobe_measurement_duration_seconds", "Wall time the latest completed measurement took.", prometheus.GaugeValue, nil}
-	famConns    = family{"idleprobe_measurement_connections", "Connections the latest completed measurement opened.", prometheus.GaugeValue, nil}
-	famPeak     = family{"idleprobe_measurement_peak_connections", "Most connections the latest completed measurement held open at once.", prometheus.GaugeValue, nil}
-	famInterval = family{"idleprobe_measurement_interval_seconds", "Longest expected time between two measurements of the path: the longest gap between runs of its schedule.", prometheus.GaugeValue, nil}
-	famRunning  = family{"idleprobe_measurement_in_progress", "1 while a measurement of the path is running.", prometheus.GaugeValue, nil}
-	famTrials   = family{"idleprobe_trials_total", "Trials (one idle connection reused once) run against the path, by outcome.", prometheus.CounterValue, []string{"outcome"}}
-	famRuns     = family{"idleprobe_measurements_total", "Measurements of the path that ended, by result (success, failure, cancelled).", prometheus.CounterValue, []string{"result"}}
-	famReloadOK = family{"idleprobe_config_last_reload_successful", "1 if the latest attempt to load the configuration succeeded, 0 if it failed (the previous configuration keeps running).", prometheus.GaugeValue, nil}
-	famReloadTS = family{"idleprobe_config_last_reload_success_timestamp_seconds", "Unix time of the latest successful configuration load.", prometheus.GaugeValue, nil}
+	famGroup      = family{"idleprobe_path_group_info", "Group of paths to the same backend the path belongs to (group, empty for none) and the address family it is measured over (family: 4, 6, or empty for the resolver's choice); always 1, only for paths that set either. Join on path to compare a group's limits.", prometheus.GaugeValue, []string{"group", "family"}}
+	famPathInfo   = family{"idleprobe_path_info", "Configured path: target in URL form (passwords redacted); always 1.", prometheus.GaugeValue, []string{"target"}}
+	famProxy      = family{"idleprobe_path_proxy_info", "Forward proxy the path goes through (proxy: its URL), and whether the latest completed measurement shows it is the hop that ended idle connections (closed_by: proxy, other, unknown; empty before a result or when no limit was found); absent for a direct path; always 1.", prometheus.GaugeValue, []string{"proxy", "closed_by"}}
+	famLimit      = family{"idleprobe_idle_limit_seconds", "Bracket (lower, upper] holding the idle time after which the path kills a kept-alive connection, from the latest completed measurement; upper is absent when no limit was found.", prometheus.GaugeValue, []string{"bound"}}
+	famFound      = family{"idleprobe_idle_limit_found", "1 if the latest completed measurement found an idle limit, 0 if the path survived every idle time tested.", prometheus.GaugeValue, nil}
+	famMode       = family{"idleprobe_idle_limit_info", "How the path kills connections at the upper bound (mode: reset, closed_idle, closed_on_reuse, dropped, or none when no limit was found), on which clock the limit runs (kind: idle, or lifetime for a limit on connection age) and who sent the packet that ended them (ended_by: server, hop, or unknown); always 1.", prometheus.GaugeValue, []string{"mode", "kind", "ended_by"}}
+	famHopsBefore = family{"idleprobe_ended_by_hops_before_server", "When a hop, not the server, ended the connections at the limit: how many hops before the server it sits (1: the last router before the server), from the TTL of its RST or FIN.", prometheus.GaugeValue, nil}
+	famLife       = family{"idleprobe_lifetime_limit_seconds", "Bracket (lower, upper] holding the connection age (since the handshake) at which the path or server ends a connection whatever was sent since, from the latest completed measurement; absent when no lifetime limit was found.", prometheus.GaugeValue, []string{"bound"}}
+	famServerKA   = family{"idleprobe_server_keepalive_timeout_seconds", "Idle timeout the server advertised in an HTTP Keep-Alive: timeout=N header during the latest completed measurement; absent when none was advertised.", prometheus.GaugeValue, nil}
+	famClose      = family{"idleprobe_idle_limit_close_age_seconds", "Exact idle time at which the path or server actively closed an idle connection (FIN or RST seen while idle); absent when no active close was seen.", prometheus.GaugeValue, nil}
+	famMax        = family{"idleprobe_idle_limit_max_tested_seconds", "Largest idle time the latest completed measurement was allowed to test (its max setting).", prometheus.GaugeValue, nil}
+	famAgree      = family{"idleprobe_idle_limit_agreeing_trials", "Trials of the latest completed measurement consistent with its bracket.", prometheus.GaugeValue, nil}
+	famDisagree   = family{"idleprobe_idle_limit_disagreeing_trials", "Trials of the latest completed measurement that contradict its bracket (a failure below the lower bound or a success above the upper): a flaky path.", prometheus.GaugeValue, nil}
+	famClient     = family{"idleprobe_client_idle_timeout_seconds", "Configured idle time the real client keeps a pooled connection (client_idle_timeout).", prometheus.GaugeValue, nil}
+	famMargin     = family{"idleprobe_client_idle_margin_seconds", "Lower bound of the measured idle limit minus the configured client idle timeout; at or below 0 the client may reuse connections the path has already killed (502s).", prometheus.GaugeValue, nil}
+	famKeep       = family{"idleprobe_keepalive_rescues", "1 if TCP keepalive at the client's settings keeps the path alive past its idle limit, 0 if it does not.", prometheus.GaugeValue, nil}
+	famLast       = family{"idleprobe_last_measurement_timestamp_seconds", "Unix time at which the latest measurement ended, successful or failed.", prometheus.GaugeValue, nil}
+	famLastOK     = family{"idleprobe_last_measurement_success_timestamp_seconds", "Unix time at which the latest completed (published) measurement ended.", prometheus.GaugeValue, nil}
+	famDuration   = family{"idleprobe_measurement_duration_seconds", "Wall time the latest completed measurement took.", prometheus.GaugeValue, nil}
+	famHint       = family{"idleprobe_measurement_hint_seconds", "The previous answer (upper edge of its bracket) the latest completed measurement started from; absent after a full search.", prometheus.GaugeValue, nil}
+	famConns      = family{"idleprobe_measurement_connections", "Connections the latest completed measurement opened.", prometheus.GaugeValue, nil}
+	famPeak       = family{"idleprobe_measurement_peak_connections", "Most connections the latest completed measurement held open at once.", prometheus.GaugeValue, nil}
+	famInterval   = family{"idleprobe_measurement_interval_seconds", "Longest expected time between two measurements of the path: the longest gap between runs of its schedule.", prometheus.GaugeValue, nil}
+	famRunning    = family{"idleprobe_measurement_in_progress", "1 while a measurement of the path is running.", prometheus.GaugeValue, nil}
+	famTrials     = family{"idleprobe_trials_total", "Trials (one idle connection reused once) run against the path, by outcome.", prometheus.CounterValue, []string{"outcome"}}
+	famRuns       = family{"idleprobe_measurements_total", "Measurements of the path that ended, by result (success, failure, cancelled).", prometheus.CounterValue, []string{"result"}}
+	famReloadOK   = family{"idleprobe_config_last_reload_successful", "1 if the latest attempt to load the configuration succeeded, 0 if it failed (the previous configuration keeps running).", prometheus.GaugeValue, nil}
+	famReloadTS   = family{"idleprobe_config_last_reload_success_timestamp_seconds", "Unix time of the latest successful configuration load.", prometheus.GaugeValue, nil}
 )
 
 // families are every metric family the collector may export.
-var families = []family{famPathInfo, famProxy, famLimit, famFound, famMode, famLife, famServerKA, famClose, famMax, famAgree, famDisagree,
-	famClient, famMargin, famKeep, famLast, famLastOK, famDuration, famConns, famPeak, famInterval,
+var families = []family{famPathInfo, famProxy, famGroup, famLimit, famFound, famMode, famHopsBefore, famLife, famServerKA, famClose, famMax, famAgree, famDisagree,
+	famClient, famMargin, famKeep, famLast, famLastOK, famDuration, famConns, famPeak, famHint, famInterval,
 	famRunning, famTrials, famRuns, famReloadOK, famReloadTS}
 
 // Families lists every metric family the collector may export, for
@@ -417,6 +431,9 @@ func (c *Collector) collectPath(e *emitter, st *pathState) {
 		}
 		e.path(famProxy, st, 1, px.String(), closedBy)
 	}
+	if st.info.Group != "" || st.info.Family != "" {
+		e.path(famGroup, st, 1, st.info.Group, st.info.Family)
+	}
 	if !c.oneShot {
 		e.path(famRunning, st, b2f(st.inProgress))
 		for _, o := range plan.Outcomes {
@@ -450,7 +467,14 @@ func (c *Collector) collectPath(e *emitter, st *pathState) {
 		mode = string(r.Mode)
 	}
 	e.path(famFound, st, b2f(r.Found))
-	e.path(famMode, st, 1, mode, string(advice.KindOf(*r)))
+	endedBy := string(hop.Unknown)
+	if eb := r.EndedBy; eb != nil {
+		endedBy = string(eb.By)
+		if eb.By == hop.Hop {
+			e.path(famHopsBefore, st, float64(eb.HopsBefore))
+		}
+	}
+	e.path(famMode, st, 1, mode, string(advice.KindOf(*r)), endedBy)
 	if l := r.Lifetime; l.Found {
 		e.path(famLife, st, l.Lower.Seconds(), "lower")
 		e.path(famLife, st, l.Upper.Seconds(), "upper")
@@ -471,6 +495,9 @@ func (c *Collector) collectPath(e *emitter, st *pathState) {
 	e.path(famDuration, st, r.Duration().Seconds())
 	e.path(famConns, st, float64(r.ConnectionsOpened))
 	e.path(famPeak, st, float64(r.PeakConnections))
+	if r.Hint.From > 0 {
+		e.path(famHint, st, r.Hint.From.Seconds())
+	}
 }
 
 // emitter builds const metrics with the path label, the family's own label

@@ -83,6 +83,9 @@ idleprobe_config_last_reload_success_timestamp_seconds 1.7723664e+09
 # HELP idleprobe_config_last_reload_successful 1 if the latest attempt to load the configuration succeeded, 0 if it failed (the previous configuration keeps running).
 # TYPE idleprobe_config_last_reload_successful gauge
 idleprobe_config_last_reload_successful 0
+# HELP idleprobe_ended_by_hops_before_server When a hop, not the server, ended the connections at the limit: how many hops before the server it sits (1: the last router before the server), from the TTL of its RST or FIN.
+# TYPE idleprobe_ended_by_hops_before_server gauge
+idleprobe_ended_by_hops_before_server{env="",path="api",team="web"} 1
 # HELP idleprobe_idle_limit_agreeing_trials Trials of the latest completed measurement consistent with its bracket.
 # TYPE idleprobe_idle_limit_agreeing_trials gauge
 idleprobe_idle_limit_agreeing_trials{env="",path="api",team="web"} 3
@@ -95,10 +98,10 @@ idleprobe_idle_limit_disagreeing_trials{env="prod",path="redis",team=""} 0
 # TYPE idleprobe_idle_limit_found gauge
 idleprobe_idle_limit_found{env="",path="api",team="web"} 1
 idleprobe_idle_limit_found{env="prod",path="redis",team=""} 0
-# HELP idleprobe_idle_limit_info How the path kills connections at the upper bound (mode: reset, closed_idle, closed_on_reuse, dropped, or none when no limit was found) and on which clock the limit runs (kind: idle, or lifetime for a limit on connection age); always 1.
+# HELP idleprobe_idle_limit_info How the path kills connections at the upper bound (mode: reset, closed_idle, closed_on_reuse, dropped, or none when no limit was found), on which clock the limit runs (kind: idle, or lifetime for a limit on connection age) and who sent the packet that ended them (ended_by: server, hop, or unknown); always 1.
 # TYPE idleprobe_idle_limit_info gauge
-idleprobe_idle_limit_info{env="",kind="idle",mode="reset",path="api",team="web"} 1
-idleprobe_idle_limit_info{env="prod",kind="idle",mode="none",path="redis",team=""} 1
+idleprobe_idle_limit_info{ended_by="hop",env="",kind="idle",mode="reset",path="api",team="web"} 1
+idleprobe_idle_limit_info{ended_by="unknown",env="prod",kind="idle",mode="none",path="redis",team=""} 1
 # HELP idleprobe_idle_limit_max_tested_seconds Largest idle time the latest completed measurement was allowed to test (its max setting).
 # TYPE idleprobe_idle_limit_max_tested_seconds gauge
 idleprobe_idle_limit_max_tested_seconds{env="",path="api",team="web"} 600
@@ -188,8 +191,10 @@ func TestCollectorLintClean(t *testing.T) {
 	r.CloseAge = 60 * time.Second
 	r.Lifetime = plan.LifetimeLimit{Found: true, Lower: 299 * time.Second, Upper: 300 * time.Second, Mode: "retired"}
 	r.Server.KeepAliveTimeout = 60 * time.Second
+	r.Hint = plan.HintInfo{From: r.Upper, Held: true}
 	c.Set(apiPath, r)
 	c.Set(proxiedPath(), r)
+	c.SetPath(PathInfo{Name: "redis-ipv6", Target: "tcp://redis.example:6379", Group: "redis", Family: "6"})
 	problems, err := testutil.CollectAndLint(c)
 	if err != nil {
 		t.Fatal(err)
@@ -499,7 +504,7 @@ func TestCollectorConcurrentUse(t *testing.T) {
 // TestReservedLabels: every label a metric family sets, and the ones
 // Prometheus sets or interprets, are reserved; nothing else is.
 func TestReservedLabels(t *testing.T) {
-	want := []string{"bound", "closed_by", "instance", "job", "kind", "le", "mode", "outcome", "path", "proxy", "quantile", "result", "target"}
+	want := []string{"bound", "closed_by", "ended_by", "family", "group", "instance", "job", "kind", "le", "mode", "outcome", "path", "proxy", "quantile", "result", "target"}
 	if !slices.Equal(ReservedLabels, want) {
 		t.Errorf("ReservedLabels = %v, want %v", ReservedLabels, want)
 	}

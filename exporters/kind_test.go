@@ -15,7 +15,7 @@ import (
 var pgPath = PathInfo{Name: "pg", Target: "tcp://192.0.2.30:5432"}
 
 const (
-	infoHelp = "# HELP idleprobe_idle_limit_info How the path kills connections at the upper bound (mode: reset, closed_idle, closed_on_reuse, dropped, or none when no limit was found) and on which clock the limit runs (kind: idle, or lifetime for a limit on connection age); always 1.\n# TYPE idleprobe_idle_limit_info gauge\n"
+	infoHelp = "# HELP idleprobe_idle_limit_info How the path kills connections at the upper bound (mode: reset, closed_idle, closed_on_reuse, dropped, or none when no limit was found), on which clock the limit runs (kind: idle, or lifetime for a limit on connection age) and who sent the packet that ended them (ended_by: server, hop, or unknown); always 1.\n# TYPE idleprobe_idle_limit_info gauge\n"
 	lifeHelp = "# HELP idleprobe_lifetime_limit_seconds Bracket (lower, upper] holding the connection age (since the handshake) at which the path or server ends a connection whatever was sent since, from the latest completed measurement; absent when no lifetime limit was found.\n# TYPE idleprobe_lifetime_limit_seconds gauge\n"
 	kaHelp   = "# HELP idleprobe_server_keepalive_timeout_seconds Idle timeout the server advertised in an HTTP Keep-Alive: timeout=N header during the latest completed measurement; absent when none was advertised.\n# TYPE idleprobe_server_keepalive_timeout_seconds gauge\n"
 )
@@ -37,7 +37,7 @@ func TestCollectorKindLifetimeAndHints(t *testing.T) {
 		{
 			name: "lifetime limit: the bracket is on connection age",
 			r:    lifetimeResult(),
-			want: infoHelp + `idleprobe_idle_limit_info{kind="lifetime",mode="closed_idle",path="pg"} 1
+			want: infoHelp + `idleprobe_idle_limit_info{ended_by="hop",kind="lifetime",mode="closed_idle",path="pg"} 1
 ` + lifeHelp + `idleprobe_lifetime_limit_seconds{bound="lower",path="pg"} 4.9
 idleprobe_lifetime_limit_seconds{bound="upper",path="pg"} 5
 `,
@@ -45,7 +45,7 @@ idleprobe_lifetime_limit_seconds{bound="upper",path="pg"} 5
 		{
 			name: "idle limit with a lifetime beside it and a hint",
 			r:    both,
-			want: infoHelp + `idleprobe_idle_limit_info{kind="idle",mode="reset",path="pg"} 1
+			want: infoHelp + `idleprobe_idle_limit_info{ended_by="hop",kind="idle",mode="reset",path="pg"} 1
 ` + lifeHelp + `idleprobe_lifetime_limit_seconds{bound="lower",path="pg"} 3590
 idleprobe_lifetime_limit_seconds{bound="upper",path="pg"} 3600
 ` + kaHelp + `idleprobe_server_keepalive_timeout_seconds{path="pg"} 75
@@ -54,19 +54,19 @@ idleprobe_lifetime_limit_seconds{bound="upper",path="pg"} 3600
 		{
 			name: "idle limit only",
 			r:    foundResult(),
-			want: infoHelp + `idleprobe_idle_limit_info{kind="idle",mode="reset",path="pg"} 1
+			want: infoHelp + `idleprobe_idle_limit_info{ended_by="hop",kind="idle",mode="reset",path="pg"} 1
 `,
 		},
 		{
 			name: "no kind stored: idle",
 			r:    noKind,
-			want: infoHelp + `idleprobe_idle_limit_info{kind="idle",mode="reset",path="pg"} 1
+			want: infoHelp + `idleprobe_idle_limit_info{ended_by="hop",kind="idle",mode="reset",path="pg"} 1
 `,
 		},
 		{
 			name: "no limit",
 			r:    noLimitResult(),
-			want: infoHelp + `idleprobe_idle_limit_info{kind="idle",mode="none",path="pg"} 1
+			want: infoHelp + `idleprobe_idle_limit_info{ended_by="unknown",kind="idle",mode="none",path="pg"} 1
 `,
 		},
 	}
@@ -114,7 +114,7 @@ func TestCollectorInconclusiveKeepsResult(t *testing.T) {
 		t.Errorf("LastError = %q", got)
 	}
 
-	compareNames(t, c, infoHelp+`idleprobe_idle_limit_info{kind="lifetime",mode="closed_idle",path="pg"} 1
+	compareNames(t, c, infoHelp+`idleprobe_idle_limit_info{ended_by="hop",kind="lifetime",mode="closed_idle",path="pg"} 1
 # HELP idleprobe_idle_limit_seconds Bracket (lower, upper] holding the idle time after which the path kills a kept-alive connection, from the latest completed measurement; upper is absent when no limit was found.
 # TYPE idleprobe_idle_limit_seconds gauge
 idleprobe_idle_limit_seconds{bound="lower",path="pg"} 4.9

@@ -3,6 +3,7 @@ package exporters
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -40,6 +41,19 @@ func CheckLabelName(name string) error {
 		return errors.New("label names starting with __ are reserved for Prometheus")
 	case slices.Contains(ReservedLabels, name):
 		return fmt.Errorf("%q is set by idleprobe or Prometheus itself (reserved: %s)", name, strings.Join(ReservedLabels, ", "))
+	}
+	return nil
+}
+
+// CheckConstLabels checks the constant labels of a process (serve's
+// --label) against a path's extra labels: a name may be set in one place
+// only, or the series would carry it twice. The error names the path and
+// the label.
+func CheckConstLabels(constLabels map[string]string, path string, labels map[string]string) error {
+	for _, name := range slices.Sorted(maps.Keys(labels)) {
+		if _, ok := constLabels[name]; ok {
+			return fmt.Errorf("path %q: label %q is also given on the command line (--label %s=...); set it in one place only", path, name, name)
+		}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/idleprobe/idleprobe/internal/advice"
+	"github.com/idleprobe/idleprobe/internal/chart"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
@@ -23,11 +24,17 @@ type LandingConfig struct {
 	Now func() time.Time
 	// Logger receives template errors; nil discards them.
 	Logger *slog.Logger
+	// Shard is this process's shard ("2/5", see internal/shard), or "" when
+	// it measures every configured path.
+	Shard string
+	// History, when set, returns the published results of a path in time
+	// order (from the state file), for the history chart of its page.
+	History func(name string) []chart.Point
 }
 
 type landingRow struct {
-	Name, Target, Bracket, Kind, Mode, LastMeasured, LastAttempt, LastError string
-	ClientIdleTimeout, Margin, Keepalive                                    string
+	Name, Link, Target, Bracket, Kind, Mode, LastMeasured, LastAttempt, LastError string
+	ClientIdleTimeout, Margin, Keepalive                                          string
 	// Details are the result in words: the limit, a lifetime limit, the
 	// spread of closes, the server's hints and the advice.
 	Details                                        []string
@@ -37,13 +44,17 @@ type landingRow struct {
 type landingData struct {
 	Version, MetricsPath string
 	Rows                 []landingRow
+	Shard                string
+	// Groups compare the paths of each group side by side (groups.go).
+	Groups []groupSection
 }
 
-var landingTmpl = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
+var landingTmpl = template.Must(template.Must(template.New("landing").Parse(groupsTmpl)).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>idleprobe</title>
+<link rel="icon" href="data:,">
 <style>
 body { font-family: sans-serif; margin: 2em; }
 table { border-collapse: collapse; }
@@ -57,6 +68,9 @@ th { background: #f0f0f0; }
 <h1>idleprobe</h1>
 <p>Measures how long a kept-alive connection may stay idle on each configured path.{{if .Version}} Version {{.Version}}.{{end}}</p>
 <p><a href="{{.MetricsPath}}">Metrics</a></p>
+{{- if .Shard}}
+<p>Shard {{.Shard}}: this process measures only the paths of the config that its shard owns.</p>
+{{- end}}
 <h2>Paths</h2>
 {{- if .Rows}}
 <table>
@@ -64,7 +78,7 @@ th { background: #f0f0f0; }
 <tbody>
 {{- range .Rows}}
 <tr>
-<td>{{.Name}}</td>
+<td><a href="{{.Link}}">{{.Name}}</a></td>
 <td>{{.Target}}</td>
 <td>{{if .HasResult}}{{.Bracket}}{{else}}<span class="muted">not measured yet</span>{{end}}</td>
 <td>{{.Kind}}</td>
@@ -82,6 +96,7 @@ th { background: #f0f0f0; }
 {{- else}}
 <p>No paths are configured.</p>
 {{- end}}
+{{template "groups" .Groups}}
 </body>
 </html>
 `))
@@ -91,6 +106,9 @@ th { background: #f0f0f0; }
 // in words with a lifetime limit, spread, server hints and advice, when it
 // was measured, client idle timeout and margin), the reason of its last
 // failure, and a link to the metrics.
+// Each path's name links to its page, "/path/NAME": its latest result in
+// words and as a chart of its trials, and the history of its limit
+// (cfg.History).
 // Other paths under "/" answer 404; methods other than GET and HEAD 405.
 func LandingPage(c *Collector, cfg LandingConfig) http.Handler {
 	if cfg.MetricsPath == "" {
@@ -102,35 +120,34 @@ func LandingPage(c *Collector, cfg LandingConfig) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.URL.Path != "/" {
-			http.NotFound(w, req)
-			return
+	mux := http.NewServeMux()
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, req *http.Request) {
+		now := cfg.Now()
+		data := landingData{Version: cfg.Version, MetricsPath: cfg.MetricsPath, Shard: cfg.Shard}
+		paths := c.Paths()
+		for _, ps := range paths {
+			data.Rows = append(data.Rows, landingRowFor(ps, now))
 		}
+		data.Groups = groupSections(paths)
+		render(w, cfg, func(b *bytes.Buffer) error { return landingTmpl.Execute(b, data) })
+	})
+	mux.HandleFunc("/path/{name}", func(w http.ResponseWriter, req *http.Request) {
+		servePathPage(w, req, c, cfg)
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method != http.MethodGet && req.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		now := cfg.Now()
-		data := landingData{Version: cfg.Version, MetricsPath: cfg.MetricsPath}
-		for _, ps := range c.Paths() {
-			data.Rows = append(data.Rows, landingRowFor(ps, now))
-		}
-		var buf bytes.Buffer
-		if err := landingTmpl.Execute(&buf, data); err != nil {
-			cfg.Logger.Error("rendering the landing page", "err", err)
-			http.Error(w, "internal error", http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write(buf.Bytes())
+		mux.ServeHTTP(w, req)
 	})
 }
 
 func landingRowFor(ps PathStatus, now time.Time) landingRow {
 	row := landingRow{
 		Name:              ps.Info.Name,
+		Link:              pathURL(ps.Info.Name),
 		Target:            redact(ps.Info.Target),
 		InProgress:        ps.InProgress,
 		LastError:         ps.LastError,
@@ -186,6 +203,9 @@ func details(r plan.Result) []string {
 	}
 	if sv := advice.Server(r); len(sv) > 0 {
 		out = append(out, "Server: "+strings.Join(sv, "; "))
+	}
+	if e := advice.EndedBy(r); e != "" {
+		out = append(out, "Ended by: "+e)
 	}
 	out = append(out, advice.Advice(r)...)
 	if w := advice.Warning(r); w != "" {

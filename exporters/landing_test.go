@@ -83,7 +83,7 @@ func TestLandingPage(t *testing.T) {
 			`<a href="/custom-metrics">Metrics</a>`,
 			"Version 1.2.3.",
 			// api: found bracket, mode, margin below zero flagged.
-			"<td>api</td>",
+			`<td><a href="path/api">api</a></td>`,
 			"<td>http://probe:xxxxx@192.0.2.10:8080/healthz</td>",
 			"<td>(59.5s, 60.5s]</td>",
 			"<td>reset</td>",
@@ -95,11 +95,11 @@ func TestLandingPage(t *testing.T) {
 			"<td>none</td>",
 			"<td>not set</td>",
 			// fresh: nothing measured yet.
-			"<td>fresh</td>",
+			`<td><a href="path/fresh">fresh</a></td>`,
 			`<span class="muted">not measured yet</span>`,
 			"<td>never</td>",
 			// The hostile path is escaped, its failure shown.
-			"<td>&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;</td>",
+			`<td><a href="path/%3Cscript%3Ealert%28%22x%22%29%3C%2Fscript%3E">&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;</a></td>`,
 			"<td>http://192.0.2.1/?q=&lt;b&gt;</td>",
 			"measuring",
 			"failed: dial: &lt;img src=x onerror=alert(1)&gt;",
@@ -111,7 +111,7 @@ func TestLandingPage(t *testing.T) {
 			`<td class="bad">idle 30s, interval 75s: does NOT keep it alive past its limit (reuse after 1m30s idle: reset)</td>`,
 			// api: the result in words, the same as measure's summary.
 			"<td>idle</td>",
-			"Idle limit: reset by a hop (RST) after 59.5-60.5 s idle<br>Advice: keep client idle timeouts",
+			"Idle limit: reset by a hop (RST) after 59.5-60.5 s idle<br>Ended by: hop 1 before the server (RST with TTL 64, the server&#39;s SYN-ACK 63; 1 of 1 failures): a middlebox on the path ended it, not the server<br>Advice: keep client idle timeouts",
 			// pg: kind, lifetime wording, spread, hints, advice, and the
 			// reason of the failed run below the kept result.
 			"<td>(4.90s, 5.00s]</td>",
@@ -132,7 +132,7 @@ func TestLandingPage(t *testing.T) {
 				t.Errorf("page contains unescaped or secret %q", bad)
 			}
 		}
-		if strings.Index(body, "<td>api</td>") > strings.Index(body, "<td>fresh</td>") {
+		if strings.Index(body, ">api</a></td>") > strings.Index(body, ">fresh</a></td>") {
 			t.Errorf("paths not sorted by name")
 		}
 	})

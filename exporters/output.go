@@ -20,12 +20,21 @@ import (
 // NewRegistry returns the registry `idleprobe serve` exposes on its
 // telemetry path: c plus the Go runtime and process collectors.
 func NewRegistry(c *Collector) *prometheus.Registry {
+	return NewRegistryWith(c, nil)
+}
+
+// NewRegistryWith is NewRegistry with constant labels added to every
+// series of every collector it holds (the Go and process collectors, c and
+// more): `idleprobe serve --label node=...` on each node of a DaemonSet.
+// The names must pass CheckLabelName and differ from every path's extra
+// labels (see CheckConstLabels).
+func NewRegistryWith(c *Collector, constLabels map[string]string, more ...prometheus.Collector) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(
+	prometheus.WrapRegistererWith(constLabels, reg).MustRegister(append([]prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		c,
-	)
+	}, more...)...)
 	return reg
 }
 

@@ -27,6 +27,9 @@ idleprobe_client_idle_margin_seconds{path="api",team="web"} -15.5
 # HELP idleprobe_client_idle_timeout_seconds Configured idle time the real client keeps a pooled connection (client_idle_timeout).
 # TYPE idleprobe_client_idle_timeout_seconds gauge
 idleprobe_client_idle_timeout_seconds{path="api",team="web"} 75
+# HELP idleprobe_ended_by_hops_before_server When a hop, not the server, ended the connections at the limit: how many hops before the server it sits (1: the last router before the server), from the TTL of its RST or FIN.
+# TYPE idleprobe_ended_by_hops_before_server gauge
+idleprobe_ended_by_hops_before_server{path="api",team="web"} 1
 # HELP idleprobe_idle_limit_agreeing_trials Trials of the latest completed measurement consistent with its bracket.
 # TYPE idleprobe_idle_limit_agreeing_trials gauge
 idleprobe_idle_limit_agreeing_trials{path="api",team="web"} 3
@@ -36,9 +39,9 @@ idleprobe_idle_limit_disagreeing_trials{path="api",team="web"} 1
 # HELP idleprobe_idle_limit_found 1 if the latest completed measurement found an idle limit, 0 if the path survived every idle time tested.
 # TYPE idleprobe_idle_limit_found gauge
 idleprobe_idle_limit_found{path="api",team="web"} 1
-# HELP idleprobe_idle_limit_info How the path kills connections at the upper bound (mode: reset, closed_idle, closed_on_reuse, dropped, or none when no limit was found) and on which clock the limit runs (kind: idle, or lifetime for a limit on connection age); always 1.
+# HELP idleprobe_idle_limit_info How the path kills connections at the upper bound (mode: reset, closed_idle, closed_on_reuse, dropped, or none when no limit was found), on which clock the limit runs (kind: idle, or lifetime for a limit on connection age) and who sent the packet that ended them (ended_by: server, hop, or unknown); always 1.
 # TYPE idleprobe_idle_limit_info gauge
-idleprobe_idle_limit_info{kind="idle",mode="reset",path="api",team="web"} 1
+idleprobe_idle_limit_info{ended_by="hop",kind="idle",mode="reset",path="api",team="web"} 1
 # HELP idleprobe_idle_limit_max_tested_seconds Largest idle time the latest completed measurement was allowed to test (its max setting).
 # TYPE idleprobe_idle_limit_max_tested_seconds gauge
 idleprobe_idle_limit_max_tested_seconds{path="api",team="web"} 600

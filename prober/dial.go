@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -21,8 +22,14 @@ func NewTransport(t Target, o TransportOptions) (Transport, error) {
 		return nil, fmt.Errorf("timeout %s is negative (use a positive duration such as 5s)", o.Timeout)
 	}
 	o.Timeout = o.trialTimeout()
-	d := &dialer{address: t.Address, timeout: o.Timeout, keepalive: o.keepalive}
-	if err := d.viaProxy(o.Proxy); err != nil {
+	if o.Direction == DirectionServer && t.Scheme != "udp" {
+		return nil, fmt.Errorf("direction %q: %s targets are measured in the client direction only (the server direction needs udp)", o.Direction, t.Scheme)
+	}
+	if o.Family != FamilyAny && o.Family != FamilyIPv4 && o.Family != FamilyIPv6 {
+		return nil, fmt.Errorf("family %q is not an address family (valid: 4, 6, or empty for either)", o.Family)
+	}
+	d := &dialer{address: t.Address, timeout: o.Timeout, keepalive: o.keepalive, family: o.Family, resolver: o.Resolver}
+	if err := d.viaProxy(o.Proxy, t.Scheme); err != nil {
 		return nil, err
 	}
 	switch t.Scheme {
@@ -44,8 +51,10 @@ func NewTransport(t Target, o TransportOptions) (Transport, error) {
 			return nil, err
 		}
 		return newH2Transport(t, d, o, cfg)
+	case "udp":
+		return newUDPTransport(t, o)
 	}
-	return nil, fmt.Errorf("unknown scheme %q (valid: tcp, http, https, h2, h2c)", t.Scheme)
+	return nil, fmt.Errorf("unknown scheme %q (valid: %s)", t.Scheme, strings.Join(Schemes, ", "))
 }
 
 // dialer opens raw TCP connections that stay silent while idle.
@@ -57,16 +66,22 @@ type dialer struct {
 	// keepalive turns TCP keepalive on (the keepalive check only); nil,
 	// for every trial, keeps it off.
 	keepalive *net.KeepAliveConfig
+	// family restricts the addresses dialed (TransportOptions.Family):
+	// through a proxy, those of the proxy.
+	family string
 	// proxy, when set, is the forward proxy: the TCP connection goes to
 	// it, and the tunnel to address is set up on it (proxy.go).
 	proxy *tunneler
 }
 
 // viaProxy makes d connect through p (nil: directly), reading its
-// credentials file now.
-func (d *dialer) viaProxy(p *Proxy) error {
+// credentials file now. A proxy tunnels TCP: a udp target cannot use one.
+func (d *dialer) viaProxy(p *Proxy, scheme string) error {
 	if p == nil {
 		return nil
+	}
+	if scheme == "udp" {
+		return fmt.Errorf("proxy %s: udp targets cannot go through a proxy (HTTP CONNECT and SOCKS5 CONNECT tunnel TCP)", p)
 	}
 	tn, err := newTunneler(p)
 	if err != nil {
@@ -74,6 +89,15 @@ func (d *dialer) viaProxy(p *Proxy) error {
 	}
 	d.proxy = tn
 	return nil
+}
+
+// dialed is the address d opens its TCP connection to: the target's, or
+// the proxy's.
+func (d *dialer) dialed() string {
+	if d.proxy != nil {
+		return d.proxy.address()
+	}
+	return d.address
 }
 
 // peer is what d connects to, for messages: the address, or the proxy.
@@ -122,11 +146,7 @@ func (d *dialer) dial(ctx context.Context) (*net.TCPConn, syscall.RawConn, error
 		nd.KeepAliveConfig = *d.keepalive
 		nd.KeepAliveConfig.Enable = true
 	}
-	addr := d.address
-	if d.proxy != nil {
-		addr = d.proxy.address()
-	}
-	nc, err := nd.DialContext(ctx, "tcp", addr)
+	nc, err := nd.DialContext(ctx, network("tcp", d.family), d.dialed())
 	if err != nil {
 		return nil, nil, d.dialError(ctx, err)
 	}
@@ -155,7 +175,10 @@ func (d *dialer) dialError(ctx context.Context, err error) error {
 		return fmt.Errorf("connect %s: %w", d.peer(), ctx.Err())
 	}
 	var dnsErr *net.DNSError
+	var addrErr *net.AddrError
 	switch {
+	case d.family != FamilyAny && (errors.As(err, &addrErr) || errors.As(err, &dnsErr) && dnsErr.IsNotFound):
+		return unusable(noFamilyAddress(d.dialed(), d.family), err)
 	case errors.As(err, &dnsErr):
 		reason := dnsErr.Err
 		if dnsErr.IsNotFound {
@@ -170,6 +193,18 @@ func (d *dialer) dialError(ctx context.Context, err error) error {
 		return unusable(fmt.Sprintf("connect %s: timeout: no answer within %s", d.peer(), d.timeout), err)
 	}
 	return unusable(fmt.Sprintf("connect %s: %s", d.peer(), oneLine(err.Error())), err)
+}
+
+// noFamilyAddress says that the host of address has no address of the
+// family: "api.example has no IPv6 address". It is the message of a dial
+// restricted to a family that found no address: a literal of the other
+// family, or a lookup of only that family's records that found none.
+func noFamilyAddress(address, family string) string {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		host = address
+	}
+	return fmt.Sprintf("%s has no %s address", host, FamilyName(family))
 }
 
 // openError is an Open failure: one line for people, ErrUnusable and the

@@ -406,6 +406,7 @@ func (c *h2Conn) reuseExchange(ctx context.Context) (start, end time.Time, err e
 	}
 	done := c.withDeadline(ctx, deadline)
 	defer done(&err)
+	defer c.judge(ctx)()
 	c.wire.live.Store(true)
 	stream := c.nextStream
 	c.nextStream += 2

@@ -150,7 +150,9 @@ func (c *httpConn) Reuse(ctx context.Context) Reply {
 	if r, ok := c.beginReuse(true); !ok {
 		return r
 	}
+	stop := c.judge(ctx)
 	ex := c.exchange(ctx)
+	stop()
 	if ex.err != nil {
 		out, detail := classify(ex.err, c.acked)
 		if ex.start.IsZero() {

@@ -22,6 +22,9 @@ type event struct {
 	conn  Conn  // opened
 	err   error // opened (failure)
 	reply Reply // reused
+	// suspected: when the evidence was read, and which reuse it is about.
+	at    time.Time
+	reuse int
 }
 
 type eventKind int
@@ -30,6 +33,7 @@ const (
 	evOpened eventKind = iota
 	evReused
 	evClosedIdle
+	evSuspected
 )
 
 // live is the loop's record of one open connection.
@@ -69,6 +73,8 @@ type measurement struct {
 	lastErr   error
 	// hints is the latest of what the server advertised.
 	hints Hints
+	// hop judges who ended failed connections (Options.WhichHop), or nil.
+	hop *hopJudge
 }
 
 // Measure runs one idle-limit measurement of target and returns what it
@@ -127,6 +133,9 @@ func Measure(ctx context.Context, target Target, opts Options) (Result, error) {
 		conns:     make(map[plan.ConnID]*live),
 		abandoned: make(map[plan.ConnID]bool),
 	}
+	if opts.WhichHop {
+		m.hop = newHopJudge(target)
+	}
 	r, err := m.run(ctx)
 	if err != nil || opts.Keepalive == nil {
 		return r, err
@@ -149,6 +158,7 @@ func (m *measurement) run(ctx context.Context) (Result, error) {
 			}
 		}
 		m.wg.Wait()
+		m.hop.close()
 	}()
 	m.log.Debug("measurement started", "min", m.opts.Plan.Min, "max", m.opts.Plan.Max, "budget", m.opts.Plan.Budget)
 
@@ -164,6 +174,7 @@ func (m *measurement) run(ctx context.Context) (Result, error) {
 			m.act(ctx, a)
 		}
 		if m.pl.Done() {
+			m.hop.close() // the verdicts under way, before the result
 			break
 		}
 		if !m.everOpen && m.lastErr != nil && errors.Is(m.lastErr, ErrUnusable) {
@@ -232,6 +243,7 @@ func (m *measurement) result(now time.Time) Result {
 	r.Target = m.target.String()
 	r.Started, r.Finished = m.start, now
 	r.Server.KeepAliveTimeout, r.Server.KeepAliveMax = m.hints.KeepAliveTimeout, m.hints.KeepAliveMax
+	m.hop.annotate(&r)
 	return r
 }
 
@@ -258,10 +270,14 @@ func (m *measurement) act(ctx context.Context, a plan.Action) {
 		l.reuses++
 		l.confirm = a.Confirm
 		close(l.stop)
+		reuse := l.reuses
+		rctx := withSuspect(ctx, func(at time.Time) {
+			m.send(event{id: a.Conn, kind: evSuspected, at: at, reuse: reuse})
+		})
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			rep := l.conn.Reuse(ctx)
+			rep := l.conn.Reuse(rctx)
 			if !m.send(event{id: a.Conn, kind: evReused, reply: rep}) {
 				l.conn.Close()
 				m.release()
@@ -371,9 +387,15 @@ func (m *measurement) handle(ev event) {
 		t := plan.Trial{Conn: ev.id, IdleSince: l.conn.IdleSince(), Start: at, End: at,
 			Outcome: plan.ClosedIdle, Detail: detail, Reuse: l.reuses + 1, ConnAge: at.Sub(l.conn.Opened())}
 		t.Age = at.Sub(t.IdleSince)
+		m.hop.judge(ev.id, t.Reuse, l.conn, plan.ClosedIdle)
 		m.drop(l)
 		delete(m.conns, ev.id)
 		m.observe(now, t)
+	case evSuspected:
+		if l, ok := m.conns[ev.id]; ok && l.reusing && l.reuses == ev.reuse {
+			m.log.Debug("reuse suspected of meeting a black hole", "conn", ev.id, "reuse", ev.reuse)
+			m.pl.Suspect(ev.id, ev.at)
+		}
 	case evReused:
 		l, ok := m.conns[ev.id]
 		if !ok {
@@ -393,6 +415,7 @@ func (m *measurement) handle(ev event) {
 			t.End = l.conn.IdleSince()
 			m.watch(ev.id, l)
 		} else {
+			m.hop.judge(ev.id, t.Reuse, l.conn, rep.Outcome)
 			m.drop(l)
 			delete(m.conns, ev.id)
 		}

@@ -77,6 +77,11 @@ type Options struct {
 	Logger *slog.Logger
 	// NewTransport overrides how the transport is built (tests, simulation).
 	NewTransport func(Target, TransportOptions) (Transport, error)
+	// WhichHop asks who ended each failed connection, the server or a hop
+	// before it, from the TTLs of the packets (package hop). It needs
+	// CAP_NET_RAW; without it Result.EndedBy says so and nothing else
+	// changes.
+	WhichHop bool
 	// Keepalive, when set, asks a second question after the search has
 	// found a limit: does one connection with TCP keepalive at these
 	// settings survive past it? The answer goes to the Result's Keepalive

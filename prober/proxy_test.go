@@ -296,3 +296,16 @@ func TestJudgeProxy(t *testing.T) {
 		t.Error("JudgeProxy without a proxy is not nil")
 	}
 }
+
+// TestProxyUDPRefused: a proxy tunnels TCP, so a udp target through one is
+// refused when the transport is built, naming the proxy.
+func TestProxyUDPRefused(t *testing.T) {
+	tg, err := ParseTarget("udp://127.0.0.1:53")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewTransport(tg, TransportOptions{Proxy: &Proxy{URL: mustURL(t, "socks5://127.0.0.1:1080")}})
+	if err == nil || !strings.Contains(err.Error(), "proxy socks5://127.0.0.1:1080: udp targets cannot go through a proxy") {
+		t.Errorf("NewTransport(udp via a proxy) = %v, want the refusal", err)
+	}
+}

@@ -82,6 +82,7 @@ func (c *tcpConn) Reuse(ctx context.Context) Reply {
 	_ = c.raw.SetWriteDeadline(deadline)
 	defer func() { _ = c.raw.SetWriteDeadline(time.Time{}) }()
 
+	defer c.judge(ctx)()
 	if _, err := c.raw.Write(c.t.send); err != nil {
 		return c.fail(start, time.Now(), err)
 	}

@@ -30,6 +30,11 @@ type tcpState struct {
 	NotSent uint32
 	// SegsIn counts segments received (tests use it to prove idle silence).
 	SegsIn uint32
+	// Retransmits counts the retransmission timeouts in a row of the
+	// oldest unacknowledged segment; RTO is the retransmission timeout
+	// (backed off with each of them).
+	Retransmits uint8
+	RTO         time.Duration
 }
 
 // readTCPInfo reads TCP_INFO from the socket behind rc.
@@ -51,5 +56,8 @@ func readTCPInfo(rc syscall.RawConn) (tcpState, error) {
 		RTT:     time.Duration(info.Rtt) * time.Microsecond,
 		NotSent: info.Notsent_bytes,
 		SegsIn:  info.Segs_in,
+
+		Retransmits: info.Retransmits,
+		RTO:         time.Duration(info.Rto) * time.Microsecond,
 	}, nil
 }

@@ -21,6 +21,9 @@ type tcpState struct {
 	NotSent uint32
 	RTT     time.Duration
 	SegsIn  uint32
+
+	Retransmits uint8
+	RTO         time.Duration
 }
 
 // readTCPInfo always fails outside Linux.

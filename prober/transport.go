@@ -87,7 +87,7 @@ type Target struct {
 func (t Target) String() string { return t.URL.String() }
 
 // Schemes lists the supported target schemes.
-var Schemes = []string{"tcp", "http", "https", "h2", "h2c"}
+var Schemes = []string{"tcp", "http", "https", "h2", "h2c", "udp"}
 
 // ParseTarget parses tcp://host:port, http://host[:port]/path,
 // https://host[:port]/path, h2://host[:port]/path (HTTP/2 over TLS, port
@@ -100,9 +100,9 @@ func ParseTarget(s string) (Target, error) {
 	scheme := strings.ToLower(u.Scheme)
 	port := u.Port()
 	switch scheme {
-	case "tcp":
+	case "tcp", "udp":
 		if port == "" {
-			return Target{}, fmt.Errorf("target %q: tcp targets need a port (example: tcp://%s:6379)", s, u.Hostname())
+			return Target{}, fmt.Errorf("target %q: %s targets need a port (example: %s://%s:9090)", s, scheme, scheme, u.Hostname())
 		}
 	case "http", "h2c":
 		if port == "" {
@@ -147,6 +147,19 @@ type TransportOptions struct {
 	CAFile             string
 	ServerName         string
 
+	// Direction is who sends first after the idle time: DirectionClient
+	// or DirectionServer ("" is the scheme's default). Only udp supports
+	// the server direction so far.
+	Direction string
+
+	// Family is the address family to connect over: FamilyIPv4,
+	// FamilyIPv6, or FamilyAny ("", the default: whatever the resolver
+	// gives first, as the system would). A name without an address of
+	// the family is unusable ("api.example has no IPv6 address").
+	Family string
+	// Resolver overrides name resolution; nil is the system's resolver.
+	Resolver *net.Resolver
+
 	// Proxy, when set, is the forward proxy every connection goes through
 	// (HTTP CONNECT or SOCKS5), whatever the scheme.
 	Proxy *Proxy
@@ -156,6 +169,30 @@ type TransportOptions struct {
 	// send anything while idle.
 	keepalive *net.KeepAliveConfig
 }
+
+// Address families of TransportOptions.Family.
+const (
+	FamilyAny  = ""
+	FamilyIPv4 = "4"
+	FamilyIPv6 = "6"
+)
+
+// Families lists the valid values of TransportOptions.Family other than
+// FamilyAny.
+var Families = []string{FamilyIPv4, FamilyIPv6}
+
+// FamilyName is how a family is shown: "IPv4", "IPv6", or "" for
+// FamilyAny.
+func FamilyName(family string) string {
+	if family == FamilyAny {
+		return ""
+	}
+	return "IPv" + family
+}
+
+// network is the Go network name for proto ("tcp", "udp") restricted to
+// the family: "tcp4", "udp6", or proto itself for FamilyAny.
+func network(proto, family string) string { return proto + family }
 
 // DefaultTimeout is the trial timeout used when none is given (the one the
 // planner's automatic deadline assumes).

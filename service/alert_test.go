@@ -2,18 +2,16 @@ package service
 
 import (
 	"encoding/json"
-	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/idleprobe/idleprobe/internal/realserver"
 )
 
 // TestServicePrometheusAlert runs a real Prometheus that scrapes the
@@ -27,13 +25,6 @@ import (
 // shipped file fires within the test's bound here. (The margin alert has no
 // `for:` today; the rewrite keeps the test valid if one is added.)
 func TestServicePrometheusAlert(t *testing.T) {
-	promBin, err := exec.LookPath("prometheus")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("prometheus is not installed (Debian package prometheus), and CI is set: %v", err)
-		}
-		t.Skipf("prometheus is not installed (Debian package prometheus): %v", err)
-	}
 	checkLeaks(t)
 	deadline := time.Now().Add(60 * time.Second)
 
@@ -53,52 +44,18 @@ func TestServicePrometheusAlert(t *testing.T) {
 	rulesFile := filepath.Join(dir, "idleprobe.rules.yml")
 	writeFile(t, rulesFile, string(rules))
 
-	promAddr := freeAddr(t)
-	promCfg := filepath.Join(dir, "prometheus.yml")
-	writeFile(t, promCfg, fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-rule_files:
-  - %s
-scrape_configs:
-  - job_name: idleprobe
-    static_configs:
-      - targets: [%q]
-`, rulesFile, strings.TrimPrefix(ts.url, "http://")))
-
-	promLog := &syncBuffer{}
-	cmd := exec.Command(promBin,
-		"--config.file="+promCfg,
-		"--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
-		"--web.listen-address="+promAddr,
-		"--log.level=warn",
-	)
-	cmd.Stdout, cmd.Stderr = promLog, promLog
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting prometheus: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("prometheus log:\n%s", promLog.String())
-		}
+	prom := realserver.StartPrometheus(t, realserver.PrometheusConfig{
+		Targets:   []string{strings.TrimPrefix(ts.url, "http://")},
+		RuleFiles: []string{rulesFile},
 	})
 
-	promURL := "http://" + promAddr
 	var last string
 	// api GETs a Prometheus API path into v; it reports false while
 	// Prometheus is not up yet.
 	api := func(path string, v any) bool {
-		resp, err := client.Get(promURL + path)
-		if err != nil {
-			return false
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		code, b := prom.API(path)
 		last = string(b)
-		if resp.StatusCode != http.StatusOK {
+		if code != http.StatusOK {
 			return false // starting
 		}
 		if err := json.Unmarshal(b, v); err != nil {
@@ -170,17 +127,4 @@ scrape_configs:
 	if now["fine"] || !now["too-long"] {
 		t.Errorf("alert firing for %v, want only too-long (the control path's client idle timeout 0.5 s is below its limit): %s", now, last)
 	}
-}
-
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment
-// ago (Prometheus cannot listen on port 0 and report the port).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/idleprobe/idleprobe/exporters"
+	"github.com/idleprobe/idleprobe/internal/chart"
 )
 
 // Handler returns the web endpoints: the landing page on "/", the metrics
@@ -21,8 +22,7 @@ import (
 func (s *Service) Handler() http.Handler { return s.handler }
 
 func (s *Service) newHandler() http.Handler {
-	reg := exporters.NewRegistry(s.collector)
-	reg.MustRegister(
+	reg := exporters.NewRegistryWith(s.collector, s.opts.ConstLabels, append(s.shardGauges(),
 		versioncollector.NewCollector("idleprobe"),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "idleprobe_trial_connections",
@@ -32,13 +32,20 @@ func (s *Service) newHandler() http.Handler {
 			Name: "idleprobe_trial_connections_limit",
 			Help: "The max_connections cap on trial connections open at once across all paths (0: none).",
 		}, func() float64 { return float64(max(s.limiter.Limit(), 0)) }),
-	)
+	)...)
+	labelled := prometheus.WrapRegistererWith(s.opts.ConstLabels, reg) // the handler's own metrics carry --label too
 	mux := http.NewServeMux()
-	mux.Handle(s.opts.MetricsPath, promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	mux.Handle(s.opts.MetricsPath, promhttp.InstrumentMetricHandler(labelled, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError),
-		Registry: reg,
+		Registry: labelled,
 	})))
-	landing := exporters.LandingConfig{MetricsPath: s.opts.MetricsPath, Logger: s.log}
+	landing := exporters.LandingConfig{MetricsPath: s.opts.MetricsPath, Logger: s.log, Shard: s.opts.Shard.String(),
+		History: func(name string) []chart.Point {
+			if st := s.history.Load(); st != nil {
+				return st.History(name)
+			}
+			return nil
+		}}
 	if version.Version != "" {
 		landing.Version = fmt.Sprintf("%s (revision %s)", version.Version, version.GetRevision())
 	}
@@ -70,4 +77,23 @@ func (s *Service) newHandler() http.Handler {
 		fmt.Fprintln(w, "Config reloaded")
 	})
 	return mux
+}
+
+// shardGauges are idleprobe_shard_index and idleprobe_shard_total when the
+// service is sharded, none otherwise.
+func (s *Service) shardGauges() []prometheus.Collector {
+	sh := s.opts.Shard
+	if !sh.Enabled() {
+		return nil
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "idleprobe_shard_index",
+			Help: "This process's shard index (--shard INDEX/TOTAL): it measures only the configured paths whose rendezvous hash its index wins.",
+		}, func() float64 { return float64(sh.Index) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "idleprobe_shard_total",
+			Help: "Number of shards the configured paths are split among (--shard INDEX/TOTAL); each path is measured by exactly one.",
+		}, func() float64 { return float64(sh.Total) }),
+	}
 }

@@ -21,6 +21,7 @@ func (s *Service) measure(ctx context.Context, p configs.Path, key string, info 
 	target, opts := p.Measurement()
 	opts.Limiter = s.limiter
 	opts.Logger = log
+	opts.WhichHop = s.opts.WhichHop
 	opts.Progress = func(pr prober.Progress) {
 		if pr.Trial != nil {
 			s.collector.ObserveTrial(p.Name, pr.Trial.Outcome)
@@ -28,7 +29,14 @@ func (s *Service) measure(ctx context.Context, p configs.Path, key string, info 
 	}
 	s.collector.SetInProgress(p.Name, true)
 	defer s.collector.SetInProgress(p.Name, false)
-	log.Info("measurement starting", "target", info.Target, "deadline", opts.Plan.Deadline)
+	stored, ok := s.store.Latest(p.Name)
+	hint, why := hintFor(p, stored, ok, time.Now(), info.Interval)
+	opts.Plan.Hint = hint
+	if hint > 0 {
+		log.Info("measurement starting from the last result", "target", info.Target, "deadline", opts.Plan.Deadline, "hint", hint)
+	} else {
+		log.Info("measurement starting", "target", info.Target, "deadline", opts.Plan.Deadline, "full_search", why)
+	}
 
 	r, err := s.opts.Measure(ctx, target, opts)
 
@@ -38,7 +46,7 @@ func (s *Service) measure(ctx context.Context, p configs.Path, key string, info 
 	}
 	class := exporters.Classify(r, err)
 	if class == exporters.ResultSuccess {
-		if err := s.store.Save(p.Name, info, r); err != nil {
+		if err := s.store.SaveKeyed(p.Name, measureKey(p), info, r); err != nil {
 			log.Error("could not save the result to the state file", "file", s.opts.StatePath, "err", err)
 		}
 	}
@@ -49,8 +57,12 @@ func (s *Service) measure(ctx context.Context, p configs.Path, key string, info 
 		if r.Found {
 			upper = r.Upper.String()
 		}
-		log.Info("measurement finished", "lower", r.Lower, "upper", upper, "mode", r.Mode, "kind", r.Kind,
-			"duration", r.Duration().Round(time.Millisecond), "connections", r.ConnectionsOpened)
+		attrs := []any{"lower", r.Lower, "upper", upper, "mode", r.Mode, "kind", r.Kind,
+			"duration", r.Duration().Round(time.Millisecond), "connections", r.ConnectionsOpened}
+		if r.Hint.From > 0 {
+			attrs = append(attrs, "hint", r.Hint.From, "hint_held", r.Hint.Held)
+		}
+		log.Info("measurement finished", attrs...)
 	case exporters.ResultCancelled:
 		log.Info("measurement cancelled; its partial result is not published", "err", err)
 	default:
@@ -71,6 +83,9 @@ func pathInfo(p configs.Path) exporters.PathInfo {
 		Interval:          interval,
 		Labels:            p.Labels,
 		Proxy:             p.Proxy.Prober(),
+		Group:             p.Group,
+		Family:            p.IPFamily,
+		Order:             p.Line(),
 	}
 }
 

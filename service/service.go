@@ -11,6 +11,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/idleprobe/idleprobe/configs"
 	"github.com/idleprobe/idleprobe/exporters"
+	"github.com/idleprobe/idleprobe/internal/shard"
 	"github.com/idleprobe/idleprobe/prober"
 	"github.com/idleprobe/idleprobe/schedule"
 	"github.com/idleprobe/idleprobe/service/state"
@@ -47,6 +49,18 @@ type Options struct {
 	// noticing their cancellation, then the web server finishing its
 	// requests (default 5s).
 	StopTimeout time.Duration
+	// Shard is this replica's part of a sharded service: it measures and
+	// exports only the paths its shard owns (internal/shard). The zero
+	// Shard measures every path.
+	Shard shard.Shard
+	// ConstLabels are added to every series on the telemetry path (serve's
+	// --label, e.g. node=NODE_NAME in a DaemonSet). Names must pass
+	// exporters.CheckLabelName; a config whose paths set one of them too is
+	// refused.
+	ConstLabels map[string]string
+	// WhichHop asks every measurement who ended its failed connections
+	// (prober.Options.WhichHop; needs CAP_NET_RAW).
+	WhichHop bool
 }
 
 // Service is one running `idleprobe serve`. New builds it, Handler serves
@@ -62,6 +76,9 @@ type Service struct {
 	collector *exporters.Collector
 	handler   http.Handler
 	store     *state.Store
+	// history is store for the web handler (set once by Start), which
+	// reads the history of a path's limit from it.
+	history atomic.Pointer[state.Store]
 
 	// ready is true once Start has restored the state and started the
 	// schedules, until Stop.
@@ -167,7 +184,12 @@ func (s *Service) Start() error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkLabels(s.initial); err != nil {
+		return err
+	}
+	s.initial = s.mine(s.initial)
 	s.store = store
+	s.history.Store(store)
 	infos := make([]exporters.PathInfo, len(s.initial.Paths))
 	for i, p := range s.initial.Paths {
 		infos[i] = pathInfo(p)
@@ -219,6 +241,10 @@ func (s *Service) Reload() error {
 	cfg, warns, err := configs.Load(s.opts.ConfigFile)
 	s.logWarnings(warns)
 	if err == nil {
+		err = s.checkLabels(cfg)
+	}
+	if err == nil {
+		cfg = s.mine(cfg)
 		err = s.apply(cfg)
 	}
 	if err != nil {
@@ -344,4 +370,32 @@ func (s *Service) logWarnings(warns []configs.Warning) {
 	for _, w := range warns {
 		s.log.Warn("config warning", "warning", w.String())
 	}
+}
+
+// mine returns cfg with only the paths this replica's shard owns (cfg
+// itself when not sharded). The other settings are shared.
+func (s *Service) mine(cfg *configs.Config) *configs.Config {
+	if !s.opts.Shard.Enabled() {
+		return cfg
+	}
+	own := *cfg
+	own.Paths = nil
+	for _, p := range cfg.Paths {
+		if s.opts.Shard.Owns(p.Name) {
+			own.Paths = append(own.Paths, p)
+		}
+	}
+	s.log.Info("shard owns its paths", "shard", s.opts.Shard.String(), "paths", len(own.Paths), "configured", len(cfg.Paths))
+	return &own
+}
+
+// checkLabels refuses a config whose paths set a label that ConstLabels
+// sets too.
+func (s *Service) checkLabels(cfg *configs.Config) error {
+	for _, p := range cfg.Paths {
+		if err := exporters.CheckConstLabels(s.opts.ConstLabels, p.Name, p.Labels); err != nil {
+			return fmt.Errorf("%s: %w", cfg.File, err)
+		}
+	}
+	return nil
 }

@@ -95,6 +95,7 @@ func newCLI(stdout, stderr io.Writer) *cli {
 	c.addSimulate()
 	c.addCheckConfig()
 	c.addDemo()
+	c.addDiagnose()
 	c.command("version", "Print the version and the build it comes from.", "", "", func(context.Context, []string) int {
 		fmt.Fprintln(c.stdout, version.Print("idleprobe"))
 		return exitOK

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/idleprobe/idleprobe/prober"
 	"time"
 
 	"github.com/prometheus/common/version"
@@ -106,7 +108,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"no command", nil, []string{"usage: idleprobe [<flags>] <command>"}},
 		{"unknown command", []string{"mesure"}, []string{`idleprobe: expected command but got "mesure" (commands: help, measure, serve, `}},
-		{"unknown scheme", []string{"measure", "ftp://example.com/"}, []string{`idleprobe: target "ftp://example.com/": unknown scheme "ftp" (valid: tcp, http, https, h2, h2c)`}},
+		{"unknown scheme", []string{"measure", "ftp://example.com/"}, []string{`idleprobe: target "ftp://example.com/": unknown scheme "ftp" (valid: ` + strings.Join(prober.Schemes, ", ") + ")"}},
 		{"not a url", []string{"measure", "example.com"}, []string{`is not a URL`}},
 		{"tcp without port", []string{"measure", "tcp://example.com"}, []string{"tcp targets need a port"}},
 		{"bad duration", []string{"measure", "--max", "90x", url}, []string{`idleprobe: --max: "90x" is not a duration (examples: 250ms, 90s, 15m, 1h)`}},
@@ -116,7 +118,7 @@ func TestUsageErrors(t *testing.T) {
 		{"budget not a number", []string{"measure", "--budget", "many", url}, []string{`idleprobe: --budget: "many" is not a whole number`}},
 		{"two problems", []string{"measure", "--budget", "1", "--precision", "2", url}, []string{"--precision: 2 must be between 0 and 1, or a percentage below 100%", "--budget: 1 is too few"}},
 		{"bad strategy", []string{"measure", "--strategy", "fast", url}, []string{`idleprobe: --strategy: enum value must be one of parallel,sequential, got 'fast'`}},
-		{"bad output", []string{"measure", "--output", "xml", url}, []string{`idleprobe: --output: enum value must be one of text,json,prom, got 'xml'`}},
+		{"bad output", []string{"measure", "--output", "xml", url}, []string{`idleprobe: --output: enum value must be one of text,json,prom,svg,html, got 'xml'`}},
 		{"unknown flag", []string{"measure", "--bogus", url}, []string{"idleprobe: unknown long flag '--bogus' (see idleprobe measure --help)"}},
 		{"flag without value", []string{"measure", url, "--max"}, []string{"idleprobe: expected argument for flag '--max' (see idleprobe measure --help)"}},
 		{"no target", []string{"measure"}, []string{"idleprobe: measure needs a TARGET"}},
@@ -133,6 +135,9 @@ func TestUsageErrors(t *testing.T) {
 		{"managed header", []string{"measure", "--header", "Connection: close", url}, []string{"idleprobe: --header: Connection is managed by idleprobe"}},
 		{"header twice", []string{"measure", "--header", "X-A: 1", "--header", "x-a: 2", url}, []string{"idleprobe: --header: x-a: duplicate name (X-A is given already"}},
 		{"max above a week", []string{"measure", "--max", "200h", url}, []string{"--max: 200h is more than 168h"}},
+		{"hint above max", []string{"measure", "--max", "10m", "--hint", "15m", url}, []string{"idleprobe: --hint: 15m0s must be within min (1s) and max (10m0s)"}},
+		{"hint with sequential", []string{"measure", "--strategy", "sequential", "--hint", "5m", url}, []string{"idleprobe: --hint: 5m0s cannot be used with the sequential strategy"}},
+		{"negative hint", []string{"measure", "--hint=-5m", url}, []string{"idleprobe: --hint: -5m0s must be positive"}},
 		{"empty send", []string{"measure", "--send=", "tcp://127.0.0.1:1"}, []string{"idleprobe: --send: must not be empty"}},
 		{"zero timeout", []string{"measure", "--timeout", "0s", url}, []string{"idleprobe: --timeout: 0s must be positive"}},
 		{"deadline not above max", []string{"measure", "--max", "1m", "--deadline", "1m", url}, []string{"idleprobe: --deadline: 1m must be longer than --max (1m), or 0 for the automatic deadline (3 x --max + 2 x (--confirm + 2) x --timeout for parallel: 3m30s here)"}},
@@ -447,6 +452,18 @@ func TestSimulateCmd(t *testing.T) {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
 		for _, w := range []string{"Simulated path: limit 15m (reset)", "strategy", "status", "kind", "wall/T", "parallel    measured  idle", "sequential  measured  idle", "x faster than sequential", ", deadline auto\n"} {
+			if !strings.Contains(stdout, w) {
+				t.Errorf("table lacks %q:\n%s", w, stdout)
+			}
+		}
+	})
+	t.Run("hint", func(t *testing.T) {
+		code, stdout, stderr := runCmd(t, context.Background(), "simulate", "--limit", "900s", "--hint", "900s")
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		for _, w := range []string{"parallel+hint  measured  idle", "parallel+hint: started from 15m (the previous answer): the limit has not moved",
+			"with 8 connections instead of"} {
 			if !strings.Contains(stdout, w) {
 				t.Errorf("table lacks %q:\n%s", w, stdout)
 			}

@@ -68,6 +68,7 @@ Exit codes:
 // searchFlags are the search settings shared by measure and simulate.
 type searchFlags struct {
 	min, max, floor, deadline *time.Duration
+	hint                      *time.Duration
 	precision                 cliflags.Fraction
 	strategy                  *string
 	budget, confirm           *int
@@ -91,14 +92,25 @@ func addSearchFlags(cmd *kingpin.CmdClause) *searchFlags {
 	f.deadline = dur("deadline", fmt.Sprintf("Longest the search may run (longer than --max): without a clean answer by then it ends inconclusive, with the evidence so far. "+
 		"0 is automatic: %d x max + 2 x (confirm + 2) x timeout for the parallel strategy, %d x max + 2 x (confirm + 2) x timeout for sequential (%s with the defaults).",
 		plan.ParallelDeadlineFactor, plan.SequentialDeadlineFactor, durfmt.Short(plan.AutoDeadline(d, prober.DefaultTimeout))), 0)
+	f.hint = cmd.Flag("hint", "Start from a previous answer: the upper edge of the last bracket (e.g. 15m). A few connections test around it; "+
+		"when the trials contradict it the search goes on as a full parallel search. The verdict comes from this run's trials only. 0: no hint.").
+		Default("0s").Duration()
 	return f
+}
+
+// hintErrors checks --hint against the other search settings.
+func (f *searchFlags) hintErrors() []string {
+	if err := f.settings().ValidateHint(); err != nil {
+		return []string{"--" + err.Error()}
+	}
+	return nil
 }
 
 // settings returns the search settings and the problems plan.Settings
 // finds in them, one per flag: "--max: ...".
 func (f *searchFlags) settings() plan.Settings {
 	return plan.Settings{Strategy: plan.Strategy(*f.strategy), Min: *f.min, Max: *f.max, Precision: float64(f.precision),
-		PrecisionFloor: *f.floor, Budget: *f.budget, Confirm: *f.confirm, Deadline: *f.deadline}
+		PrecisionFloor: *f.floor, Budget: *f.budget, Confirm: *f.confirm, Deadline: *f.deadline, Hint: *f.hint}
 }
 
 // errLines splits the joined errors of a check into one line each.
@@ -113,9 +125,9 @@ func errLines(err error) []string {
 type measureFlags struct {
 	search                                                              *searchFlags
 	timeout                                                             *time.Duration
-	insecure                                                            *bool
+	insecure, whichHop                                                  *bool
 	caFile, serverName, method, host, body, bodyFile, send, expect, kal *string
-	output, name, pushURL                                               *string
+	output, name, pushURL, family                                       *string
 	proxy, proxyCreds                                                   *string
 	proxyIdle                                                           *time.Duration
 	headers                                                             *[]string
@@ -131,8 +143,12 @@ func (c *cli) addMeasure() {
 		if len(errs) > 0 {
 			return c.usage(errs...)
 		}
+		if *f.family == "both" {
+			return c.measureBoth(ctx, target, opts, rep.Output)
+		}
 		rep.Logger = c.logger()
 		rep.Progress = term.IsTerminalWriter(c.stdout)
+		rep.Width = func() int { return term.Width(c.stdout) }
 		_, err := report.Measure(ctx, target, opts, rep, c.stdout)
 		return c.exit(err)
 	})
@@ -155,11 +171,16 @@ func (c *cli) addMeasure() {
 	f.proxy = cmd.Flag("proxy", "Forward proxy every connection goes through, for every scheme: http://HOST:PORT (HTTP CONNECT) or socks5://HOST:PORT. No credentials in the URL: see --proxy-credentials-file.").PlaceHolder("URL").String()
 	f.proxyCreds = cmd.Flag("proxy-credentials-file", `--proxy: file whose first line is "user:password" (Basic for CONNECT, username/password for SOCKS5); never logged.`).PlaceHolder("FILE").String()
 	f.proxyIdle = cmd.Flag("proxy-idle-timeout", "--proxy: the proxy's own idle timeout for tunnels as configured (Squid read_timeout, Dante timeout.io), so that the result can say whether the proxy is the hop that closed.").Default("0s").Duration()
-	f.output = cmd.Flag("output", "Result format: text (summary and advice), json (one object), prom (Prometheus text format, for a textfile collector).").Default(report.Outputs[0]).Enum(report.Outputs...)
-	f.name = cmd.Flag("name", "Name of the path: the path label of --output prom and --push-gateway (default: the target).").String()
+	f.output = cmd.Flag("output", "Result format: text (summary and advice), json (one object), prom (Prometheus text format, for a textfile collector), svg (a chart of the trials), html (a page with the chart and the summary).").Default(report.Outputs[0]).Enum(report.Outputs...)
+	f.name = cmd.Flag("name", "Name of the path: the path label of --output prom and --push-gateway, the title of svg and html (default: the target).").String()
 	f.pushURL = cmd.Flag("push-gateway", `Push a complete result to the Pushgateway at this URL (job "idleprobe", grouped by path).`).PlaceHolder("URL").String()
+	f.whichHop = cmd.Flag("which-hop", whichHopHelp).Default("true").Bool()
+	f.family = addFamilyFlag(cmd)
 	f.kal = cmd.Flag("keepalive", "After finding a limit, check whether TCP keepalive at the client's settings keeps the path alive past it: IDLE[,INTERVAL[,COUNT]] in whole seconds, e.g. 30s,75s,9 (INTERVAL defaults to IDLE, COUNT to 9).").PlaceHolder("IDLE[,INTERVAL[,COUNT]]").String()
 }
+
+// whichHopHelp is the help of measure's and serve's --which-hop.
+const whichHopHelp = "Tell who ended each failed connection, the server or a hop before it, from the TTL of its RST or FIN against the server's SYN-ACK (a packet capture: needs CAP_NET_RAW; without it the result says so). --no-which-hop turns it off."
 
 // options checks measure's flags against the target and turns them into
 // the measurement to run and how to report it, or every problem found, one
@@ -241,9 +262,19 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 		errs = append(errs, fmt.Sprintf("--push-gateway: %q is not an http(s) URL (example: http://pushgateway:9091)", *f.pushURL))
 	}
 	errs = append(errs, f.schemeErrors(target.Scheme)...)
+	families, err := configs.ParseFamily(*f.family)
+	if err != nil {
+		errs = append(errs, "--ip-family: "+err.Error())
+	} else if len(families) > 1 {
+		errs = append(errs, bothErrors(*f.output, *f.pushURL, *f.kal)...)
+	}
+	errs = append(errs, f.search.hintErrors()...)
 	var opts prober.Options
 	if len(errs) == 0 {
 		target, opts = p.Measurement()
+		opts.WhichHop = *f.whichHop
+		opts.Transport.Family = families[0]
+		opts.Plan.Hint = settings.Hint
 	}
 	return target, opts, report.Options{Output: *f.output, Name: *f.name, PushURL: *f.pushURL}, errs
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/idleprobe/idleprobe/configs"
+	"github.com/idleprobe/idleprobe/exporters"
+	"github.com/idleprobe/idleprobe/internal/shard"
 	"github.com/idleprobe/idleprobe/service"
 )
 
@@ -38,8 +40,10 @@ A reload with an invalid config is rejected and logged, the running config keeps
 // serveFlags are serve's flags as parsed.
 type serveFlags struct {
 	configFile, metricsPath, storagePath *string
-	check                                *bool
+	check, whichHop                      *bool
 	web                                  *web.FlagConfig
+	shard                                *string
+	labels                               *map[string]string
 }
 
 func (c *cli) addServe() {
@@ -48,15 +52,27 @@ func (c *cli) addServe() {
 		if p := *f.metricsPath; !strings.HasPrefix(p, "/") || p == "/" || strings.HasPrefix(p, "/-/") {
 			return c.usage(fmt.Sprintf("--web.telemetry-path: %q must start with / and not be / or under /-/ (example: /metrics)", p))
 		}
+		sh, err := shard.Parse(*f.shard)
+		if err != nil && *f.shard != "" {
+			return c.usage("--shard: " + err.Error())
+		}
+		for name := range *f.labels {
+			if err := exporters.CheckLabelName(name); err != nil {
+				return c.usage(fmt.Sprintf("--label %s=...: %v", name, err))
+			}
+		}
 		if *f.check {
 			return c.exit(f.checkConfig(c))
 		}
-		return c.exit(f.serve(ctx, c.logger()))
+		return c.exit(f.serve(ctx, c.logger(), sh))
 	})
 	f.configFile = cmd.Flag("config.file", "Config file listing the paths to measure (see CONFIGURATION.md).").Default("idleprobe.yml").String()
-	f.check = cmd.Flag("config.check", "Validate the config file (and --web.config.file), print any warnings and exit: 0 when valid, 1 when not.").Bool()
+	f.check = cmd.Flag("config.check", "Validate the config file (and --web.config.file, --shard and --label), print any warnings and exit: 0 when valid, 1 when not.").Bool()
 	f.metricsPath = cmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 	f.storagePath = cmd.Flag("storage.path", "State file keeping the latest result of every path across restarts (written atomically).").Default("idleprobe-state.json").String()
+	f.shard = cmd.Flag("shard", "Measure only this shard's part of the paths: INDEX/TOTAL (2/5), where INDEX may be a StatefulSet pod name ending in -ORDINAL (--shard=$(POD_NAME)/5). Each path belongs to exactly one of the TOTAL shards (rendezvous hashing of its name).").PlaceHolder("INDEX/TOTAL").String()
+	f.whichHop = cmd.Flag("which-hop", whichHopHelp).Default("true").Bool()
+	f.labels = cmd.Flag("label", "A constant label NAME=VALUE added to every exported series (repeatable), e.g. --label node=$(NODE_NAME) in a DaemonSet.").PlaceHolder("NAME=VALUE").StringMap()
 	f.web = kingpinflag.AddFlags(cmd, defaultListenAddress)
 }
 
@@ -69,6 +85,11 @@ func (f *serveFlags) checkConfig(c *cli) error {
 	}
 	if err != nil {
 		return err
+	}
+	for _, p := range cfg.Paths {
+		if err := exporters.CheckConstLabels(*f.labels, p.Name, p.Labels); err != nil {
+			return fmt.Errorf("%s: %w", *f.configFile, err)
+		}
 	}
 	if file := *f.web.WebConfigFile; file != "" {
 		if err := web.Validate(file); err != nil {
@@ -83,7 +104,7 @@ func (f *serveFlags) checkConfig(c *cli) error {
 // fails only on start-up problems: an invalid config or web config, a
 // listen address that cannot be bound, a state directory that cannot be
 // created, or a web server that dies.
-func (f *serveFlags) serve(ctx context.Context, log *slog.Logger) error {
+func (f *serveFlags) serve(ctx context.Context, log *slog.Logger, sh shard.Shard) error {
 	log.Info("Starting idleprobe", "version", version.Info())
 	log.Info("Build context", "build_context", version.BuildContext())
 	cfg, warns, err := configs.Load(*f.configFile)
@@ -98,7 +119,8 @@ func (f *serveFlags) serve(ctx context.Context, log *slog.Logger) error {
 			return fmt.Errorf("web config %s: %w", file, err)
 		}
 	}
-	svc := service.New(cfg, service.Options{ConfigFile: *f.configFile, StatePath: *f.storagePath, MetricsPath: *f.metricsPath, Logger: log})
+	svc := service.New(cfg, service.Options{ConfigFile: *f.configFile, StatePath: *f.storagePath, MetricsPath: *f.metricsPath, Logger: log,
+		Shard: sh, ConstLabels: *f.labels, WhichHop: *f.whichHop})
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

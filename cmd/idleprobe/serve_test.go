@@ -138,6 +138,8 @@ func TestServeFlags(t *testing.T) {
 	writeFile(t, bad, "paths:\n  - name: web\n    target: http://127.0.0.1:1/\n    max_idle: 90x\n")
 	badWeb := filepath.Join(dir, "web.yml")
 	writeFile(t, badWeb, "tls_server_config:\n  cert_file: /nonexistent.crt\n")
+	labelled := filepath.Join(dir, "labelled.yml")
+	writeFile(t, labelled, "paths:\n  - name: web\n    target: http://127.0.0.1:1/\n    labels: {node: a}\n")
 
 	tests := []struct {
 		name     string
@@ -156,6 +158,13 @@ func TestServeFlags(t *testing.T) {
 		{"positional argument", []string{"http://127.0.0.1:1/"}, exitUsage, "", "serve takes only flags", false},
 		{"bad telemetry path", []string{"--web.telemetry-path", "metrics"}, exitUsage, "", "--web.telemetry-path", false},
 		{"bad log level", []string{"--log.level", "loud"}, exitUsage, "", "--log.level", false},
+		{"bad shard", []string{"--shard", "5/5"}, exitUsage, "", "--shard: \"5/5\": INDEX 5 is not below TOTAL 5", false},
+		{"bad shard index", []string{"--shard", "idleprobe/3"}, exitUsage, "", "--shard: \"idleprobe/3\": INDEX", false},
+		{"reserved label", []string{"--label", "path=x"}, exitUsage, "", "--label path=...: \"path\" is set by idleprobe", false},
+		{"invalid label", []string{"--label", "a-b=x"}, exitUsage, "", "--label a-b=...: \"a-b\" is not a valid label name", false},
+		{"label without value", []string{"--label", "node"}, exitUsage, "", "--label: expected KEY=VALUE", false},
+		{"check with shard and label", []string{"--config.file", good, "--shard", "idleprobe-2/3", "--label", "node=worker-1", "--config.check"}, exitOK, "OK, 1 paths", "", false},
+		{"check label also set by a path", []string{"--config.file", labelled, "--label", "node=worker-1", "--config.check"}, exitFailed, "", `path "web": label "node" is also given on the command line`, false},
 		{"bad config at start", []string{"--config.file", bad, "--web.listen-address", "127.0.0.1:0"}, exitFailed, "", "max_idle", false},
 		{"unusable listen address", []string{"--config.file", good, "--web.listen-address", "127.0.0.1:-1", "--storage.path", filepath.Join(dir, "s.json")}, exitFailed, "", "--web.listen-address", false},
 	}

@@ -23,6 +23,9 @@ Examples:
   idleprobe simulate --limit 900s --mode reset
   idleprobe simulate --limit 350s --mode dropped --jitter 2s --flaky 0.01
   idleprobe simulate --limit 0 --max 10m        (a path with no limit)
+  idleprobe simulate --limit 900s --hint 750s    (re-measuring: the limit moved up by 20 %)
+
+With --hint a third run, "parallel+hint", starts from that previous answer (as idleprobe serve does from a path's last result), beside the two strategies without it.
 
 The status column says how each run ended (measured, inconclusive by its --deadline, unusable) and the kind column which clock the limit runs on (idle, or lifetime); a run that did not end measured gets a line saying why.
 
@@ -58,6 +61,10 @@ func (c *cli) addSimulate() {
 			errs = append(errs, fmt.Sprintf("--timeout: %s must be positive (example: 5s)", p.Timeout))
 		}
 		s := search.settings()
+		if s.Hint > 0 {
+			s.Strategy = plan.Parallel // the hinted run; the others run without it
+		}
+		errs = append(errs, search.hintErrors()...)
 		if errs = append(errs, errLines(configs.CheckSettings(s, configs.MeasureFlags))...); len(errs) > 0 {
 			return c.usage(errs...)
 		}

@@ -174,6 +174,13 @@ func (l *Lab) MeasureText(t testing.TB, args ...string) string {
 
 func (l *Lab) measure(t testing.TB, args []string) (stdout, stderr string) {
 	t.Helper()
+	return l.run(t, "measure", args)
+}
+
+// run runs `idleprobe COMMAND ARGS...` in the client namespace, bounded
+// like measure (measureTimeout), and fails t when it fails.
+func (l *Lab) run(t testing.TB, command string, args []string) (stdout, stderr string) {
+	t.Helper()
 	bin := Binary(t)
 	ip, err := lookTool("ip")
 	if err != nil {
@@ -182,7 +189,7 @@ func (l *Lab) measure(t testing.TB, args []string) (stdout, stderr string) {
 	timeout := measureTimeout(args)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	argv := append([]string{"netns", "exec", l.Client, bin, "measure"}, args...)
+	argv := append([]string{"netns", "exec", l.Client, bin, command}, args...)
 	c := exec.CommandContext(ctx, ip, argv...)
 	var o, e bytes.Buffer
 	c.Stdout, c.Stderr = &o, &e
@@ -190,16 +197,16 @@ func (l *Lab) measure(t testing.TB, args []string) (stdout, stderr string) {
 	err = c.Run()
 	elapsed := time.Since(start)
 	id := nextID()
-	_ = os.WriteFile(filepath.Join(l.Dir, fmt.Sprintf("measure-%d.stdout", id)), o.Bytes(), 0o644)
-	_ = os.WriteFile(filepath.Join(l.Dir, fmt.Sprintf("measure-%d.stderr", id)), e.Bytes(), 0o644)
-	t.Logf("idleprobe measure %s (in %s, %.2fs)", strings.Join(args, " "), l.Client, elapsed.Seconds())
+	_ = os.WriteFile(filepath.Join(l.Dir, fmt.Sprintf("%s-%d.stdout", command, id)), o.Bytes(), 0o644)
+	_ = os.WriteFile(filepath.Join(l.Dir, fmt.Sprintf("%s-%d.stderr", command, id)), e.Bytes(), 0o644)
+	t.Logf("idleprobe %s %s (in %s, %.2fs)", command, strings.Join(args, " "), l.Client, elapsed.Seconds())
 	if ctx.Err() != nil {
-		t.Fatalf("idleprobe measure %s: still running after %s (killed)\nstdout:\n%s\nstderr:\n%s",
-			strings.Join(args, " "), timeout, o.String(), tailString(e.String(), 40))
+		t.Fatalf("idleprobe %s %s: still running after %s (killed)\nstdout:\n%s\nstderr:\n%s",
+			command, strings.Join(args, " "), timeout, o.String(), tailString(e.String(), 40))
 	}
 	if err != nil {
-		t.Fatalf("idleprobe measure %s: %v\nstdout:\n%s\nstderr:\n%s",
-			strings.Join(args, " "), err, o.String(), tailString(e.String(), 40))
+		t.Fatalf("idleprobe %s %s: %v\nstdout:\n%s\nstderr:\n%s",
+			command, strings.Join(args, " "), err, o.String(), tailString(e.String(), 40))
 	}
 	return o.String(), e.String()
 }

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -45,9 +46,36 @@ func DialIn(ns, addr string, timeout time.Duration) (*net.TCPConn, error) {
 }
 
 func dialIn(ns, addr string, timeout time.Duration) (*net.TCPConn, error) {
+	var c net.Conn
+	err := Do(ns, func() error {
+		d := net.Dialer{Timeout: timeout, KeepAlive: -1}
+		var err error
+		c, err = d.Dial("tcp4", addr)
+		return err
+	})
+	if err != nil {
+		if c != nil {
+			c.Close()
+		}
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
+}
+
+// Do runs f on an OS thread switched into namespace ns, from this process:
+// sockets f creates belong to ns for their whole life (a packet capture,
+// a dial). The thread is switched back before it is released. f must not
+// start goroutines that create sockets: they would run elsewhere.
+func Do(ns string, f func() error) error {
+	errc := make(chan error, 1)
+	go func() { errc <- doIn(ns, f) }()
+	return <-errc
+}
+
+func doIn(ns string, f func() error) error {
 	target, err := os.Open(filepath.Join("/run/netns", ns))
 	if err != nil {
-		return nil, fmt.Errorf("namespace %s: %w", ns, err)
+		return fmt.Errorf("namespace %s: %w", ns, err)
 	}
 	defer target.Close()
 
@@ -55,26 +83,19 @@ func dialIn(ns, addr string, timeout time.Duration) (*net.TCPConn, error) {
 	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
 	if err != nil {
 		runtime.UnlockOSThread()
-		return nil, err
+		return err
 	}
 	defer orig.Close()
 	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("setns %s: %w", ns, err)
+		return fmt.Errorf("setns %s: %w", ns, err)
 	}
-	d := net.Dialer{Timeout: timeout, KeepAlive: -1}
-	c, dialErr := d.Dial("tcp4", addr)
+	ferr := f()
 	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
 		// The thread stays locked and in the wrong namespace: the runtime
 		// discards a thread whose goroutine exits while locked to it.
-		if c != nil {
-			c.Close()
-		}
-		return nil, fmt.Errorf("setns back from %s: %w", ns, err)
+		return errors.Join(ferr, fmt.Errorf("setns back from %s: %w", ns, err))
 	}
 	runtime.UnlockOSThread()
-	if dialErr != nil {
-		return nil, dialErr
-	}
-	return c.(*net.TCPConn), nil
+	return ferr
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idleprobe/idleprobe/prober/hop"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
@@ -121,6 +122,8 @@ func TestScenario1Reset(t *testing.T) {
 		t.Run(strings.SplitN(target, ":", 2)[0], func(t *testing.T) {
 			r := l.Measure(t, measureArgs(10*time.Second, nil, target)...)
 			checkMiddleboxLimit(t, r, T, plan.Reset)
+			// The lb's RST, TTL 64, against the server's 63.
+			checkEndedBy(t, r, hop.Hop, 1)
 		})
 	}
 }
@@ -202,6 +205,7 @@ func serverCloseScenario(t *testing.T, K time.Duration, start func(l *Lab)) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := l.Measure(t, measureArgs(10*time.Second, nil, tc.target)...)
 			checkServerClose(t, r, K)
+			checkEndedBy(t, r, hop.Server, 0)
 		})
 	}
 }
@@ -236,6 +240,7 @@ func TestScenario6SmallerLimitWins(t *testing.T) {
 	l.StartNginx(t, l.Server, NginxKeepaliveServer(":80", K), ":80")
 	r := l.Measure(t, measureArgs(10*time.Second, nil, vipURL(l, 80))...)
 	checkMiddleboxLimit(t, r, T, plan.Reset)
+	checkEndedBy(t, r, hop.Hop, 1)
 	if r.Found && r.Upper >= K {
 		t.Errorf("upper %s is the server's K=%s, not the middlebox's T=%s", r.Upper, K, T)
 	}

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -47,6 +48,10 @@ type Command struct {
 	// Credential, when set, runs the process as that user (PostgreSQL
 	// refuses to run as root).
 	Credential *syscall.Credential
+	// Stdout, when set, receives the process's stdout instead of the log
+	// (for programs whose stdout is their result, such as Chromium's
+	// --dump-dom); stderr still goes to the log.
+	Stdout io.Writer
 	// StopSignal asks the process to end (default SIGTERM; PostgreSQL's
 	// fast shutdown is SIGINT). It goes to the process itself; whatever is
 	// left of its process group gets SIGKILL once it has ended.
@@ -96,6 +101,9 @@ func start(t testing.TB, c Command) (*Proc, error) {
 	}
 	cmd := exec.Command(c.Argv[0], c.Argv[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
+	if c.Stdout != nil {
+		cmd.Stdout = c.Stdout
+	}
 	cmd.Dir, cmd.Env = c.Dir, c.Env
 	// Its own process group, so that its children (nginx workers,
 	// PostgreSQL backends) can be found and ended with it; SIGKILL if this

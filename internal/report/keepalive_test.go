@@ -93,8 +93,8 @@ func TestProgressLineKeepalive(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s := progressSnap{at: start.Add(4 * time.Second), started: start, lower: 2900 * time.Millisecond, upper: 3100 * time.Millisecond,
 		found: true, live: 1, trials: 30, remaining: 7 * time.Second, keepalive: true}
-	want := "5.0s elapsed | limit in (2.90s, 3.10s] | checking TCP keepalive... | 1 live conn | 30 trials | about 6s left"
-	if got := progressLine(s, start.Add(5*time.Second)); got != want {
+	want := "5.0s elapsed | limit in (2.90s, 3.10s] | checking TCP keepalive... | about 6s left | 1 conn open | 30 trials"
+	if got := progressLine(s, start.Add(5*time.Second), 0); got != want {
 		t.Errorf("progressLine = %q\nwant %q", got, want)
 	}
 	if got := snapOf(prober.Progress{Keepalive: true}); !got.keepalive {

@@ -16,13 +16,16 @@ import (
 
 	"github.com/idleprobe/idleprobe/exporters"
 	"github.com/idleprobe/idleprobe/internal/advice"
+	"github.com/idleprobe/idleprobe/internal/chart"
 	"github.com/idleprobe/idleprobe/prober"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
 // Outputs are the result formats: text (summary and advice), json (one
-// object), prom (Prometheus text format, for a textfile collector).
-var Outputs = []string{"text", "json", "prom"}
+// object), prom (Prometheus text format, for a textfile collector), svg
+// (the chart of the trials, package chart) and html (a standalone page with
+// that chart and the summary, the same page as a path's page of `serve`).
+var Outputs = []string{"text", "json", "prom", "svg", "html"}
 
 // Options say how Measure shows progress and the result.
 type Options struct {
@@ -35,6 +38,9 @@ type Options struct {
 	PushURL string
 	// Progress redraws a live progress line on the output (a terminal).
 	Progress bool
+	// Width returns the terminal's width in columns (0 when unknown), read
+	// at every redraw of the progress line; nil is unknown.
+	Width func() int
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 	// Measure runs the measurement: prober.Measure when nil (tests pass a
@@ -61,7 +67,9 @@ func Measure(ctx context.Context, target prober.Target, opts prober.Options, o O
 	}
 	var disp *display
 	if o.Progress {
-		disp = startDisplay(w, time.Now())
+		counter := &connCounter{inner: opts.Limiter}
+		opts.Limiter = counter
+		disp = startDisplay(w, time.Now(), o.Width, counter.open)
 		prev := opts.Progress
 		opts.Progress = func(p prober.Progress) {
 			disp.update(p)
@@ -150,10 +158,25 @@ func write(w io.Writer, r prober.Result, o Options, px *prober.Proxy) error {
 		return err
 	case "prom":
 		return writeProm(w, oneShotPath(o.Name, r, px), r)
+	case "svg":
+		return chart.Trials(w, pageName(o, r), r, 0)
+	case "html":
+		var sum strings.Builder
+		writeSummary(&sum, r, prober.JudgeProxy(r, px))
+		return exporters.WritePathPage(w, exporters.PathPage{Name: pageName(o, r), Target: r.Target, Result: &r, Summary: sum.String()})
 	default:
 		writeSummary(w, r, prober.JudgeProxy(r, px))
 		return nil
 	}
+}
+
+// pageName is the title of the svg and html outputs: --name, or the
+// target.
+func pageName(o Options, r prober.Result) string {
+	if o.Name != "" {
+		return o.Name
+	}
+	return r.Target
 }
 
 // oneLine joins a possibly multi-line message into one line.

@@ -21,16 +21,34 @@ import (
 type simRun struct {
 	strategy plan.Strategy
 	result   prober.Result
+	// hinted marks the run that started from s.Hint.
+	hinted bool
+}
+
+// name is the run's name in the table: the strategy, "+hint" when hinted.
+func (r simRun) name() string {
+	if r.hinted {
+		return string(r.strategy) + "+hint"
+	}
+	return string(r.strategy)
 }
 
 // Simulate runs both search strategies with settings s against the
 // simulated path p (plan.Simulate: a fake clock, no network) and writes
 // them side by side to w: a table (output "text") or one JSON object
-// ("json"). It fails only when a simulation has no result to show.
+// ("json"). With s.Hint, a third run starts the parallel strategy from it.
+// It fails only when a simulation has no result to show.
 func Simulate(w io.Writer, output string, p plan.SimPath, s plan.Settings) error {
 	var runs []simRun
-	for _, st := range []plan.Strategy{plan.Parallel, plan.Sequential} {
+	for i, st := range []plan.Strategy{plan.Parallel, plan.Sequential, plan.Parallel} {
 		s := s
+		hinted := i == 2
+		if hinted && s.Hint == 0 {
+			break
+		}
+		if !hinted {
+			s.Hint = 0
+		}
 		s.Strategy = st
 		s = s.WithDeadline(p.Timeout)
 		r, err := plan.Simulate(s, p)
@@ -39,7 +57,7 @@ func Simulate(w io.Writer, output string, p plan.SimPath, s plan.Settings) error
 		}
 		r = exporters.Settle(r, err)
 		r.Target = "sim://" + simName(p)
-		runs = append(runs, simRun{strategy: st, result: r})
+		runs = append(runs, simRun{strategy: st, result: r, hinted: hinted})
 	}
 	if output == "json" {
 		if err := writeSimJSON(w, p, runs); err != nil {
@@ -83,21 +101,29 @@ func writeSimTable(w io.Writer, p plan.SimPath, s plan.Settings, runs []simRun) 
 			width = advice.Dur(r.Width())
 			prec = pct(r.Width().Seconds() / r.Upper.Seconds())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", run.strategy, advice.StatusOf(r), advice.KindOf(r),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", run.name(), advice.StatusOf(r), advice.KindOf(r),
 			advice.Dur(r.Duration()), ratio(r.Duration(), p.Limit), bracket, width, prec, r.ConnectionsOpened, r.PeakConnections)
 	}
 	tw.Flush()
 	for _, run := range runs {
 		if e := advice.Ending(run.result); e != "" {
-			fmt.Fprintf(w, "%s: %s\n", run.strategy, e)
+			fmt.Fprintf(w, "%s: %s\n", run.name(), e)
 		}
 		if l := advice.Lifetime(run.result); l != "" {
-			fmt.Fprintf(w, "%s: lifetime limit: %s\n", run.strategy, l)
+			fmt.Fprintf(w, "%s: lifetime limit: %s\n", run.name(), l)
+		}
+		if run.hinted {
+			fmt.Fprintf(w, "%s: %s\n", run.name(), hintLine(run.result))
 		}
 	}
-	if len(runs) == 2 && runs[0].result.Duration() > 0 {
+	if len(runs) >= 2 && runs[0].result.Duration() > 0 {
 		fmt.Fprintf(w, "\n%s finishes %s x faster than %s.\n", runs[0].strategy,
 			ratio(runs[1].result.Duration(), runs[0].result.Duration()), runs[1].strategy)
+	}
+	if len(runs) == 3 && runs[2].result.Duration() > 0 {
+		fmt.Fprintf(w, "%s takes %s x the time of %s, with %d connections instead of %d.\n", runs[2].name(),
+			ratio(runs[2].result.Duration(), runs[0].result.Duration()), runs[0].name(),
+			runs[2].result.ConnectionsOpened, runs[0].result.ConnectionsOpened)
 	}
 }
 
@@ -117,6 +143,7 @@ type simJSON struct {
 
 type simRunJSON struct {
 	Strategy      plan.Strategy `json:"strategy"`
+	Hinted        bool          `json:"hinted,omitempty"`
 	WallOverLimit *float64      `json:"wall_over_limit"`
 	Precision     *float64      `json:"precision_reached"`
 	Result        prober.Result `json:"result"`
@@ -136,7 +163,7 @@ func writeSimJSON(w io.Writer, p plan.SimPath, runs []simRun) error {
 	doc.Path.Seed = p.Seed
 	doc.Runs = []simRunJSON{}
 	for _, run := range runs {
-		j := simRunJSON{Strategy: run.strategy, Result: run.result}
+		j := simRunJSON{Strategy: run.strategy, Hinted: run.hinted, Result: run.result}
 		if p.Limit > 0 {
 			x := run.result.Duration().Seconds() / p.Limit.Seconds()
 			j.WallOverLimit = &x

@@ -41,6 +41,9 @@ func writeSummary(w io.Writer, r prober.Result, v *prober.ProxyVerdict) {
 	}
 	row("Target", r.Target)
 	row("Strategy", string(r.Settings.Strategy))
+	if r.Hint.From > 0 {
+		row("Hint", hintLine(r))
+	}
 	if e := advice.Ending(r); e != "" && advice.StatusOf(r) != plan.Interrupted {
 		// The title says "interrupted"; the other endings say why here.
 		row("Status", e)
@@ -53,6 +56,9 @@ func writeSummary(w io.Writer, r prober.Result, v *prober.ProxyVerdict) {
 	rows("Server", advice.Server(r))
 	if v != nil {
 		row("Proxy", proxyLine(v))
+	}
+	if e := advice.EndedBy(r); e != "" {
+		row("Ended by", e)
 	}
 	took := advice.Dur(r.Duration())
 	if advice.StatusOf(r) == plan.Measured && r.Found && r.Upper > 0 {
@@ -70,4 +76,17 @@ func writeSummary(w io.Writer, r prober.Result, v *prober.ProxyVerdict) {
 	if warn := advice.Warning(r); warn != "" {
 		fmt.Fprintln(w, warn)
 	}
+}
+
+// hintLine says where a hinted search started and whether the limit was
+// still there.
+func hintLine(r prober.Result) string {
+	from := "started from " + advice.Dur(r.Hint.From) + " (the previous answer)"
+	switch {
+	case r.Hint.Held:
+		return from + ": the limit has not moved"
+	case advice.StatusOf(r) == plan.Measured:
+		return from + ": the trials contradicted it; the search went on from what they showed"
+	}
+	return from + ": the trials did not confirm it"
 }

@@ -45,3 +45,89 @@ func BenchmarkStrategies(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBlackHole runs the parallel strategy on a black hole at the
+// limits of the issue, on a 1 ms and a 300 ms path, with the transport's
+// suspicions (early evidence) and without them (the planner only learns
+// of a black hole at the trial timeout), and reports wall/T, the bracket
+// width and the connections (default settings, 5 s trial timeout).
+// Reproduce with:
+//
+//	go test ./prober/plan -run '^$' -bench BlackHole -benchtime 1x
+func BenchmarkBlackHole(b *testing.B) {
+	limits := []time.Duration{5 * time.Second, time.Minute, 350 * time.Second, 15 * time.Minute, time.Hour}
+	for _, rtt := range []time.Duration{time.Millisecond, 300 * time.Millisecond} {
+		for _, evidence := range []string{"suspicions", "timeouts"} {
+			for _, T := range limits {
+				b.Run(fmt.Sprintf("rtt=%s/%s/T=%s", rtt, evidence, T), func(b *testing.B) {
+					s := settingsFor(Parallel, T)
+					var r Result
+					for b.Loop() {
+						r, _ = simJudged(b, s, SimPath{Limit: T, Mode: Dropped, Latency: rtt}, evidence == "timeouts")
+					}
+					if !r.Found || r.Mode != Dropped || r.Lower >= T || r.Upper < T {
+						b.Fatalf("wrong answer: %s", describe(r))
+					}
+					b.ReportMetric(r.Duration().Seconds()/T.Seconds(), "wall/T")
+					b.ReportMetric(100*float64(r.Upper-r.Lower)/float64(T), "width%")
+					b.ReportMetric(float64(r.PeakConnections), "peak_conns")
+					b.ReportMetric(float64(r.ConnectionsOpened), "opened_conns")
+				})
+			}
+		}
+	}
+}
+
+// hintCases are the moves of the limit since the previous answer that
+// BenchmarkHint replays: the hint is the previous upper edge, the path's
+// limit is the hint times the factor.
+var hintCases = []struct {
+	name   string
+	factor float64
+}{{"unchanged", 1}, {"+20%", 1.2}, {"-20%", 0.8}, {"+50%", 1.5}, {"-50%", 0.5}}
+
+// BenchmarkHint runs the hinted parallel search on the simulated path for
+// the limits of the issue, each with a hint that is right, or off by 20 %
+// or 50 % either way, and reports (besides the CPU cost of planning):
+//
+//	wall/T       predicted wall time over the limit
+//	width%       bracket width in percent of the limit
+//	opened_conns connections opened in all
+//	held         1 when the limit was bracketed inside the hint's window
+//
+// Reproduce with:
+//
+//	go test ./prober/plan -run '^$' -bench Hint -benchtime 1x
+func BenchmarkHint(b *testing.B) {
+	limits := []time.Duration{5 * time.Second, time.Minute, 350 * time.Second, 15 * time.Minute, time.Hour}
+	for _, mode := range []Outcome{Reset, ClosedIdle, Dropped} {
+		for _, T := range limits {
+			for _, hc := range hintCases {
+				b.Run(fmt.Sprintf("%s/T=%s/%s", mode, T, hc.name), func(b *testing.B) {
+					s := settingsFor(Parallel, 2*T)
+					prev := time.Duration(float64(T) / hc.factor)
+					s.Hint = prev
+					var r Result
+					for b.Loop() {
+						var err error
+						r, err = Simulate(s, SimPath{Limit: T, Mode: mode})
+						if err != nil {
+							b.Fatal(err)
+						}
+					}
+					if !r.Complete || !r.Found || r.Lower >= T || r.Upper < T {
+						b.Fatalf("wrong answer: %s", describe(r))
+					}
+					held := 0.0
+					if r.Hint.Held {
+						held = 1
+					}
+					b.ReportMetric(r.Duration().Seconds()/T.Seconds(), "wall/T")
+					b.ReportMetric(100*float64(r.Upper-r.Lower)/float64(T), "width%")
+					b.ReportMetric(float64(r.ConnectionsOpened), "opened_conns")
+					b.ReportMetric(held, "held")
+				})
+			}
+		}
+	}
+}

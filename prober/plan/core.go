@@ -71,6 +71,10 @@ type core struct {
 	peak   int
 
 	trials []Trial
+	// suspects holds the failures the planner acts on before they are
+	// known: reuses that look like a black hole (see Suspect), until their
+	// real outcome arrives. They are never part of the Result.
+	suspects map[ConnID]Trial
 
 	// Cached reading of the record, recomputed after every observation.
 	b       bracket
@@ -134,6 +138,7 @@ func (c *core) ageOf(pc *pconn, now time.Time) time.Duration { return now.Sub(c.
 func (c *core) finish(status Status, reason string) {
 	if !c.done {
 		c.done, c.status, c.reason = true, status, reason
+		c.dropSuspects()
 	}
 }
 
@@ -189,7 +194,7 @@ func (c *core) linger(now time.Time) time.Time {
 		c.lingerVersion, c.lingerTrials = c.version, len(c.trials)
 	}
 	if !now.Before(c.lingerUntil) {
-		return time.Time{}
+		return c.watchClock(now)
 	}
 	past := c.rd.fit.spread.First + livedMargin
 	passed := len(c.trials) - c.lingerTrials
@@ -205,7 +210,57 @@ func (c *core) linger(now time.Time) time.Time {
 		}
 	}
 	if passed >= 2 {
+		return c.watchClock(now)
+	}
+	return next
+}
+
+// watchClock keeps a search open whose idle limit rests on closes that all
+// came at one instant on recycled connections of one connection age: a
+// server sweeping its idle clients on a timer (Redis) and a lifetime
+// (PostgreSQL's authentication_timeout on connections opened together)
+// leave the same record. A connection of that age that was used more
+// recently tells them apart: under a lifetime it closes at that age too
+// (a close at a short idle time, which the clocks then read), under an
+// idle limit it lives on. watchClock returns when to look again while
+// such a connection is about to pass that age (within one width), or the
+// zero time when none is or one has passed it.
+func (c *core) watchClock(now time.Time) time.Time {
+	if c.b.kind != Idle {
 		return time.Time{}
+	}
+	var first time.Time
+	var iLo, iHi, cLo, cHi time.Duration = never, 0, never, 0
+	for _, t := range c.trials {
+		if t.Outcome != ClosedIdle {
+			continue
+		}
+		if first.IsZero() {
+			first = t.End
+		}
+		if d := t.End.Sub(first); d >= sameInstant || d <= -sameInstant {
+			return time.Time{} // closes at several instants: the clocks read them
+		}
+		iLo, iHi = min(iLo, t.Age), max(iHi, t.Age)
+		cLo, cHi = min(cLo, t.ConnAge), max(cHi, t.ConnAge)
+	}
+	if first.IsZero() || cHi-cLo >= closeGap || iHi-iLo < closeGap {
+		return time.Time{} // no lifetime look-alike
+	}
+	past := cLo + livedMargin
+	horizon := now.Add(c.s.Width(cLo))
+	var next time.Time
+	for _, pc := range c.conns {
+		if pc.state != idle || now.Sub(pc.idleSince) >= iLo {
+			continue // reusing, or old enough for the idle limit to close it
+		}
+		at := pc.opened.Add(past)
+		if !now.Before(at) {
+			return time.Time{} // it outlived that connection age: no lifetime
+		}
+		if at.Before(horizon) {
+			next = minTime(next, at)
+		}
 	}
 	return next
 }
@@ -275,6 +330,7 @@ func (c *core) OpenFailed(id ConnID, at time.Time, detail string) {
 // returns the connection if it is still alive and may be reused.
 func (c *core) record(t Trial) *pconn {
 	c.trials = append(c.trials, t)
+	delete(c.suspects, t.Conn) // the real outcome replaces a suspicion
 	if t.Outcome.Survived() || t.Outcome.Failed() {
 		c.inconclusive = 0
 	} else {
@@ -284,12 +340,7 @@ func (c *core) record(t Trial) *pconn {
 				c.inconclusive, t.Outcome, t.Detail))
 		}
 	}
-	old := c.b
-	c.refresh()
-	if c.b.lower != old.lower || c.b.upper != old.upper || c.b.found != old.found || c.b.kind != old.kind {
-		c.version++
-		c.confirmRounds = 0 // a new bracket earns its own re-tests
-	}
+	c.reread()
 	if len(c.trials) >= c.maxTrials() {
 		c.finish(Inconclusive, fmt.Sprintf("%d trials without a settled answer", len(c.trials)))
 	}
@@ -315,17 +366,37 @@ func (c *core) record(t Trial) *pconn {
 	return nil
 }
 
-// refresh re-reads the record into the cached bracket.
-func (c *core) refresh() {
-	c.rd = c.read()
-	f := c.rd.fit
-	c.b = bracket{
-		kind: c.rd.kind, lower: f.lower, upper: f.upper, found: f.found, confirmed: f.confirmed,
+// reread refreshes the bracket and starts a new plan when it moved.
+func (c *core) reread() {
+	old := c.b
+	c.refresh()
+	if c.b.lower != old.lower || c.b.upper != old.upper || c.b.found != old.found || c.b.kind != old.kind {
+		c.version++
+		c.confirmRounds = 0 // a new bracket earns its own re-tests
+	}
+}
+
+// refresh re-reads the record, with the standing suspicions, into the
+// cached bracket.
+func (c *core) refresh() { c.b, c.rd = c.reading(true) }
+
+// reading reads the record, with the standing suspicions or without.
+func (c *core) reading(suspects bool) (bracket, reading) {
+	if suspects && len(c.suspects) > 0 {
+		real := c.trials
+		c.trials = append(slices.Clip(real), c.suspected()...)
+		defer func() { c.trials = real }()
+	}
+	rd := c.read()
+	f := rd.fit
+	b := bracket{
+		kind: rd.kind, lower: f.lower, upper: f.upper, found: f.found, confirmed: f.confirmed,
 		mode: Outcome(f.mode), agree: f.agree, disagree: f.disagree, closeAge: f.closeAge, implied: f.implied,
 	}
 	if !f.found {
-		c.b.upper, c.b.mode = 0, ""
+		b.upper, b.mode = 0, ""
 	}
+	return b, rd
 }
 
 // closeRetired closes survivors that must not be reused again.
@@ -417,11 +488,12 @@ func (c *core) needConfirm() (upper, lower bool) {
 }
 
 // confirmedEnough ends a search whose bracket is settled but whose edges
-// still want re-tests after maxConfirmRounds: the upper edge unconfirmed is
+// still want re-tests after maxConfirmRounds (and no suspicion awaits its
+// outcome, which may settle it): the upper edge unconfirmed is
 // no clean answer, nor a lower edge that re-tests contradict; a lower edge
 // merely short of support is published as it is.
 func (c *core) confirmedEnough(now time.Time, up bool) bool {
-	if c.confirmRounds < c.maxConfirmRounds() {
+	if c.confirmRounds < c.maxConfirmRounds() || len(c.suspects) > 0 {
 		return false
 	}
 	switch {
@@ -461,42 +533,9 @@ func (c *core) closeAll(acts []Action) []Action {
 
 func (c *core) sortedIDs() []ConnID { return slices.Sorted(maps.Keys(c.conns)) }
 
-// suspectAfter is how long a reuse may run before it looks like a black
-// hole: well past the slowest success so far.
-func (c *core) suspectAfter() time.Duration {
-	return max(4*c.slowest, 50*time.Millisecond)
-}
-
-// suspect returns the youngest idle age among reuses that have run longer
-// than suspectAfter, and when the next running reuse turns suspect.
-func (c *core) suspect(now time.Time) (age time.Duration, found bool, next time.Time) {
-	after := c.suspectAfter()
-	for _, pc := range c.conns {
-		if pc.state != reusing {
-			continue
-		}
-		if at := pc.reuseStart.Add(after); now.Before(at) {
-			next = minTime(next, at)
-			continue
-		}
-		if !found || pc.reuseAge < age {
-			age, found = pc.reuseAge, true
-		}
-	}
-	return age, found, next
-}
-
-// held reports whether a reuse of pc must wait: a reuse of a younger
-// connection is hanging (probably a black hole), and pc would most likely
-// hang too, holding a connection for a whole trial timeout to learn nothing
-// new. It goes ahead once the hanging reuse ends, whatever its outcome.
-func (c *core) held(pc *pconn, now time.Time, hang time.Duration, hanging bool) bool {
-	return hanging && !pc.confirm && c.ageOf(pc, now) >= hang
-}
-
 // dueReuses starts every scheduled reuse whose time has come.
 func (c *core) dueReuses(now time.Time, acts []Action) []Action {
-	hang, hanging, _ := c.suspect(now)
+	hang, hanging, _ := c.hanging(now)
 	for _, id := range c.sortedIDs() {
 		pc := c.conns[id]
 		if pc.state == idle && !pc.testAt.IsZero() && !now.Before(pc.testAt) && !c.held(pc, now, hang, hanging) {
@@ -521,9 +560,9 @@ func (c *core) scheduled() bool {
 
 // earliest returns when Next next has something to do about scheduled
 // reuses: the earliest one not held back, or the moment a running reuse
-// turns suspect. The zero time means only an event can move things on.
+// turns hanging. The zero time means only an event can move things on.
 func (c *core) earliest(now time.Time) time.Time {
-	hang, hanging, next := c.suspect(now)
+	hang, hanging, next := c.hanging(now)
 	var w time.Time
 	for _, pc := range c.conns {
 		if pc.state == idle && !pc.testAt.IsZero() && !c.held(pc, maxTime(now, pc.testAt), hang, hanging) {
@@ -554,18 +593,23 @@ func minTime(a, b time.Time) time.Time {
 
 // Result implements Planner.
 func (c *core) Result() Result {
+	// What is known: the record alone, never a suspicion.
+	b, rd := c.b, c.rd
+	if len(c.suspects) > 0 {
+		b, rd = c.reading(false)
+	}
 	r := Result{
 		Settings:          c.s,
-		Lower:             c.b.lower,
-		Upper:             c.b.upper,
-		Found:             c.b.found,
-		Mode:              c.b.mode,
-		Kind:              c.b.kind,
-		CloseAge:          c.b.closeAge,
-		Agree:             c.b.agree,
-		Disagree:          c.b.disagree,
+		Lower:             b.lower,
+		Upper:             b.upper,
+		Found:             b.found,
+		Mode:              b.mode,
+		Kind:              b.kind,
+		CloseAge:          b.closeAge,
+		Agree:             b.agree,
+		Disagree:          b.disagree,
 		Complete:          c.done && c.status == Measured,
-		Lifetime:          c.rd.lifetime,
+		Lifetime:          rd.lifetime,
 		ConnectionsOpened: c.opened,
 		PeakConnections:   c.peak,
 		Trials:            append([]Trial(nil), c.trials...),
@@ -574,7 +618,7 @@ func (c *core) Result() Result {
 		r.Status, r.Reason = c.status, c.reason
 	}
 	if r.Found {
-		r.Spread = c.rd.fit.spread
+		r.Spread = rd.fit.spread
 		r.Spread.Survived += c.lived
 		r.Spread.Beyond += c.lived
 		r.Spread.LongestSurvived = max(r.Spread.LongestSurvived, c.livedLongest)
@@ -584,7 +628,7 @@ func (c *core) Result() Result {
 	if !r.Found || r.Mode != ClosedIdle {
 		r.CloseAge = 0
 	}
-	r.Server.RetiredAtReuse = c.rd.retiredAt
+	r.Server.RetiredAtReuse = rd.retiredAt
 	for _, t := range c.trials {
 		if t.Retired {
 			r.Server.Retired++

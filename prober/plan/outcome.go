@@ -97,4 +97,8 @@ type Trial struct {
 	// Detail is a short, human-readable reason (the error text, the HTTP
 	// status line...). Empty for plain successes.
 	Detail string
+	// EndedBy is who sent the packet that ended a failed connection
+	// (hop.Verdict in words: "server", "hop 1 before the server",
+	// "unknown (...)"), when a packet capture was asked for.
+	EndedBy string
 }

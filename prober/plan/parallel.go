@@ -25,6 +25,8 @@ type parallel struct {
 	rungs      []rung
 
 	planned int // bracket version the fine plan was made for
+
+	hint *hintState // set when the search started from a hint (hint.go)
 }
 
 type rung struct {
@@ -147,6 +149,7 @@ func (p *parallel) Next(now time.Time) ([]Action, time.Time) {
 		return p.closeAll(acts), time.Time{}
 	}
 	acts = p.closeRetired(acts)
+	acts, hintWake := p.hintNext(now, acts)
 	var wake time.Time
 	switch {
 	case p.settled():
@@ -160,6 +163,9 @@ func (p *parallel) Next(now time.Time) ([]Action, time.Time) {
 				wake = w
 				break
 			}
+			if p.hintWaits() {
+				break // a kind check is due soon (hint.go)
+			}
 			p.settle(now)
 			return p.closeAll(acts), time.Time{}
 		}
@@ -167,13 +173,13 @@ func (p *parallel) Next(now time.Time) ([]Action, time.Time) {
 			return p.closeAll(acts), time.Time{}
 		}
 		acts = p.confirm(now, up, low, acts)
-	case p.b.found:
+	case p.b.found && !p.hintNarrowing():
 		acts = p.fine(now, acts)
 	default:
 		acts, wake = p.coarse(now, acts)
 	}
 	acts = p.dueReuses(now, acts)
-	return acts, p.wake(minTime(wake, p.earliest(now)))
+	return acts, p.wake(minTime(minTime(wake, hintWake), p.earliest(now)))
 }
 
 // coarse walks the ladder: opens the connections whose time has come and
@@ -495,11 +501,12 @@ func (p *parallel) Remaining(now time.Time) time.Duration {
 		return 0
 	}
 	var end time.Time
-	if !p.b.found {
+	hinted := p.hint != nil && !p.hint.reseeded // the hint's rungs are all there is to wait for
+	if !p.b.found && !hinted {
 		end = p.start.Add(time.Duration(p.gamma * float64(p.s.Max)))
 	}
 	for _, pc := range p.conns {
-		if !pc.testAt.IsZero() && (p.b.found || pc.rung < 0) && pc.testAt.After(end) {
+		if !pc.testAt.IsZero() && (p.b.found || pc.rung < 0 || hinted) && pc.testAt.After(end) {
 			end = pc.testAt
 		}
 	}

@@ -57,6 +57,12 @@ type Planner interface {
 	// connection is idle again since t.End; after any other outcome it is
 	// gone and the driver has closed it.
 	Observe(t Trial)
+	// Suspect reports early evidence that the running reuse of id meets a
+	// black hole: since at, its bytes are being retransmitted and stay
+	// unacknowledged (Evidence.BlackHole). The planner may act on it at
+	// once; the reuse's outcome is still reported with Observe, and only
+	// outcomes make the Result.
+	Suspect(id ConnID, at time.Time)
 	// Done reports whether the search is over. Next never leaves a planner
 	// that is not done without something to wait for: it returns actions,
 	// a wake-up time no later than the deadline, or a reuse is running.
@@ -79,6 +85,11 @@ func New(s Settings, start time.Time) (Planner, error) {
 	switch s.Strategy {
 	case Sequential:
 		return newSequential(s, start), nil
+	case Parallel:
+		if s.Hint > 0 {
+			return newHinted(s, start), nil
+		}
+		return newParallel(s, start), nil
 	default:
 		return newParallel(s, start), nil
 	}

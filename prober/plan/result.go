@@ -3,6 +3,7 @@ package plan
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/idleprobe/idleprobe/prober/hop"
 	"math"
 	"time"
 )
@@ -142,6 +143,14 @@ type Result struct {
 	PeakConnections   int
 	// Trials lists every observation in the order the outcomes were known.
 	Trials []Trial
+	// EndedBy says who sent the packets that ended the connections at the
+	// limit, the server or a hop before it, when a packet capture could
+	// tell (package hop); nil when no failure was judged.
+	EndedBy *EndedBy
+	// Hint is the search's provenance when it started from a previous
+	// answer (Settings.Hint): from which, and whether it held. Zero when
+	// the search was not hinted.
+	Hint HintInfo
 
 	// The optional second question: with TCP keepalive at the client's
 	// settings, does the path survive past its idle limit? After the search
@@ -181,6 +190,16 @@ func (r Result) Counts() map[Outcome]int {
 	return m
 }
 
+// EndedBy is the verdict on the failures at the limit: the one most of
+// them got, and on how many it rests.
+type EndedBy struct {
+	hop.Verdict
+	// Agree is how many of the judged failures got this verdict, of
+	// Judged.
+	Agree  int `json:"agree"`
+	Judged int `json:"judged"`
+}
+
 // jsonTrial is the wire form of a Trial.
 type jsonTrial struct {
 	Conn       ConnID    `json:"conn"`
@@ -194,6 +213,7 @@ type jsonTrial struct {
 	ConnAge    float64   `json:"conn_age_seconds"`
 	Reuse      int       `json:"reuse,omitempty"`
 	Retired    bool      `json:"retired,omitempty"`
+	EndedBy    string    `json:"ended_by,omitempty"`
 }
 
 type jsonSettings struct {
@@ -253,7 +273,16 @@ type jsonResult struct {
 	PeakConnections   int            `json:"peak_connections"`
 	Settings          jsonSettings   `json:"settings"`
 	Keepalive         *jsonKeepalive `json:"keepalive"`
+	EndedBy           *EndedBy       `json:"ended_by,omitempty"`
+	Hint              *jsonHint      `json:"hint,omitempty"`
 	Trials            []jsonTrial    `json:"trials"`
+}
+
+// jsonHint is the wire form of HintInfo: absent when the search was not
+// hinted.
+type jsonHint struct {
+	FromSeconds float64 `json:"from_seconds"`
+	Held        bool    `json:"held"`
 }
 
 // jsonKeepalive is the wire form of the keepalive check: null when it was
@@ -344,13 +373,17 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		}
 		j.Keepalive = k
 	}
+	if r.Hint.From > 0 {
+		j.Hint = &jsonHint{FromSeconds: secs(r.Hint.From), Held: r.Hint.Held}
+	}
 	for _, t := range r.Trials {
 		j.Trials = append(j.Trials, jsonTrial{
 			Conn: t.Conn, AgeSeconds: secs(t.Age), IdleSince: t.IdleSince,
 			Start: t.Start, End: t.End, Outcome: t.Outcome, Confirm: t.Confirm, Detail: t.Detail,
-			ConnAge: secs(t.ConnAge), Reuse: t.Reuse, Retired: t.Retired,
+			ConnAge: secs(t.ConnAge), Reuse: t.Reuse, Retired: t.Retired, EndedBy: t.EndedBy,
 		})
 	}
+	j.EndedBy = r.EndedBy
 	return json.Marshal(j)
 }
 
@@ -431,12 +464,20 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 			r.KeepaliveChecked, r.KeepaliveRescues = true, *k.Rescues
 		}
 	}
+	if h := j.Hint; h != nil {
+		if h.FromSeconds <= 0 {
+			return fmt.Errorf("hint.from_seconds must be positive, got %g", h.FromSeconds)
+		}
+		r.Hint = HintInfo{From: dur(h.FromSeconds), Held: h.Held}
+		r.Settings.Hint = r.Hint.From
+	}
 	for _, t := range j.Trials {
 		r.Trials = append(r.Trials, Trial{
 			Conn: t.Conn, Age: dur(t.AgeSeconds), IdleSince: t.IdleSince, Start: t.Start,
 			End: t.End, Outcome: t.Outcome, Confirm: t.Confirm, Detail: t.Detail,
-			ConnAge: dur(t.ConnAge), Reuse: t.Reuse, Retired: t.Retired,
+			ConnAge: dur(t.ConnAge), Reuse: t.Reuse, Retired: t.Retired, EndedBy: t.EndedBy,
 		})
 	}
+	r.EndedBy = j.EndedBy
 	return nil
 }

@@ -41,6 +41,10 @@ type Settings struct {
 	// search ends Inconclusive with the evidence it has (unless it is done).
 	// 0 means AutoDeadline with the default trial timeout.
 	Deadline time.Duration `json:"deadline"`
+	// Hint, when set, is a previous answer (its upper edge) to start from:
+	// the parallel search tests around it with a few connections and falls
+	// back to the full search when the trials contradict it. 0: no hint.
+	Hint time.Duration `json:"hint,omitempty"`
 }
 
 // Deadline factors, as multiples of Max, of the automatic deadline.
@@ -124,6 +128,9 @@ func (s Settings) Validate() error {
 	}
 	if s.Deadline < 0 || (s.Deadline > 0 && s.Deadline <= s.Max && s.Max > s.Min) {
 		errs = append(errs, fmt.Errorf("deadline: %s must be longer than max (%s), or 0 for the automatic deadline", s.Deadline, s.Max))
+	}
+	if err := s.ValidateHint(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -21,6 +21,18 @@ type SimPath struct {
 	Mode Outcome
 	// Latency is one round trip (default 1ms).
 	Latency time.Duration
+	// Loss is the probability that one transmission of a reuse's request
+	// is lost on the way, each retransmission independently. LoseFirst
+	// loses the first transmission of every reuse: a single lost segment,
+	// repaired by one retransmission. AckDelay delays the answer to a
+	// reuse and the acknowledgement that comes with it (a delayed ACK,
+	// at most 200 ms on Linux; a slow server). Lost requests are
+	// retransmitted as Linux does (see SimRTO) and the transport's
+	// TCP_INFO judge (Evidence.BlackHole) sees the retransmissions, so a
+	// reuse that stays unanswered is suspected before its timeout.
+	Loss      float64
+	LoseFirst bool
+	AckDelay  time.Duration
 	// Timeout is the trial timeout a Dropped trial takes (default 5s).
 	Timeout time.Duration
 	// Jitter makes each idle period's limit uniform in Limit±Jitter.
@@ -86,11 +98,12 @@ func (p SimPath) closeAt(c *simConn) time.Time {
 }
 
 type simEvent struct {
-	at     time.Time
-	seq    int
-	id     ConnID
-	opened bool
-	trial  Trial
+	at      time.Time
+	seq     int
+	id      ConnID
+	opened  bool
+	suspect bool // the judge suspects the reuse numbered trial.Reuse
+	trial   Trial
 }
 
 type eventQueue []simEvent
@@ -115,6 +128,14 @@ func (q *eventQueue) Pop() any {
 // clock. The result's Started and Finished are fake-clock times, so
 // Result.Duration is the predicted wall time.
 func Simulate(s Settings, p SimPath) (Result, error) {
+	if err := s.Validate(); err != nil {
+		return Result{}, err
+	}
+	return simulate(s, p, func(s Settings) (Planner, error) { return New(s, simEpoch) })
+}
+
+// simulate runs the planner that newPlanner makes (tests wrap it).
+func simulate(s Settings, p SimPath, newPlanner func(Settings) (Planner, error)) (Result, error) {
 	if p.Mode == "" {
 		p.Mode = Reset
 	}
@@ -134,7 +155,13 @@ func Simulate(s Settings, p SimPath) (Result, error) {
 	if p.Flaky < 0 || p.Flaky >= 1 {
 		return Result{}, fmt.Errorf("flaky: %g must be a probability in [0, 1)", p.Flaky)
 	}
-	pl, err := New(s, simEpoch)
+	if p.Loss < 0 || p.Loss >= 1 {
+		return Result{}, fmt.Errorf("loss: %g must be a probability in [0, 1)", p.Loss)
+	}
+	if p.AckDelay < 0 {
+		return Result{}, fmt.Errorf("ack delay: %s must not be negative", p.AckDelay)
+	}
+	pl, err := newPlanner(s)
 	if err != nil {
 		return Result{}, err
 	}
@@ -186,7 +213,11 @@ func Simulate(s Settings, p SimPath) (Result, error) {
 					return finish(), fmt.Errorf("planner reused unknown connection %d", a.Conn)
 				}
 				c.testing = true
-				push(simEvent{at: now, id: a.Conn, trial: simReuse(p, c, now, a, rng)})
+				t, suspectAt := simReuse(p, c, now, a, rng)
+				push(simEvent{at: now, id: a.Conn, trial: t})
+				if !suspectAt.IsZero() {
+					push(simEvent{at: suspectAt, id: a.Conn, suspect: true, trial: t})
+				}
 			}
 		}
 		if pl.Done() {
@@ -226,6 +257,12 @@ func Simulate(s Settings, p SimPath) (Result, error) {
 				pl.Opened(e.id, e.at, e.at)
 				continue
 			}
+			if e.suspect {
+				if c := conns[e.id]; c != nil && c.testing && c.reuses == e.trial.Reuse {
+					pl.Suspect(e.id, e.at)
+				}
+				continue
+			}
 			if e.trial.End.After(now) {
 				// A reuse that was just started: deliver it when it ends.
 				e.at = e.trial.End
@@ -246,32 +283,81 @@ func Simulate(s Settings, p SimPath) (Result, error) {
 	return finish(), fmt.Errorf("%w: no result after %d steps", ErrStalled, maxSimSteps)
 }
 
-// simReuse decides what a reuse of c at now will tell.
-func simReuse(p SimPath, c *simConn, now time.Time, a Action, rng *rand.Rand) Trial {
+// simReuse decides what a reuse of c at now will tell, and when the
+// transport's judge suspects a black hole (zero: never).
+func simReuse(p SimPath, c *simConn, now time.Time, a Action, rng *rand.Rand) (Trial, time.Time) {
 	age := now.Sub(c.idleSince)
 	c.reuses++
 	t := Trial{Conn: a.Conn, Age: age, ConnAge: now.Sub(c.opened), Reuse: c.reuses, IdleSince: c.idleSince,
 		Start: now, Confirm: a.Confirm}
 	alive := c.limit <= 0 || age < c.limit
-	switch {
-	case p.Lifetime > 0 && !p.Retire && t.ConnAge >= p.Lifetime:
+	if p.Lifetime > 0 && !p.Retire && t.ConnAge >= p.Lifetime {
 		at := c.opened.Add(p.Lifetime)
 		t.Age, t.ConnAge, t.Start, t.End, t.Outcome = at.Sub(c.idleSince), p.Lifetime, at, at, ClosedIdle
-	case alive && p.RejectAfter > 0 && c.reuses >= p.RejectAfter:
-		t.Outcome, t.End, t.Detail = ClosedOnReuse, now.Add(p.Latency/2), "rejected"
-	case alive && p.Flaky > 0 && rng.Float64() < p.Flaky:
-		t.Outcome, t.End, t.Detail = Reset, now.Add(p.Latency/2), "flaky"
-	case alive:
-		t.Outcome, t.End = OK, now.Add(p.Latency)
-		t.Retired = (p.Retire && p.Lifetime > 0 && t.ConnAge >= p.Lifetime) ||
-			(p.RetireAfter > 0 && c.reuses == p.RetireAfter)
-	case p.Mode == ClosedIdle:
+		return t, time.Time{}
+	}
+	if !alive && p.Mode == ClosedIdle {
 		at := c.idleSince.Add(c.limit)
 		t.Age, t.ConnAge, t.Start, t.End, t.Outcome = c.limit, at.Sub(c.opened), at, at, ClosedIdle
-	case p.Mode == Dropped:
-		t.Outcome, t.End = Dropped, now.Add(p.Timeout)
-	default:
-		t.Outcome, t.End = p.Mode, now.Add(p.Latency/2)
+		return t, time.Time{}
 	}
-	return t
+	// The request reaches the other end with the first transmission that
+	// is not lost (none, in a black hole).
+	rto := SimRTO(p.Latency)
+	sent, delivered := time.Duration(0), false
+	if !alive && p.Mode == Dropped {
+		sent = p.Timeout
+	} else {
+		for k := 0; sent < p.Timeout; k++ {
+			lost := (k == 0 && p.LoseFirst) || (p.Loss > 0 && rng.Float64() < p.Loss)
+			if !lost {
+				delivered = true
+				break
+			}
+			sent += rto << k
+		}
+	}
+	var answer time.Duration // after now, when the reuse is answered
+	switch {
+	case !delivered:
+		t.Outcome, answer = Dropped, p.Timeout
+	case alive && p.RejectAfter > 0 && c.reuses >= p.RejectAfter:
+		t.Outcome, answer, t.Detail = ClosedOnReuse, sent+p.Latency/2, "rejected"
+	case alive && p.Flaky > 0 && rng.Float64() < p.Flaky:
+		t.Outcome, answer, t.Detail = Reset, sent+p.Latency/2, "flaky"
+	case alive:
+		t.Outcome, answer = OK, sent+p.Latency+p.AckDelay
+		t.Retired = (p.Retire && p.Lifetime > 0 && t.ConnAge >= p.Lifetime) ||
+			(p.RetireAfter > 0 && c.reuses == p.RetireAfter)
+	default:
+		t.Outcome, answer = p.Mode, sent+p.Latency/2
+	}
+	if answer >= p.Timeout {
+		// Unanswered, unacknowledged when the trial timeout ran out.
+		t.Outcome, t.Detail, t.Retired, answer = Dropped, "", false, p.Timeout
+	}
+	t.End = now.Add(answer)
+	return t, simSuspect(rto, answer, now)
+}
+
+// SimRTO is the retransmission timeout of a connection with a steady
+// round trip rtt, as Linux keeps it: the smoothed RTT plus a variance term
+// of at least TCP_RTO_MIN (200 ms).
+func SimRTO(rtt time.Duration) time.Duration { return rtt + 200*time.Millisecond }
+
+// simSuspect returns when the judge, polling TCP_INFO every PollEvery(rto),
+// finds a reuse unanswered after answer black-holed: the evidence at each
+// retransmission timeout (the k-th at (2^k-1) x rto, the timeout doubling
+// each time) is put to Evidence.BlackHole. The zero time: never.
+func simSuspect(rto, answer time.Duration, now time.Time) time.Time {
+	for k := 1; ; k++ {
+		at := rto * time.Duration(1<<k-1)
+		seen := at + PollEvery(rto)
+		if seen >= answer || k > 30 {
+			return time.Time{}
+		}
+		if (Evidence{Unacked: 1, Retransmits: k, RTO: rto << k}).BlackHole() {
+			return now.Add(seen)
+		}
+	}
 }

@@ -34,11 +34,19 @@ func retiredAt(trials []Trial) int {
 }
 
 // reuseCap finds k >= 2 such that every reuse numbered k or more failed on
-// the reuse itself, while an earlier reuse of some
-// connection survived a longer idle time at a greater connection age: the
-// server rejects what we send once it has seen it k-1 times (a protocol
-// mismatch such as PostgreSQL's startup packet growing with every "\r\n"),
-// whatever the idle time. 0 when there is no such k.
+// the reuse itself, while some connection reused fewer times lived through
+// a longer idle time at a greater connection age: the server rejects what
+// we send once it has seen it k-1 times (a protocol mismatch such as
+// PostgreSQL's startup packet growing with every "\r\n"), whatever the
+// idle time. 0 when there is no such k.
+//
+// A connection lived through an age when a reuse at that age survived, or
+// when the close seen while it was idle came later (by closeGap at least,
+// past the jitter of a timer racing the reuse): the server still held it
+// then. Without the second kind of evidence a server that also has a
+// lifetime (PostgreSQL's authentication_timeout) hides the cap: every
+// fresh connection closes at the lifetime before a survival old enough is
+// seen, and a rejected reuse just below it passes for the lifetime.
 func (c *core) reuseCap() int {
 	for k := 2; k <= 4; k++ {
 		fails := 0
@@ -65,7 +73,12 @@ func (c *core) reuseCap() int {
 			continue
 		}
 		for _, t := range c.trials {
-			if t.Reuse < k && t.Outcome.Survived() && t.Age >= youngest && t.ConnAge >= youngestConn {
+			if t.Reuse >= k {
+				continue
+			}
+			lived := t.Outcome.Survived() && t.Age >= youngest && t.ConnAge >= youngestConn
+			heldLonger := t.Outcome == ClosedIdle && t.Age >= youngest+closeGap && t.ConnAge >= youngestConn+closeGap
+			if lived || heldLonger {
 				return k
 			}
 		}

@@ -14,7 +14,9 @@ import (
 // its budget, and is done by its deadline with every connection closed.
 // The adversary below answers opens and reuses with arbitrary outcomes, at
 // arbitrary ages and durations, closes idle connections at random, retires
-// connections, and flaps; a fuzzer drives it (go test -fuzz
+// connections, flaps, and reports suspicions of a black hole at random,
+// true or false, for reuses under way and for connections that are not
+// being reused; a fuzzer drives it (go test -fuzz
 // FuzzPlannerTotal ./prober/plan) and TestPlannerTotal runs a few hundred
 // seeds on every test run.
 
@@ -34,7 +36,7 @@ type advEvent struct {
 	at     time.Time
 	seq    int
 	id     ConnID
-	kind   int // 0 opened, 1 open failed, 2 trial, 3 idle close
+	kind   int // 0 opened, 1 open failed, 2 trial, 3 idle close, 4 suspicion
 	trial  Trial
 	opened time.Time
 }
@@ -85,13 +87,26 @@ func (a *adversary) settings() Settings {
 	return s
 }
 
+// advHint draws, for half of the parallel searches, an arbitrary hint in
+// [Min, Max] from its own generator (the adversary's draws stay as they
+// were for every seed).
+func advHint(seed uint64, s Settings) time.Duration {
+	r := rand.New(rand.NewPCG(seed, 0x41e7))
+	if s.Strategy != Parallel || r.IntN(2) == 0 {
+		return 0
+	}
+	return s.Min + time.Duration(r.Int64N(int64(s.Max-s.Min)+1))
+}
+
 var advOutcomes = []Outcome{OK, OK, OK, Reset, ClosedIdle, ClosedOnReuse, Dropped, Slow, Error}
 
 // runAdversary drives one planner against the adversary and checks the
-// invariants. It returns the result.
-func runAdversary(t testing.TB, seed uint64) Result {
+// invariants. It returns the result and how many suspicions the outcomes
+// refuted.
+func runAdversary(t testing.TB, seed uint64) (Result, int) {
 	a := &adversary{rng: rand.New(rand.NewPCG(seed, seed^0x5eed))}
 	s := a.settings()
+	s.Hint = advHint(seed, s)
 	pl, err := New(s, simEpoch)
 	if err != nil {
 		t.Fatalf("settings %+v: %v", s, err)
@@ -101,6 +116,8 @@ func runAdversary(t testing.TB, seed uint64) Result {
 	chaos := a.rng.Float64()
 	conns := map[ConnID]*advConn{}
 	opening := map[ConnID]bool{}
+	suspected := map[ConnID]bool{} // reuses under way reported as suspect
+	refutations := 0
 	var q advQueue
 	seq := 0
 	push := func(e advEvent) {
@@ -149,6 +166,12 @@ func runAdversary(t testing.TB, seed uint64) Result {
 					tr.Retired = true
 				}
 				push(advEvent{at: tr.End, id: act.Conn, kind: 2, trial: tr})
+				if a.rng.Float64() < 0.3 {
+					push(advEvent{at: now.Add(a.dur(tr.End.Sub(now) + 1)), id: act.Conn, kind: 4})
+				}
+				if a.rng.Float64() < 0.05 { // about a connection not (or no longer) being reused
+					push(advEvent{at: now.Add(a.dur(s.Max)), id: ConnID(1 + a.rng.IntN(int(act.Conn)+2)), kind: 4})
+				}
 			case Close:
 				if conns[act.Conn] == nil && !opening[act.Conn] {
 					t.Fatalf("seed %d: close of unknown conn %d", seed, act.Conn)
@@ -208,18 +231,29 @@ func runAdversary(t testing.TB, seed uint64) Result {
 				}
 				delete(opening, e.id)
 				pl.OpenFailed(e.id, e.at, "refused")
+			case 4:
+				if c := conns[e.id]; c != nil && c.busy {
+					suspected[e.id] = true
+				}
+				pl.Suspect(e.id, e.at)
 			case 2:
 				c := conns[e.id]
 				if c == nil {
 					continue
 				}
 				c.busy = false
+				refuted := suspected[e.id] && !e.trial.Outcome.Failed()
+				delete(suspected, e.id)
 				if e.trial.Outcome == OK && !e.trial.Retired {
 					c.idleSince = e.trial.End
 				} else {
 					delete(conns, e.id)
 				}
 				pl.Observe(e.trial)
+				if refuted {
+					refutations++
+					checkHonest(t, seed, s, pl.Result())
+				}
 			case 3:
 				c := conns[e.id]
 				if c == nil || c.busy {
@@ -249,7 +283,30 @@ func runAdversary(t testing.TB, seed uint64) Result {
 			t.Fatalf("seed %d: conn %d left open", seed, id)
 		}
 	}
-	return r
+	if r.Status == Measured && len(suspected) > 0 {
+		t.Fatalf("seed %d: measured while %d suspected reuses were still out", seed, len(suspected))
+	}
+	checkHonest(t, seed, s, r)
+	return r, refutations
+}
+
+// checkHonest asserts that r's bracket is what its trials alone say: no
+// suspicion, standing or refuted, is part of a Result.
+func checkHonest(t testing.TB, seed uint64, s Settings, r Result) {
+	t.Helper()
+	c := newCore(s, simEpoch)
+	c.trials = r.Trials
+	c.refresh()
+	want := c.Result()
+	if r.Found != want.Found || r.Lower != want.Lower || r.Upper != want.Upper || r.Mode != want.Mode || r.Kind != want.Kind {
+		t.Fatalf("seed %d: result (%s, %s] found=%v mode=%s kind=%s, but its trials alone say (%s, %s] found=%v mode=%s kind=%s",
+			seed, r.Lower, r.Upper, r.Found, r.Mode, r.Kind, want.Lower, want.Upper, want.Found, want.Mode, want.Kind)
+	}
+	for _, tr := range r.Trials {
+		if tr.Detail == suspectedDetail {
+			t.Fatalf("seed %d: a suspicion is among the trials: %+v", seed, tr)
+		}
+	}
 }
 
 func (s Status) valid() bool {
@@ -266,9 +323,15 @@ func TestPlannerTotal(t *testing.T) {
 		n = 50
 	}
 	statuses := map[Status]int{}
+	refuted := 0
 	for seed := uint64(1); seed <= uint64(n); seed++ {
-		r := runAdversary(t, seed)
+		r, k := runAdversary(t, seed)
 		statuses[r.Status]++
+		refuted += k
+	}
+	t.Logf("%d suspicions refuted by the outcome", refuted)
+	if refuted == 0 {
+		t.Errorf("no suspicion was refuted: the adversary does not test the revert")
 	}
 	t.Logf("statuses over %d adversarial runs: %v", n, statuses)
 	// The adversary is often kind enough for a clean answer, and often not.

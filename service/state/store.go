@@ -13,11 +13,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/idleprobe/idleprobe/exporters"
 	"github.com/idleprobe/idleprobe/internal/atomicfile"
+	"github.com/idleprobe/idleprobe/internal/chart"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
@@ -25,11 +27,22 @@ import (
 // and reads.
 const Version = 1
 
+// HistoryLimit is how many published results of a path the state file
+// keeps for the history of its limit (the oldest are dropped first).
+const HistoryLimit = 200
+
 // Entry is one path's entry in the state file: how the path was
-// configured when it was measured, and its latest completed result.
+// configured when it was measured, its latest completed result (with its
+// trials), and the history of its limit.
 type Entry struct {
-	Path   exporters.PathInfo
-	Result plan.Result
+	Path    exporters.PathInfo
+	Result  plan.Result
+	History []chart.Point
+	// Key identifies the settings the result was measured with (the
+	// service's measurement key: target, search and transport settings), so
+	// that a later run knows whether it may start from the result. Empty
+	// in entries saved without one (and in files written before it).
+	Key string
 }
 
 // jsonPath is the wire form of exporters.PathInfo.
@@ -42,8 +55,36 @@ type jsonPath struct {
 }
 
 type jsonEntry struct {
-	Path   jsonPath    `json:"path"`
-	Result plan.Result `json:"result"`
+	Path    jsonPath    `json:"path"`
+	Result  plan.Result `json:"result"`
+	History []jsonPoint `json:"history,omitempty"`
+	Key     string      `json:"measure_key,omitempty"`
+}
+
+// jsonPoint is the wire form of one chart.Point of a path's history.
+type jsonPoint struct {
+	At           time.Time `json:"at"`
+	LowerSeconds float64   `json:"lower_seconds"`
+	UpperSeconds float64   `json:"upper_seconds,omitempty"`
+	Found        bool      `json:"found,omitempty"`
+}
+
+func toJSONPoint(p chart.Point) jsonPoint {
+	j := jsonPoint{At: p.At.UTC(), LowerSeconds: p.Lower.Seconds(), Found: p.Found}
+	if p.Found {
+		j.UpperSeconds = p.Upper.Seconds()
+	}
+	return j
+}
+
+func fromJSONPoints(js []jsonPoint) []chart.Point {
+	out := make([]chart.Point, 0, len(js))
+	for _, j := range js {
+		out = append(out, chart.Point{At: j.At,
+			Lower: time.Duration(math.Round(j.LowerSeconds * 1e9)),
+			Upper: time.Duration(math.Round(j.UpperSeconds * 1e9)), Found: j.Found})
+	}
+	return out
 }
 
 // stateFile is the whole state file.
@@ -128,7 +169,7 @@ func Open(path string, logger *slog.Logger) (*Store, map[string]Entry, error) {
 			continue
 		}
 		s.state[name] = e
-		out[name] = Entry{Path: fromJSONPath(e.Path), Result: e.Result}
+		out[name] = Entry{Path: fromJSONPath(e.Path), Result: e.Result, History: fromJSONPoints(e.History), Key: e.Key}
 	}
 	return s, out, nil
 }
@@ -182,20 +223,59 @@ func (s *Store) removeTemps() {
 // Path returns the state file's name.
 func (s *Store) Path() string { return s.path }
 
-// Save records r as the latest result of the path name (described by info)
-// and rewrites the state file atomically. A result that is not Publishable
+// Save records r (with its trials) as the latest result of the path name
+// (described by info), adds it to the path's history (the last
+// HistoryLimit results; a path whose target changed starts a new one), and
+// rewrites the state file atomically. A result that is not Publishable
 // yields exporters.ErrIncomplete and changes nothing. On a write error the previous file is
 // kept, and the entry stays in memory for the next Save.
 func (s *Store) Save(name string, info exporters.PathInfo, r plan.Result) error {
+	return s.SaveKeyed(name, "", info, r)
+}
+
+// SaveKeyed is Save with the entry's Key: what identifies the settings r
+// was measured with.
+func (s *Store) SaveKeyed(name, key string, info exporters.PathInfo, r plan.Result) error {
 	if !exporters.Publishable(r) {
 		return exporters.ErrIncomplete
 	}
 	info.Name = name
-	r.Trials = nil // the state keeps the bracket, not the evidence
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.state[name] = jsonEntry{Path: toJSONPath(info), Result: r}
+	var history []jsonPoint
+	if prev, ok := s.state[name]; ok && prev.Path.Target == info.Target {
+		history = prev.History
+	}
+	history = append(history, toJSONPoint(chart.Point{At: r.Finished, Lower: r.Lower, Upper: r.Upper, Found: r.Found}))
+	if len(history) > HistoryLimit {
+		history = history[len(history)-HistoryLimit:]
+	}
+	s.state[name] = jsonEntry{Path: toJSONPath(info), Result: r, History: slices.Clip(history), Key: key}
 	return s.writeLocked()
+}
+
+// History returns the published results of the path name in the order
+// they were saved (nil for an unknown path).
+func (s *Store) History(name string) []chart.Point {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.state[name]
+	if !ok {
+		return nil
+	}
+	return fromJSONPoints(e.History)
+}
+
+// Latest returns the entry saved for the path name, restored or saved
+// since, and whether there is one.
+func (s *Store) Latest(name string) (Entry, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.state[name]
+	if !ok {
+		return Entry{}, false
+	}
+	return Entry{Path: fromJSONPath(e.Path), Result: e.Result, History: fromJSONPoints(e.History), Key: e.Key}, true
 }
 
 // Delete forgets the path name (removed from the configuration) and

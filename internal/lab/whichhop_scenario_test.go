@@ -1,0 +1,55 @@
+package lab
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/idleprobe/idleprobe/prober/hop"
+	"github.com/idleprobe/idleprobe/prober/plan"
+)
+
+// checkEndedBy asserts who ended the connections at the limit (the lab's
+// measurements run as root, so the capture is there): by, and for a hop
+// how many hops before the server.
+func checkEndedBy(t *testing.T, r plan.Result, by hop.By, hopsBefore int) {
+	t.Helper()
+	e := r.EndedBy
+	switch {
+	case e == nil:
+		t.Errorf("no ended_by, want %s", by)
+	case e.By != by || e.HopsBefore != hopsBefore:
+		t.Errorf("ended_by %s (%+v), want %s (hops before the server %d)", e.Verdict, *e, by, hopsBefore)
+	case e.Judged == 0 || e.Agree*2 <= e.Judged:
+		t.Errorf("ended_by %s rests on %d of %d failures, want most of at least one", e.Verdict, e.Agree, e.Judged)
+	}
+}
+
+// An L4 proxy in the lb (HAProxy in mode tcp) that closes idle client
+// connections itself: it is the client's TCP peer, so its FIN comes from
+// as near as its SYN-ACK, 0 hops away: "the server" of that connection.
+func TestScenario11L4ProxyCloses(t *testing.T) {
+	Require(t)
+	t.Parallel()
+	const K = 2 * time.Second
+	l := New(t, Options{})
+	l.StartEcho(t, l.Server, 7)
+	listen := fmt.Sprintf("%s:7100", l.LBClientAddr)
+	l.StartHAProxy(t, l.LB, fmt.Sprintf(`defaults
+    mode tcp
+    timeout connect 2s
+    timeout client %dms
+    timeout server 1h
+listen l4
+    bind %s
+    server echo %s:7
+`, K.Milliseconds(), listen, l.ServerAddr), listen)
+	r := l.Measure(t, measureArgs(6*time.Second, nil, "tcp://"+listen)...)
+	if !r.Found || r.Upper < K || r.Lower >= K+200*time.Millisecond {
+		t.Fatalf("bracket (%s, %s] found %v, want one holding HAProxy's timeout client %s", r.Lower, r.Upper, r.Found, K)
+	}
+	checkEndedBy(t, r, hop.Server, 0)
+	if e := r.EndedBy; e != nil && (e.ServerTTL != 64 || e.EndTTL != 64) {
+		t.Errorf("TTLs: SYN-ACK %d, end %d; want 64 from the lb itself", e.ServerTTL, e.EndTTL)
+	}
+}
