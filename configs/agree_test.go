@@ -151,7 +151,7 @@ func TestFlagOf(t *testing.T) {
 	for _, key := range docKeys() {
 		switch key {
 		case "name", "schedule", "jitter", "labels", "client_idle_timeout", "max_connections", "group",
-			"tls", "request", "tcp", "tcp_keepalive":
+			"tls", "request", "tcp", "tcp_keepalive", "auth":
 			continue // not a measurement flag, or a block
 		}
 		if got := FlagOf(key); !strings.HasPrefix(got, "--") && key != "target" {

@@ -68,6 +68,15 @@ var measureFlags = map[string]string{
 	"proxy.credentials_file":   "--proxy-credentials-file",
 	"proxy.idle_timeout":       "--proxy-idle-timeout",
 	"ip_family":                "--ip-family",
+	"websocket":                "--send",
+	"websocket.send":           "--send",
+	"websocket.expect":         "--expect",
+	"grpc":                     "--grpc-service",
+	"grpc.health_service":      "--grpc-service",
+	"ping_keepalive":           "--ping",
+	"ping_keepalive.interval":  "--ping",
+	"auth.password_file":       "--password-file",
+	"auth.password_env":        "--password-env",
 }
 
 // FlagOf returns the flag of `idleprobe measure` that sets the setting

@@ -94,6 +94,9 @@ type Path struct {
 	TLS     TLS
 	Request Request
 	TCP     TCP
+	// Auth says where the password of a postgres, mysql, redis or rediss
+	// login comes from (the user is in the target).
+	Auth Auth
 
 	// TCPKeepalive, when its Idle is set, asks for the keepalive check after
 	// every search that finds a limit: does TCP keepalive at the client's
@@ -103,6 +106,16 @@ type Path struct {
 	// Proxy is the forward proxy the path goes through; its zero value
 	// (URL "") connects directly.
 	Proxy Proxy
+
+	// WebSocket shapes the reuse message of ws and wss targets; GRPC the
+	// health check of grpc and grpcs targets.
+	WebSocket TCP
+	GRPC      GRPC
+	// PingKeepalive, when its Interval is set, asks for the ping check
+	// after every search that finds a limit (ws, wss, grpc, grpcs): does
+	// the protocol's ping every Interval keep the path alive past it, and
+	// does the server accept that interval? The zero value: no check.
+	PingKeepalive PingKeepalive
 
 	// ClientIdleTimeout is how long the real client keeps an idle connection
 	// (e.g. nginx upstream keepalive_timeout); 0 when not configured. It
@@ -126,7 +139,7 @@ type Path struct {
 	bad    map[string]bool   // dotted keys whose value could not be decoded
 }
 
-// TLS configures https and h2 targets.
+// TLS configures https, h2, rediss and postgres (with sslmode) targets.
 type TLS struct {
 	// InsecureSkipVerify turns off certificate verification.
 	InsecureSkipVerify bool
@@ -135,6 +148,16 @@ type TLS struct {
 	CAFile string
 	// ServerName overrides the SNI and verified name (default: the target host).
 	ServerName string
+}
+
+// Auth gives the password of database and Redis logins: from a file or an
+// environment variable, never from the config or command line itself.
+type Auth struct {
+	// PasswordFile names a file holding the password (resolved against the
+	// config file's directory when relative).
+	PasswordFile string
+	// PasswordEnv names an environment variable holding the password.
+	PasswordEnv string
 }
 
 // Request configures the HTTP request of http, https, h2 and h2c targets.
@@ -182,7 +205,7 @@ type Proxy struct {
 	// without credentials; "" connects directly (and turns off a proxy
 	// of the defaults block).
 	URL string
-	// CredentialsFile holds "user:password" on its first line (resolved
+	// CredentialsFile holds "user:password" on one line (resolved
 	// against the config file's directory when relative); "" for none.
 	CredentialsFile string
 	// IdleTimeout is the proxy's own idle timeout for tunnels as
@@ -224,6 +247,38 @@ func (k TCPKeepalive) Check() *prober.KeepaliveCheck {
 		return nil
 	}
 	return &prober.KeepaliveCheck{Idle: k.Idle, Interval: k.Interval, Count: k.Count}
+}
+
+// GRPC configures the health check of grpc and grpcs targets.
+type GRPC struct {
+	// HealthService is the service name asked of grpc.health.v1.Health/Check;
+	// empty asks for the server as a whole.
+	HealthService string
+}
+
+// PingKeepalive is the client's protocol ping setting (a WebSocket ping
+// interval, gRPC keepalive.ClientParameters Time), for the ping check (see
+// prober.KeepaliveCheck.Ping).
+type PingKeepalive struct {
+	// Interval is the time between pings; 0 means no check.
+	Interval time.Duration
+}
+
+// Check returns the prober's ping check for this setting, or nil when no
+// check is configured.
+func (k PingKeepalive) Check() *prober.KeepaliveCheck {
+	if k.Interval == 0 {
+		return nil
+	}
+	return &prober.KeepaliveCheck{Ping: true, Interval: k.Interval}
+}
+
+// rescueCheck is the path's keepalive or ping check, or nil.
+func (p Path) rescueCheck() *prober.KeepaliveCheck {
+	if k := p.PingKeepalive.Check(); k != nil {
+		return k
+	}
+	return p.TCPKeepalive.Check()
 }
 
 // origin records where a resolved value came from.
@@ -329,16 +384,22 @@ func (p Path) Measurement() (prober.Target, prober.Options) {
 		InsecureSkipVerify: p.TLS.InsecureSkipVerify,
 		CAFile:             p.TLS.CAFile,
 		ServerName:         p.TLS.ServerName,
+		Credentials:        prober.Credentials{PasswordFile: p.Auth.PasswordFile, PasswordEnv: p.Auth.PasswordEnv},
 	}
 	if p.IPFamily != "both" {
 		t.Family = p.IPFamily
 	}
-	if p.TCP.Send != "" {
-		t.Send = []byte(p.TCP.Send)
+	send := p.TCP
+	if target.Scheme == "ws" || target.Scheme == "wss" {
+		send = p.WebSocket
 	}
-	if p.TCP.Expect != "" {
-		t.Expect = []byte(p.TCP.Expect)
+	if send.Send != "" {
+		t.Send = []byte(send.Send)
 	}
+	if send.Expect != "" {
+		t.Expect = []byte(send.Expect)
+	}
+	t.GRPCService = p.GRPC.HealthService
 	if p.Request.Body != "" {
 		t.Body = []byte(p.Request.Body)
 	}
@@ -349,7 +410,7 @@ func (p Path) Measurement() (prober.Target, prober.Options) {
 		}
 	}
 	t.Proxy = p.Proxy.Prober()
-	return target, prober.Options{Plan: p.Settings().WithDeadline(p.TrialTimeout), Transport: t, Keepalive: p.TCPKeepalive.Check()}
+	return target, prober.Options{Plan: p.Settings().WithDeadline(p.TrialTimeout), Transport: t, Keepalive: p.rescueCheck()}
 }
 
 // EffectiveDeadline is the deadline a measurement of the path runs with:
@@ -361,11 +422,11 @@ func (p Path) EffectiveDeadline() time.Duration {
 
 // WorstCase is the longest one measurement of the path can take: the
 // search ends by its deadline (EffectiveDeadline), then, with
-// tcp_keepalive, the keepalive check holds one connection after a limit
-// near max_idle and reuses it.
+// tcp_keepalive (or ping_keepalive), the keepalive check holds one
+// connection after a limit near max_idle and reuses it.
 func (p Path) WorstCase() time.Duration {
 	wc := p.EffectiveDeadline()
-	if k := p.TCPKeepalive.Check(); k != nil && wc < math.MaxInt64/2 {
+	if k := p.rescueCheck(); k != nil && wc < math.MaxInt64/2 {
 		wc += k.HoldFor(p.MaxIdle, p.MaxIdle) + p.TrialTimeout
 	}
 	return wc

@@ -278,7 +278,7 @@ func TestWarnings(t *testing.T) {
 		{
 			name: "tls on h2c target",
 			src:  "paths:\n  - name: a\n    target: h2c://192.0.2.1/\n    max_idle: 10m\n    tls:\n      server_name: example.com\n",
-			want: []string{"w.yml:6: paths[0].tls: is ignored for h2c targets (only https and h2 use it)"},
+			want: []string{"w.yml:6: paths[0].tls: is ignored for h2c targets (only https, h2, wss, grpcs, rediss and postgres with sslmode use it)"},
 		},
 		{
 			name: "request on tcp target",

@@ -103,7 +103,7 @@ func TestDecodeKeepsPlaces(t *testing.T) {
 		{"flow style",
 			"paths: [{name: a, target: 'tcp://192.0.2.1:1', bogus: 1, max_idle: 2x}]\n",
 			[]string{
-				"x.yml:1: paths[0].bogus: unknown field (valid: budget,",
+				"x.yml:1: paths[0].bogus: unknown field (valid: auth, budget,",
 				`x.yml:1: paths[0].max_idle: "2x" is not a duration`,
 			}},
 	}

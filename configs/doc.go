@@ -53,6 +53,26 @@ type pathDoc struct {
 	Proxy             proxyDoc     `yaml:"proxy"`
 	Group             text         `yaml:"group"`
 	IPFamily          text         `yaml:"ip_family"`
+	WebSocket         tcpDoc       `yaml:"websocket"`
+	GRPC              grpcDoc      `yaml:"grpc"`
+	PingKeepalive     pingDoc      `yaml:"ping_keepalive"`
+	Auth              authDoc      `yaml:"auth"`
+}
+
+type grpcDoc struct {
+	At            where `yaml:",inline"`
+	HealthService text  `yaml:"health_service"`
+}
+
+type pingDoc struct {
+	At       where    `yaml:",inline"`
+	Interval duration `yaml:"interval"`
+}
+
+type authDoc struct {
+	At           where `yaml:",inline"`
+	PasswordFile text  `yaml:"password_file"`
+	PasswordEnv  text  `yaml:"password_env"`
 }
 
 type tlsDoc struct {
@@ -92,7 +112,7 @@ type proxyDoc struct {
 
 // applyTo sets the values d holds over p: a key that is absent, or whose
 // value could not be read, leaves p's value alone. dir resolves a relative
-// tls.ca_file.
+// tls.ca_file and auth.password_file.
 func (d *pathDoc) applyTo(p *Path, dir string) {
 	d.Name.to(&p.Name)
 	d.Target.to(&p.Target)
@@ -136,6 +156,14 @@ func (d *pathDoc) applyTo(p *Path, dir string) {
 	d.Proxy.IdleTimeout.to(&p.Proxy.IdleTimeout)
 	d.Group.to(&p.Group)
 	d.IPFamily.to(&p.IPFamily)
+	d.WebSocket.Send.to(&p.WebSocket.Send)
+	d.WebSocket.Expect.to(&p.WebSocket.Expect)
+	d.GRPC.HealthService.to(&p.GRPC.HealthService)
+	d.PingKeepalive.Interval.to(&p.PingKeepalive.Interval)
+	if d.Auth.PasswordFile.to(&p.Auth.PasswordFile) && p.Auth.PasswordFile != "" && dir != "" && !filepath.IsAbs(p.Auth.PasswordFile) {
+		p.Auth.PasswordFile = filepath.Join(dir, p.Auth.PasswordFile)
+	}
+	d.Auth.PasswordEnv.to(&p.Auth.PasswordEnv)
 }
 
 // where keeps the mapping node a block was decoded from (nil when the

@@ -108,6 +108,10 @@ func (v pathCheck) given(key string) bool {
 	switch key {
 	case "tcp.send":
 		return v.TCP.Send != ""
+	case "websocket.send":
+		return v.WebSocket.Send != ""
+	case "ping_keepalive.interval":
+		return v.PingKeepalive.Interval != 0
 	case "tcp_keepalive.idle":
 		return v.TCPKeepalive.Idle != 0
 	case "tcp_keepalive.interval":
@@ -185,8 +189,10 @@ func (v pathCheck) check() {
 	v.checkTLS(scheme)
 	v.checkRequest(scheme)
 	v.checkTCP(scheme)
+	v.checkAuth(scheme)
 	keepaliveOK := v.checkKeepalive()
 	v.checkProxy(scheme)
+	keepaliveOK = v.checkWSGRPC(scheme) && keepaliveOK
 
 	if period > 0 && searchOK && keepaliveOK && v.ok("trial_timeout") && v.TrialTimeout > 0 {
 		// The run time is bounded by the deadline (Path.WorstCase).
@@ -201,6 +207,9 @@ func (v pathCheck) check() {
 			check := ""
 			if v.TCPKeepalive.Check() != nil {
 				check = " and its tcp_keepalive check"
+			}
+			if v.PingKeepalive.Check() != nil {
+				check = " and its ping_keepalive check"
 			}
 			v.warnf("schedule", "%q fires every %s, but a %s measurement with max_idle %s may take up to %s (its deadline%s); runs still going when the next is due are skipped, so results will be older than the schedule suggests (%s)",
 				v.Schedule, short(period), v.Strategy, short(v.MaxIdle), short(wc), check, advice)
@@ -373,8 +382,8 @@ func (v pathCheck) checkTLS(scheme string) {
 			v.errorf("tls.ca_file", "%v", err)
 		}
 	}
-	if scheme != "" && scheme != "https" && scheme != "h2" && v.setHere("tls") {
-		v.warnf("tls", "is ignored for %s targets (only https and h2 use it)", scheme)
+	if t, err := prober.ParseTarget(v.Target); scheme != "" && err == nil && !t.UsesTLS() && v.setHere("tls") {
+		v.warnf("tls", "is ignored for %s targets (only https, h2, wss, grpcs, rediss and postgres with sslmode use it)", scheme)
 	}
 	if v.TLS.InsecureSkipVerify && v.TLS.CAFile != "" && v.setHere("tls") {
 		v.warnf("tls", "ca_file is unused when insecure_skip_verify is true")
@@ -442,6 +451,39 @@ func (v pathCheck) checkTCP(scheme string) {
 	}
 	if scheme != "" && scheme != "tcp" && v.setHere("tcp") {
 		v.warnf("tcp", "is ignored for %s targets (use request: for http, https, h2 and h2c)", scheme)
+	}
+}
+
+// checkAuth checks where the password comes from (prober.Credentials.Check:
+// the file is read, the variable only named) and that the target uses it.
+func (v pathCheck) checkAuth(scheme string) {
+	a := v.Auth
+	if !v.ok("auth.password_file", "auth.password_env") {
+		return
+	}
+	switch err := (prober.Credentials{PasswordFile: a.PasswordFile, PasswordEnv: a.PasswordEnv}).Check(); {
+	case err == nil:
+	case a.PasswordFile != "" && a.PasswordEnv != "":
+		v.errorf("auth.password_env", "%s and %s are both set; give one", v.ref("auth.password_file"), v.ref("auth.password_env"))
+	case a.PasswordFile != "":
+		v.errorf("auth.password_file", "%v", err)
+	default:
+		v.errorf("auth.password_env", "%v", err)
+	}
+	switch scheme {
+	case "":
+	case "postgres", "mysql", "redis", "rediss":
+		if v.setHere("request") {
+			reuse := "SELECT 1"
+			if strings.HasPrefix(scheme, "redis") {
+				reuse = "PING"
+			}
+			v.warnf("request", "is ignored for %s targets (a reuse is %s)", scheme, reuse)
+		}
+	default:
+		if v.setHere("auth") {
+			v.warnf("auth", "is ignored for %s targets (only postgres, mysql, redis and rediss log in)", scheme)
+		}
 	}
 }
 

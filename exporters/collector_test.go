@@ -157,7 +157,7 @@ idleprobe_measurements_total{env="prod",path="redis",result="success",team=""} 1
 # TYPE idleprobe_path_info gauge
 idleprobe_path_info{env="",path="api",target="http://probe:xxxxx@192.0.2.10:8080/healthz",team="web"} 1
 idleprobe_path_info{env="prod",path="redis",target="tcp://198.51.100.7:6379",team=""} 1
-# HELP idleprobe_server_keepalive_timeout_seconds Idle timeout the server advertised in an HTTP Keep-Alive: timeout=N header during the latest completed measurement; absent when none was advertised.
+# HELP idleprobe_server_keepalive_timeout_seconds Idle timeout the server advertised in an HTTP Keep-Alive: timeout=N header, or reported as its own setting (PostgreSQL idle_session_timeout, MySQL wait_timeout, Redis timeout), during the latest completed measurement; absent when none was.
 # TYPE idleprobe_server_keepalive_timeout_seconds gauge
 idleprobe_server_keepalive_timeout_seconds{env="",path="api",team="web"} 60
 # HELP idleprobe_trials_total Trials (one idle connection reused once) run against the path, by outcome.

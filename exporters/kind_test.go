@@ -17,7 +17,7 @@ var pgPath = PathInfo{Name: "pg", Target: "tcp://192.0.2.30:5432"}
 const (
 	infoHelp = "# HELP idleprobe_idle_limit_info How the path kills connections at the upper bound (mode: reset, closed_idle, closed_on_reuse, dropped, or none when no limit was found), on which clock the limit runs (kind: idle, or lifetime for a limit on connection age) and who sent the packet that ended them (ended_by: server, hop, or unknown); always 1.\n# TYPE idleprobe_idle_limit_info gauge\n"
 	lifeHelp = "# HELP idleprobe_lifetime_limit_seconds Bracket (lower, upper] holding the connection age (since the handshake) at which the path or server ends a connection whatever was sent since, from the latest completed measurement; absent when no lifetime limit was found.\n# TYPE idleprobe_lifetime_limit_seconds gauge\n"
-	kaHelp   = "# HELP idleprobe_server_keepalive_timeout_seconds Idle timeout the server advertised in an HTTP Keep-Alive: timeout=N header during the latest completed measurement; absent when none was advertised.\n# TYPE idleprobe_server_keepalive_timeout_seconds gauge\n"
+	kaHelp   = "# HELP idleprobe_server_keepalive_timeout_seconds Idle timeout the server advertised in an HTTP Keep-Alive: timeout=N header, or reported as its own setting (PostgreSQL idle_session_timeout, MySQL wait_timeout, Redis timeout), during the latest completed measurement; absent when none was.\n# TYPE idleprobe_server_keepalive_timeout_seconds gauge\n"
 )
 
 // TestCollectorKindLifetimeAndHints checks the kind label, the lifetime

@@ -186,6 +186,9 @@ func landingRowFor(ps PathStatus, now time.Time) landingRow {
 	}
 	if k := advice.Keepalive(*r); k != "" {
 		row.Keepalive = advice.KeepaliveSettings(*r) + ": " + k
+		if name := advice.RescueName(*r); name != "TCP keepalive" {
+			row.Keepalive = name + " " + row.Keepalive // a ping check (ws, grpc)
+		}
 		row.KeepaliveBad = r.KeepaliveChecked && !r.KeepaliveRescues
 	}
 	return row

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// NewTransport returns the transport for t's scheme (tcp, http, https, h2, h2c),
+// NewTransport returns the transport for t's scheme (see Schemes),
 // with o's defaults filled in. It fails on options that can never work
 // (an unreadable CA file, an invalid header), naming the field.
 func NewTransport(t Target, o TransportOptions) (Transport, error) {
@@ -51,8 +51,37 @@ func NewTransport(t Target, o TransportOptions) (Transport, error) {
 			return nil, err
 		}
 		return newH2Transport(t, d, o, cfg)
+	case "redis":
+		return newRedisTransport(t, d, o, nil)
+	case "rediss":
+		cfg, err := newTLSConfig(t, o)
+		if err != nil {
+			return nil, err
+		}
+		cfg.NextProtos = nil // Redis negotiates no protocol
+		return newRedisTransport(t, d, o, cfg)
+	case "postgres":
+		return newPostgresTransport(t, d, o)
+	case "mysql":
+		return newMySQLTransport(t, d, o)
 	case "udp":
 		return newUDPTransport(t, o)
+	case "ws":
+		return newWSTransport(t, d, o, nil)
+	case "wss":
+		cfg, err := newTLSConfig(t, o)
+		if err != nil {
+			return nil, err
+		}
+		return newWSTransport(t, d, o, cfg)
+	case "grpc":
+		return newGRPCTransport(t, d, o, nil)
+	case "grpcs":
+		cfg, err := newTLSConfig(t, o)
+		if err != nil {
+			return nil, err
+		}
+		return newGRPCTransport(t, d, o, cfg)
 	}
 	return nil, fmt.Errorf("unknown scheme %q (valid: %s)", t.Scheme, strings.Join(Schemes, ", "))
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -71,6 +70,10 @@ type h2Transport struct {
 	tls    *tls.Config // nil for h2c; never modified
 	fields []hpack.HeaderField
 	body   []byte
+	// answer, when set, checks a complete response (first: of the first
+	// exchange) and returns its detail (gRPC: the grpc-status and the
+	// health check's answer).
+	answer func(r *h2Response, first bool) (string, error)
 }
 
 func newH2Transport(t Target, d *dialer, o TransportOptions, cfg *tls.Config) (*h2Transport, error) {
@@ -252,15 +255,9 @@ type h2Conn struct {
 	idleBroken   error // a protocol error in what arrived while idle
 	// retired: the server sent GOAWAY (or closed) with or right after the
 	// last response. The caller closes the connection; it is never reused.
-	retired       bool
-	monMu         sync.Mutex
-	monStop       chan struct{}
-	monDone       chan struct{}
-	closeMu       sync.Mutex
-	closedCh      chan struct{}
-	closeSeen     bool
-	closeAt       time.Time
-	closeDetailed string
+	retired bool
+	// mon decodes what arrives while idle and records the idle close.
+	mon *idleMonitor
 }
 
 func newH2Conn(t *h2Transport, wc *watchedConn) *h2Conn {
@@ -271,10 +268,10 @@ func newH2Conn(t *h2Transport, wc *watchedConn) *h2Conn {
 		chunk:        make([]byte, h2ReadChunk),
 		peerMaxFrame: h2FrameSize,
 		peerWindow:   h2Window,
-		closedCh:     make(chan struct{}),
 		nextStream:   1,
 		connSend:     h2Window,
 	}
+	c.mon = newIdleMonitor(wc.events, c.scanIdle)
 	c.enc = hpack.NewEncoder(&c.hb)
 	c.rw = c.wire
 	c.fr = http2.NewFramer(&c.out, h2Feed{c})
@@ -371,7 +368,7 @@ func (c *h2Conn) closedRightAfter(ctx context.Context, end time.Time) (string, b
 	timer := time.NewTimer(time.Until(end.Add(h2RetireGrace)))
 	defer timer.Stop()
 	select {
-	case <-c.closedCh:
+	case <-c.mon.closedCh:
 	case <-timer.C:
 		// Decode what the watcher has read by now, in case the monitor lags
 		// behind (a loaded machine): it arrived within the grace, or about.

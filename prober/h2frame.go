@@ -162,7 +162,7 @@ func (c *h2Conn) headerBlock(frag []byte, end bool) ([]hpack.HeaderField, error)
 // withDeadline bounds I/O on the socket by deadline and ctx until the
 // returned function is called. The function maps a timeout caused by ctx
 // to ctx's error (or a plain timeout for its deadline).
-func (c *h2Conn) withDeadline(ctx context.Context, deadline time.Time) func(err *error) {
+func (c *watchedConn) withDeadline(ctx context.Context, deadline time.Time) func(err *error) {
 	_ = c.raw.SetDeadline(deadline)
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
@@ -325,6 +325,13 @@ func (c *h2Conn) exchange(stream uint32, first bool) (time.Time, error) {
 		}
 		if resp.done {
 			c.status = resp.status
+			if c.t.answer != nil {
+				status, err := c.t.answer(&resp, first)
+				if err != nil {
+					return time.Time{}, err
+				}
+				c.status = status
+			}
 			return time.Now(), nil
 		}
 		f, err := c.readFrame()
@@ -397,6 +404,9 @@ func (c *h2Conn) exchange(stream uint32, first bool) (time.Time, error) {
 				if resp.bodyBytes > maxResponseBytes {
 					return time.Time{}, errBodyTooLarge
 				}
+				if c.t.answer != nil {
+					resp.body = append(resp.body, f.Data()...)
+				}
 				streamUnacked += int64(f.Length)
 				resp.done = f.StreamEnded()
 			}
@@ -426,6 +436,10 @@ type h2Response struct {
 	done      bool // END_STREAM
 	bodyBytes int64
 	status    string // "200 OK"
+	// For a transport with an answer check (gRPC): the final header block,
+	// the trailers and the body.
+	fields, trailers []hpack.HeaderField
+	body             []byte
 }
 
 // block takes one HEADERS or CONTINUATION fragment (of the request stream
@@ -440,7 +454,7 @@ func (r *h2Response) block(c *h2Conn, ours bool, frag []byte, endHeaders, ends b
 		if !ends {
 			return errors.New("malformed HTTP/2 response: trailers without END_STREAM")
 		}
-		r.done = true
+		r.done, r.trailers = true, fields
 		return nil
 	}
 	final, status, err := responseStatus(fields)
@@ -456,7 +470,7 @@ func (r *h2Response) block(c *h2Conn, ours bool, frag []byte, endHeaders, ends b
 		}
 		return nil
 	}
-	r.final, r.done, r.status = true, ends, status
+	r.final, r.done, r.status, r.fields = true, ends, status, fields
 	return nil
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
 // What an HTTP/2 connection sees while idle: the monitor decodes the
@@ -15,72 +17,41 @@ import (
 
 // Closed is closed when the server or a hop ended the connection while it
 // was idle: a GOAWAY, a TLS close_notify, a FIN or an RST.
-func (c *h2Conn) Closed() <-chan struct{} { return c.closedCh }
+func (c *h2Conn) Closed() <-chan struct{} { return c.mon.closedCh }
 
 // CloseInfo returns when the idle close was seen and how ("GOAWAY
 // (NO_ERROR)", "EOF", "connection reset by peer").
 func (c *h2Conn) CloseInfo() (time.Time, string) {
-	c.closeMu.Lock()
-	defer c.closeMu.Unlock()
-	return c.closeAt, c.closeDetailed
+	at, detail, _ := c.mon.idleClose()
+	return at, detail
+}
+
+// Hints says which clock a GOAWAY seen while idle named (gRPC servers
+// put "max_age" or "max_idle" in its debug data).
+func (c *h2Conn) Hints() Hints {
+	if _, _, closed := c.idleClose(); !closed || c.goneAway == nil {
+		return Hints{}
+	}
+	switch c.goneAway.debug {
+	case "max_age":
+		return Hints{CloseClock: plan.Lifetime}
+	case "max_idle":
+		return Hints{CloseClock: plan.Idle}
+	}
+	return Hints{}
 }
 
 // signalClose records the idle close once.
-func (c *h2Conn) signalClose(at time.Time, detail string) {
-	c.closeMu.Lock()
-	defer c.closeMu.Unlock()
-	if c.closeSeen {
-		return
-	}
-	c.closeSeen, c.closeAt, c.closeDetailed = true, at, detail
-	close(c.closedCh)
-}
+func (c *h2Conn) signalClose(at time.Time, detail string) { c.mon.signalClose(at, detail) }
 
 // idleClose returns the idle close, if one was seen.
-func (c *h2Conn) idleClose() (time.Time, string, bool) {
-	c.closeMu.Lock()
-	defer c.closeMu.Unlock()
-	return c.closeAt, c.closeDetailed, c.closeSeen
-}
+func (c *h2Conn) idleClose() (time.Time, string, bool) { return c.mon.idleClose() }
 
-// startMonitor starts the idle decoder.
-func (c *h2Conn) startMonitor() {
-	c.monMu.Lock()
-	defer c.monMu.Unlock()
-	if c.monStop != nil {
-		return
-	}
-	c.monStop, c.monDone = make(chan struct{}), make(chan struct{})
-	go c.monitor(c.monStop, c.monDone)
-}
+// startMonitor starts the idle decoder (scanIdle, on every watcher event).
+func (c *h2Conn) startMonitor() { c.mon.start() }
 
 // stopMonitor stops the idle decoder and waits for it.
-func (c *h2Conn) stopMonitor() {
-	c.monMu.Lock()
-	defer c.monMu.Unlock()
-	if c.monStop == nil {
-		return
-	}
-	close(c.monStop)
-	<-c.monDone
-	c.monStop, c.monDone = nil, nil
-}
-
-// monitor decodes what the watcher stashes while the connection is idle,
-// until a close is seen or it is stopped. It never writes.
-func (c *h2Conn) monitor(stop, done chan struct{}) {
-	defer close(done)
-	for {
-		if c.scanIdle() {
-			return
-		}
-		select {
-		case <-stop:
-			return
-		case <-c.events:
-		}
-	}
-}
+func (c *h2Conn) stopMonitor() { c.mon.stop() }
 
 // scanIdle decodes every whole frame stashed while idle and notices the
 // watcher's end. It reports whether the connection is finished (closed or
@@ -168,15 +139,4 @@ func (c *h2Conn) scanIdle() bool {
 		c.idleBroken = errIdleOverflow
 	}
 	return c.idleBroken != nil
-}
-
-// watcherEnd returns when and how the raw watcher saw the connection end,
-// or a zero time.
-func (c *h2Conn) watcherEnd() (time.Time, string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.ended {
-		return time.Time{}, ""
-	}
-	return c.endAt, closeDetail(c.endErr)
 }

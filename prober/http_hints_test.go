@@ -25,14 +25,14 @@ func TestParseKeepAlive(t *testing.T) {
 	}{
 		{"none", nil, Hints{}},
 		{"empty", []string{""}, Hints{}},
-		{"apache", []string{"timeout=5, max=100"}, Hints{5 * time.Second, 100}},
+		{"apache", []string{"timeout=5, max=100"}, Hints{KeepAliveTimeout: 5 * time.Second, KeepAliveMax: 100}},
 		{"nginx", []string{"timeout=50"}, Hints{KeepAliveTimeout: 50 * time.Second}},
 		{"max-only", []string{"max=7"}, Hints{KeepAliveMax: 7}},
-		{"case-and-spaces", []string{"  Timeout = 5 ,\tMAX= 3  "}, Hints{5 * time.Second, 3}},
-		{"quoted", []string{`timeout="15", max=" 2 "`}, Hints{15 * time.Second, 2}},
-		{"semicolons", []string{"timeout=5; max=3"}, Hints{5 * time.Second, 3}},
-		{"two-lines", []string{"timeout=5", "max=9"}, Hints{5 * time.Second, 9}},
-		{"first-wins", []string{"timeout=5, timeout=9", "timeout=11, max=1, max=2"}, Hints{5 * time.Second, 1}},
+		{"case-and-spaces", []string{"  Timeout = 5 ,\tMAX= 3  "}, Hints{KeepAliveTimeout: 5 * time.Second, KeepAliveMax: 3}},
+		{"quoted", []string{`timeout="15", max=" 2 "`}, Hints{KeepAliveTimeout: 15 * time.Second, KeepAliveMax: 2}},
+		{"semicolons", []string{"timeout=5; max=3"}, Hints{KeepAliveTimeout: 5 * time.Second, KeepAliveMax: 3}},
+		{"two-lines", []string{"timeout=5", "max=9"}, Hints{KeepAliveTimeout: 5 * time.Second, KeepAliveMax: 9}},
+		{"first-wins", []string{"timeout=5, timeout=9", "timeout=11, max=1, max=2"}, Hints{KeepAliveTimeout: 5 * time.Second, KeepAliveMax: 1}},
 		{"junk-then-valid", []string{"timeout=soon, timeout=3"}, Hints{KeepAliveTimeout: 3 * time.Second}},
 		{"unknown-params", []string{"foo=bar, timeout=7, baz"}, Hints{KeepAliveTimeout: 7 * time.Second}},
 		{"zero", []string{"timeout=0, max=0"}, Hints{}},
@@ -41,7 +41,7 @@ func TestParseKeepAlive(t *testing.T) {
 		{"units", []string{"timeout=5s, max=3x"}, Hints{}},
 		{"fraction", []string{"timeout=1.5"}, Hints{}},
 		{"hex", []string{"timeout=0x10"}, Hints{}},
-		{"largest", []string{"timeout=2147483647, max=2147483647"}, Hints{2147483647 * time.Second, 2147483647}},
+		{"largest", []string{"timeout=2147483647, max=2147483647"}, Hints{KeepAliveTimeout: 2147483647 * time.Second, KeepAliveMax: 2147483647}},
 		{"too-large", []string{"timeout=2147483648, max=99999999999999999999999"}, Hints{}},
 		{"no-value", []string{"timeout, max=, =4, ,,;;="}, Hints{}},
 		{"empty-quotes", []string{`timeout=""`}, Hints{}},
@@ -96,10 +96,10 @@ func TestHTTPKeepAliveHints(t *testing.T) {
 		h.Set("Keep-Alive", fmt.Sprintf("timeout=5, max=%d", 101-n))
 	})
 	c := open(t, transport(t, "http://"+addr+"/", TransportOptions{}))
-	if got, want := c.Hints(), (Hints{5 * time.Second, 100}); got != want {
+	if got, want := c.Hints(), (Hints{KeepAliveTimeout: 5 * time.Second, KeepAliveMax: 100}); got != want {
 		t.Errorf("Hints after Open = %+v, want %+v", got, want)
 	}
-	for i, want := range []Hints{{5 * time.Second, 99}, {}, {5 * time.Second, 97}} {
+	for i, want := range []Hints{{KeepAliveTimeout: 5 * time.Second, KeepAliveMax: 99}, {}, {KeepAliveTimeout: 5 * time.Second, KeepAliveMax: 97}} {
 		r := reuse(t, c)
 		if r.Outcome != plan.OK || r.Retired {
 			t.Fatalf("reuse %d = %+v, want ok, not retired", i+1, r)

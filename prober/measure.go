@@ -107,6 +107,9 @@ func Measure(ctx context.Context, target Target, opts Options) (Result, error) {
 		if err := opts.Keepalive.Validate(); err != nil {
 			return Result{}, err
 		}
+		if err := checkPingScheme(opts.Keepalive, target); err != nil {
+			return Result{}, err
+		}
 	}
 	newTransport := opts.NewTransport
 	if newTransport == nil {
@@ -387,6 +390,7 @@ func (m *measurement) handle(ev event) {
 		t := plan.Trial{Conn: ev.id, IdleSince: l.conn.IdleSince(), Start: at, End: at,
 			Outcome: plan.ClosedIdle, Detail: detail, Reuse: l.reuses + 1, ConnAge: at.Sub(l.conn.Opened())}
 		t.Age = at.Sub(t.IdleSince)
+		t.Clock = l.conn.Hints().CloseClock
 		m.hop.judge(ev.id, t.Reuse, l.conn, plan.ClosedIdle)
 		m.drop(l)
 		delete(m.conns, ev.id)

@@ -84,7 +84,8 @@ type Options struct {
 	WhichHop bool
 	// Keepalive, when set, asks a second question after the search has
 	// found a limit: does one connection with TCP keepalive at these
-	// settings survive past it? The answer goes to the Result's Keepalive
-	// fields. Trials never use keepalive.
+	// settings (or, with Ping, the protocol's ping every Interval) survive
+	// past it? The answer goes to the Result's Keepalive fields. Trials
+	// never use keepalive or pings.
 	Keepalive *KeepaliveCheck
 }

@@ -1,13 +1,11 @@
 package prober
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -22,7 +20,7 @@ type Proxy struct {
 	// URL is http://HOST:PORT (an HTTP proxy, tunnelling with CONNECT) or
 	// socks5://HOST:PORT, without credentials (ParseProxyURL).
 	URL *url.URL
-	// CredentialsFile, when set, holds "user:password" on its first line:
+	// CredentialsFile, when set, holds "user:password" (one line):
 	// Proxy-Authorization Basic for CONNECT, the username/password method
 	// for SOCKS5. It is read when a measurement starts; its content is
 	// never logged nor put in an error.
@@ -87,34 +85,29 @@ func redactProxy(s string) string {
 // proxyCredentials are the user and password read from a credentials file.
 type proxyCredentials struct{ user, password string }
 
-// ReadProxyCredentials checks the credentials file of a proxy: its first
-// line is "user:password" (the password may contain colons; a trailing
-// newline is ignored). The error names the file and what is wrong, never
-// its content.
+// ReadProxyCredentials checks the credentials file of a proxy: it holds
+// "user:password" (the password may contain colons; one trailing newline
+// is dropped), read with the rule of every secret file (Credentials: a
+// regular file of password size, one line). The error names the file and
+// what is wrong, never its content.
 func ReadProxyCredentials(file string) error {
 	_, err := readProxyCredentials(file)
 	return err
 }
 
 func readProxyCredentials(file string) (proxyCredentials, error) {
-	b, err := os.ReadFile(file)
+	line, err := Credentials{PasswordFile: file}.password()
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return proxyCredentials{}, fmt.Errorf("proxy credentials file %s: %v", file, err)
+		return proxyCredentials{}, fmt.Errorf("proxy credentials: %w", err)
 	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	line = bytes.TrimSuffix(line, []byte("\r"))
-	user, password, ok := bytes.Cut(line, []byte(":"))
+	user, password, ok := strings.Cut(line, ":")
 	switch {
-	case !ok || len(user) == 0:
-		return proxyCredentials{}, fmt.Errorf(`proxy credentials file %s: the first line must be "user:password"`, file)
+	case !ok || user == "":
+		return proxyCredentials{}, fmt.Errorf(`proxy credentials file %s must hold "user:password"`, file)
 	case len(user) > 255 || len(password) > 255:
 		return proxyCredentials{}, fmt.Errorf("proxy credentials file %s: user and password must each be at most 255 bytes (SOCKS5)", file)
 	}
-	return proxyCredentials{user: string(user), password: string(password)}, nil
+	return proxyCredentials{user: user, password: password}, nil
 }
 
 // tunneler sets up the tunnel to a target on a connection to the proxy.

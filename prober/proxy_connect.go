@@ -95,26 +95,27 @@ func parseConnectReply(head []byte) (connectReply, error) {
 	status := lines[0]
 	proto, rest, ok := strings.Cut(status, " ")
 	if !ok || !strings.HasPrefix(proto, "HTTP/1.") || len(proto) != len("HTTP/1.1") {
-		return connectReply{}, fmt.Errorf("status line %q is not HTTP/1.x", clip(status))
+		return connectReply{}, fmt.Errorf("status line %q is not HTTP/1.x", printable(status))
 	}
 	codeText, reason, _ := strings.Cut(rest, " ")
 	code, err := strconv.Atoi(codeText)
 	if err != nil || len(codeText) != 3 || code < 100 {
-		return connectReply{}, fmt.Errorf("status line %q has no 3-digit status code", clip(status))
+		return connectReply{}, fmt.Errorf("status line %q has no 3-digit status code", printable(status))
 	}
 	rep := connectReply{code: code, reason: strings.TrimSpace(reason), header: textproto.MIMEHeader{}}
 	for _, l := range lines[1:] {
 		name, value, ok := strings.Cut(l, ":")
 		if !ok || name == "" || strings.ContainsAny(name, " \t") {
-			return connectReply{}, fmt.Errorf("header line %q is not \"Name: value\"", clip(l))
+			return connectReply{}, fmt.Errorf("header line %q is not \"Name: value\"", printable(l))
 		}
 		rep.header.Add(name, strings.TrimSpace(value))
 	}
 	return rep, nil
 }
 
-// clip shortens a proxy's line for a message: printable, at most 80 bytes.
-func clip(s string) string {
+// printable makes a proxy's text fit a one-line message: control
+// characters replaced, at most 80 bytes.
+func printable(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return '?'
@@ -132,10 +133,10 @@ func clip(s string) string {
 func (tn *tunneler) connectStatus(rep connectReply, target string) error {
 	status := strconv.Itoa(rep.code)
 	if rep.reason != "" {
-		status += " " + clip(rep.reason)
+		status += " " + printable(rep.reason)
 	}
 	if e := rep.header.Get("X-Squid-Error"); e != "" {
-		status += ", " + clip(e)
+		status += ", " + printable(e)
 	}
 	var msg string
 	switch {

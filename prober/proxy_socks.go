@@ -77,9 +77,9 @@ func (tn *tunneler) socksError(err error, target string) error {
 	case text == "no acceptable authentication methods":
 		msg = fmt.Sprintf("SOCKS5 proxy %s accepts none of our authentication methods (none, username/password)", tn.url)
 	case strings.HasPrefix(text, "unexpected protocol version"):
-		msg = fmt.Sprintf("proxy %s does not speak SOCKS5 (%s in its answer)", tn.url, clip(text))
+		msg = fmt.Sprintf("proxy %s does not speak SOCKS5 (%s in its answer)", tn.url, printable(text))
 	default:
-		msg = fmt.Sprintf("SOCKS5 proxy %s: handshake for %s failed: %s", tn.url, target, clip(oneLine(text)))
+		msg = fmt.Sprintf("SOCKS5 proxy %s: handshake for %s failed: %s", tn.url, target, printable(oneLine(text)))
 	}
 	return &proxyError{msg}
 }

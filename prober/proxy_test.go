@@ -55,11 +55,12 @@ func TestReadProxyCredentials(t *testing.T) {
 	}{
 		{name: "plain", content: "alice:s3cret\n", user: "alice", password: "s3cret"},
 		{name: "colon in password", content: "alice:s3:cret", user: "alice", password: "s3:cret"},
-		{name: "crlf and more lines", content: "alice:s3cret\r\nignored\n", user: "alice", password: "s3cret"},
+		{name: "crlf", content: "alice:s3cret\r\n", user: "alice", password: "s3cret"},
 		{name: "empty password", content: "alice:\n", user: "alice"},
-		{name: "no colon", content: "alices3cret\n", err: `the first line must be "user:password"`},
-		{name: "no user", content: ":s3cret\n", err: `the first line must be "user:password"`},
-		{name: "empty", content: "", err: `the first line must be "user:password"`},
+		{name: "two lines", content: "alice:s3cret\nmore\n", err: "contains a NUL or a line break"},
+		{name: "no colon", content: "alices3cret\n", err: `must hold "user:password"`},
+		{name: "no user", content: ":s3cret\n", err: `must hold "user:password"`},
+		{name: "empty", content: "", err: "is empty"},
 		{name: "too long", content: "alice:" + strings.Repeat("s3cret", 50), err: "at most 255 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,12 +83,16 @@ func TestReadProxyCredentials(t *testing.T) {
 			}
 		})
 	}
-	if err := ReadProxyCredentials("/nonexistent/creds"); err == nil || !strings.Contains(err.Error(), "proxy credentials file /nonexistent/creds: no such file or directory") {
+	if err := ReadProxyCredentials("/dev/zero"); err == nil || !strings.Contains(err.Error(), "/dev/zero is not a regular file") {
+		t.Errorf("a device: %v", err)
+	}
+	if err := ReadProxyCredentials("/nonexistent/creds"); err == nil || !strings.Contains(err.Error(), "proxy credentials: password file: stat /nonexistent/creds: no such file or directory") {
 		t.Errorf("missing file: %v", err)
 	}
 }
 
-// TestProxyTunnel: every scheme (tcp, http, https, h2, h2c) opens and
+// TestProxyTunnel: every TCP scheme (tcp, http, https, h2, h2c, ws, wss,
+// grpc, grpcs; the databases in real_proxy_test.go) opens and
 // reuses its connection through an HTTP CONNECT and a SOCKS5 proxy, with
 // and without credentials: the watched socket is the one to the proxy
 // (TLS and HTTP/2 run inside the tunnel).
@@ -111,6 +116,10 @@ func TestProxyTunnel(t *testing.T) {
 		{"https://" + tlsAddr + "/", TransportOptions{CAFile: caFile, ServerName: name}},
 		{"h2://" + h2.addr + "/", TransportOptions{CAFile: caFile, ServerName: name}},
 		{"h2c://" + h2c.addr + "/", TransportOptions{}},
+		{"ws://" + startGoWS(t, nil, 0).addr + "/", TransportOptions{}},
+		{"wss://" + startGoWS(t, &cert, 0).addr + "/", TransportOptions{CAFile: caFile, ServerName: name}},
+		{"grpc://" + startGoGRPC(t, nil, false).addr, TransportOptions{}},
+		{"grpcs://" + startGoGRPC(t, &cert, false).addr, TransportOptions{CAFile: caFile, ServerName: name}},
 	}
 	for _, scheme := range []string{"http", "socks5"} {
 		for _, creds := range []string{"", "alice:s3:cret"} {
@@ -129,7 +138,7 @@ func TestProxyTunnel(t *testing.T) {
 					target, o := tg.url, tg.o
 					o.Proxy = p
 					c := open(t, transport(t, target, o))
-					if got := rawOf(t, c).raw.RemoteAddr().String(); got != px.addr {
+					if got := socketOf(t, c).RemoteAddr().String(); got != px.addr {
 						t.Errorf("%s: the watched socket goes to %s, want the proxy %s", target, got, px.addr)
 					}
 					if r := reuse(t, c); r.Outcome != plan.OK {
@@ -307,5 +316,69 @@ func TestProxyUDPRefused(t *testing.T) {
 	_, err = NewTransport(tg, TransportOptions{Proxy: &Proxy{URL: mustURL(t, "socks5://127.0.0.1:1080")}})
 	if err == nil || !strings.Contains(err.Error(), "proxy socks5://127.0.0.1:1080: udp targets cannot go through a proxy") {
 		t.Errorf("NewTransport(udp via a proxy) = %v, want the refusal", err)
+	}
+}
+
+// socketOf returns the TCP socket a Conn of this package watches (every
+// transport's Conn embeds a *watchedConn).
+func socketOf(t *testing.T, c Conn) *net.TCPConn {
+	t.Helper()
+	switch c := c.(type) {
+	case *tcpConn:
+		return c.raw
+	case *httpConn:
+		return c.raw
+	case *h2Conn:
+		return c.raw
+	case *wsConn:
+		return c.raw
+	case *grpcConn:
+		return c.raw
+	}
+	t.Fatalf("unexpected Conn type %T", c)
+	return nil
+}
+
+// TestProxyTargetSpeaksFirst: when the target speaks first (MySQL's
+// greeting, an SSH banner) its bytes may come in the same segment as the
+// proxy's answer; the tunnel reads the answer and not a byte more, so the
+// target's protocol starts with its first byte.
+func TestProxyTargetSpeaksFirst(t *testing.T) {
+	const banner = "SSH-2.0-target-speaks-first\r\n"
+	for _, tc := range []struct {
+		scheme, reply string
+	}{
+		{"http", "HTTP/1.1 200 Connection established\r\nVia: 1.1 test\r\n\r\n"},
+		{"socks5", "\x05\x00\x00\x01\x7f\x00\x00\x01\x00\x50"}, // "succeeded", bound to 127.0.0.1:80
+	} {
+		t.Run(tc.scheme, func(t *testing.T) {
+			noLeaks(t)
+			px := startServer(t, func(t *testing.T, c net.Conn, done <-chan struct{}) {
+				c.Read(make([]byte, 512)) // CONNECT, or the SOCKS5 greeting
+				if tc.scheme == "socks5" {
+					io.WriteString(c, "\x05\x00") // method "none"
+					c.Read(make([]byte, 512))     // the SOCKS5 request
+				}
+				io.WriteString(c, tc.reply+banner) // one write: one segment
+				<-done
+			})
+			tn, err := newTunneler(&Proxy{URL: mustURL(t, tc.scheme+"://"+px.addr)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := &dialer{address: "192.0.2.1:22", timeout: 2 * time.Second, proxy: tn}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, _, err := d.dial(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			got := make([]byte, len(banner))
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if _, err := io.ReadFull(c, got); err != nil || string(got) != banner {
+				t.Errorf("after the tunnel the socket reads %q (%v), want the target's first bytes %q", got, err, banner)
+			}
+		})
 	}
 }

@@ -198,3 +198,31 @@ func openErr(t *testing.T, target string, p *prober.Proxy, want string) {
 		}
 	}
 }
+
+// TestRealProxyRedis: a database protocol (Redis's, the login and PING on
+// reuse) runs unchanged through Squid and Dante.
+func TestRealProxyRedis(t *testing.T) {
+	t.Parallel()
+	rd := realserver.StartRedis(t, 0)
+	for _, p := range []*prober.Proxy{
+		proxyOf(t, realserver.StartSquid(t, 60*time.Second).URL, 0),
+		proxyOf(t, realserver.StartDante(t, "none", 60*time.Second).URL, 0),
+	} {
+		t.Run(p.URL.Scheme, func(t *testing.T) {
+			tr, err := prober.NewTransport(mustTarget(t, "redis://"+rd.Addr), prober.TransportOptions{Proxy: p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := tr.Open(ctx)
+			if err != nil {
+				t.Fatalf("Open redis through %s: %v", p.URL, err)
+			}
+			defer c.Close()
+			if r := c.Reuse(ctx); r.Outcome != plan.OK {
+				t.Errorf("reuse through %s: %s (%s)", p.URL, r.Outcome, r.Detail)
+			}
+		})
+	}
+}

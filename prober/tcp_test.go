@@ -56,7 +56,7 @@ func TestTCPClosedIdle(t *testing.T) {
 			if d := at.Sub(srvAt); !within(d, 0, 30*time.Millisecond) {
 				t.Errorf("close seen %s after the server closed, want within 30ms", d)
 			}
-			if age := at.Sub(c.IdleSince()); !within(age, after-10*time.Millisecond, after+60*time.Millisecond) {
+			if age := at.Sub(c.IdleSince()); !within(age, after-stampLag, after+60*time.Millisecond) {
 				t.Errorf("close age %s, want about %s", age, after)
 			}
 			if detail != tc.detail {

@@ -59,9 +59,17 @@ type Reply struct {
 // Hints is what a server advertised about keeping a connection.
 type Hints struct {
 	// KeepAliveTimeout and KeepAliveMax are the values of the latest HTTP
-	// "Keep-Alive: timeout=N, max=M" response header (0 when absent).
+	// "Keep-Alive: timeout=N, max=M" response header (0 when absent). For
+	// postgres, mysql, redis and rediss, KeepAliveTimeout is the server's own
+	// idle limit read at login (idle_session_timeout, wait_timeout, Redis
+	// timeout; 0 when off or not readable).
 	KeepAliveTimeout time.Duration
 	KeepAliveMax     int
+	// CloseClock is the clock the server named when it closed the
+	// connection while idle: plan.Lifetime for a gRPC GOAWAY "max_age"
+	// (grpc-go's MaxConnectionAge), plan.Idle for "max_idle"
+	// (MaxConnectionIdle); "" when it named none.
+	CloseClock plan.Kind
 }
 
 // Transport opens connections to one target.
@@ -74,12 +82,15 @@ type Transport interface {
 
 // Target is a parsed measurement target.
 type Target struct {
-	// Scheme is tcp, http, https, h2 (HTTP/2 over TLS) or h2c (cleartext
-	// HTTP/2 with prior knowledge).
+	// Scheme is tcp, http, https, h2 (HTTP/2 over TLS), h2c (cleartext
+	// HTTP/2 with prior knowledge), ws, wss (WebSocket), grpc or grpcs,
+	// udp, postgres, mysql, redis or rediss (Redis over TLS).
 	Scheme string
 	// Address is host:port to dial.
 	Address string
-	// URL is the full target (path and query used by http, https, h2, h2c).
+	// URL is the full target (path and query used by http, https, h2, h2c;
+	// user and database by postgres, mysql, redis and rediss). It never
+	// holds a password.
 	URL *url.URL
 }
 
@@ -87,22 +98,31 @@ type Target struct {
 func (t Target) String() string { return t.URL.String() }
 
 // Schemes lists the supported target schemes.
-var Schemes = []string{"tcp", "http", "https", "h2", "h2c", "udp"}
+var Schemes = []string{"tcp", "http", "https", "h2", "h2c", "ws", "wss", "grpc", "grpcs", "udp", "postgres", "mysql", "redis", "rediss"}
 
 // ParseTarget parses tcp://host:port, http://host[:port]/path,
 // https://host[:port]/path, h2://host[:port]/path (HTTP/2 over TLS, port
-// 443 by default) or h2c://host[:port]/path (cleartext HTTP/2, port 80).
+// 443 by default), h2c://host[:port]/path (cleartext HTTP/2, port 80),
+// and the database targets postgres://user@host[:port]/db (port 5432),
+// mysql://user@host[:port][/db] (port 3306) and redis://[user@]host[:port]
+// or rediss://[user@]host[:port] (Redis over TLS, port 6379). A password in
+// the URL is refused: it comes from Credentials.
 func ParseTarget(s string) (Target, error) {
 	u, err := url.Parse(s)
+	if err == nil && u.User != nil {
+		if _, set := u.User.Password(); set {
+			return Target{}, fmt.Errorf("target %q has a password in the URL: refused (it would show in process lists and logs); give it in a password file or environment variable", u.Redacted())
+		}
+	}
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return Target{}, fmt.Errorf("target %q is not a URL (examples: tcp://192.0.2.1:6379, http://svc:8080/healthz, https://example.com/)", s)
+		return Target{}, fmt.Errorf("target %q is not a URL (examples: tcp://192.0.2.1:6379, http://svc:8080/healthz, https://example.com/)", redactRaw(s))
 	}
 	scheme := strings.ToLower(u.Scheme)
 	port := u.Port()
 	switch scheme {
 	case "tcp", "udp":
 		if port == "" {
-			return Target{}, fmt.Errorf("target %q: %s targets need a port (example: %s://%s:9090)", s, scheme, scheme, u.Hostname())
+			return Target{}, fmt.Errorf("target %q: %s targets need a port (example: %s://%s:9090)", u.Redacted(), scheme, scheme, u.Hostname())
 		}
 	case "http", "h2c":
 		if port == "" {
@@ -112,11 +132,33 @@ func ParseTarget(s string) (Target, error) {
 		if port == "" {
 			port = "443"
 		}
+	case "ws":
+		if port == "" {
+			port = "80"
+		}
+	case "wss":
+		if port == "" {
+			port = "443"
+		}
+	case "grpc", "grpcs":
+		if port == "" {
+			return Target{}, fmt.Errorf("target %q: gRPC targets need a port (example: %s://%s:50051)", u.Redacted(), scheme, u.Hostname())
+		}
+		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return Target{}, fmt.Errorf("target %q: a gRPC target has no path (the health service name is a setting of its own; example: %s://%s)", u.Redacted(), scheme, u.Host)
+		}
+	case "postgres", "mysql", "redis", "rediss":
+		if port == "" {
+			port = dbPorts[scheme]
+		}
+		if err := checkDBTarget(scheme, u); err != nil {
+			return Target{}, err
+		}
 	default:
-		return Target{}, fmt.Errorf("target %q: unknown scheme %q (valid: %s)", s, u.Scheme, strings.Join(Schemes, ", "))
+		return Target{}, fmt.Errorf("target %q: unknown scheme %q (valid: %s)", u.Redacted(), u.Scheme, strings.Join(Schemes, ", "))
 	}
 	if u.Hostname() == "" {
-		return Target{}, fmt.Errorf("target %q has no host", s)
+		return Target{}, fmt.Errorf("target %q has no host", u.Redacted())
 	}
 	u.Scheme = scheme
 	return Target{Scheme: scheme, Address: net.JoinHostPort(u.Hostname(), port), URL: u}, nil
@@ -142,7 +184,12 @@ type TransportOptions struct {
 	Host   string
 	Body   []byte
 
-	// InsecureSkipVerify, CAFile and ServerName configure TLS for https and h2.
+	// GRPCService is the service name of the gRPC health check (grpc,
+	// grpcs); empty asks for the server as a whole.
+	GRPCService string
+
+	// InsecureSkipVerify, CAFile and ServerName configure TLS for https,
+	// h2, wss, grpcs, rediss and postgres with sslmode.
 	InsecureSkipVerify bool
 	CAFile             string
 	ServerName         string
@@ -159,6 +206,9 @@ type TransportOptions struct {
 	Family string
 	// Resolver overrides name resolution; nil is the system's resolver.
 	Resolver *net.Resolver
+	// Credentials give the password of postgres, mysql, redis and rediss
+	// logins (the user is in the target URL).
+	Credentials Credentials
 
 	// Proxy, when set, is the forward proxy every connection goes through
 	// (HTTP CONNECT or SOCKS5), whatever the scheme.
@@ -168,6 +218,9 @@ type TransportOptions struct {
 	// the keepalive check (keepalive.go) sets it; trial connections never
 	// send anything while idle.
 	keepalive *net.KeepAliveConfig
+	// ping, when positive, makes ws and grpc connections send their
+	// protocol's ping every ping while idle. Only the ping check sets it.
+	ping time.Duration
 }
 
 // Address families of TransportOptions.Family.

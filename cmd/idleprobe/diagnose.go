@@ -41,6 +41,7 @@ type diagnoseFlags struct {
 	output   *string
 	maxConns *int
 	family   *string
+	whichHop *bool
 }
 
 func (c *cli) addDiagnose() {
@@ -57,6 +58,7 @@ func (c *cli) addDiagnose() {
 	f.output = cmd.Flag("output", "Result format: text (a line per path and the verdict) or json (one object: paths and verdict).").Default("text").Enum("text", "json")
 	f.maxConns = cmd.Flag("max-connections", "The connections open at once across all paths (each path also keeps to --budget).").Default(strconv.Itoa(configs.DefaultMaxConnections)).Int()
 	f.family = addFamilyFlag(cmd)
+	f.whichHop = cmd.Flag("which-hop", whichHopHelp).Default("true").Bool()
 }
 
 // showDiagnosis writes rep in the output format (text or json) and
@@ -140,6 +142,7 @@ func (f *diagnoseFlags) paths(pos []string) ([]diagnose.Path, []string) {
 			continue
 		}
 		target, opts := p.Measurement()
+		opts.WhichHop = *f.whichHop
 		for _, fam := range families {
 			o := opts
 			o.Transport.Family = fam

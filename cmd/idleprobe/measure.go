@@ -22,7 +22,9 @@ import (
 )
 
 const measureHelp = `
-Measure the idle limit of one path (tcp://, http://, https://, h2://, h2c://).
+Measure the idle limit of one path (tcp://, http://, https://, h2://, h2c://,
+ws://, wss://, grpc://, grpcs://, udp://, postgres://, mysql://, redis://,
+rediss://).
 
 Measures how long a kept-alive connection to TARGET may sit idle before the path kills it, and how it dies. Nothing is sent while a connection is idle.
 
@@ -35,6 +37,27 @@ TARGET is one of:
   h2://HOST[:PORT]/PATH      HTTP/2 over TLS (ALPN h2): reuse = the request on a
                              new stream, full response read
   h2c://HOST[:PORT]/PATH     the same over cleartext HTTP/2 (prior knowledge)
+  ws://HOST[:PORT]/PATH      WebSocket: the upgrade opens; reuse = one message
+                             (--send, default "idleprobe N"), ok when a message
+                             containing --expect (default: the same) comes back
+  wss://HOST[:PORT]/PATH     the same over TLS
+  grpc://HOST:PORT           gRPC over cleartext HTTP/2: reuse = one
+                             grpc.health.v1.Health/Check call (--grpc-service)
+                             on a new stream
+  grpcs://HOST:PORT          the same over TLS
+  postgres://USER@HOST[:PORT]/DB[?sslmode=require|verify-full]
+                             a PostgreSQL login (trust, password, md5,
+                             SCRAM-SHA-256), over TLS with sslmode;
+                             reuse = SELECT 1
+  mysql://USER@HOST[:PORT][/DB]
+                             a MySQL/MariaDB login; reuse = SELECT 1
+  redis://[USER@]HOST[:PORT][/N]
+                             Redis (AUTH when a password is given); reuse = PING
+  rediss://[USER@]HOST[:PORT][/N]
+                             the same over TLS
+
+  Passwords come from --password-file or --password-env, never from the
+  target URL or the command line itself.
 
 Examples:
 
@@ -45,10 +68,13 @@ Examples:
                              # itself finds its login timeout, not the path
   idleprobe measure --send 'PING\r\n' --expect +PONG tcp://redis:6379
   idleprobe measure --output json https://api.example.com/ > result.json
+  idleprobe measure --password-file /run/secrets/pg postgres://app@db:5432/app
+  PGPW=... idleprobe measure --password-env PGPW postgres://app@db/app
   idleprobe measure --keepalive 30s,75s,9 http://192.0.2.7:30080/   # does TCP keepalive rescue it?
   idleprobe measure --proxy http://proxy.internal:3128 --proxy-idle-timeout 15m \
                              --proxy-credentials-file ~/.idleprobe-proxy https://api.example.com/
                              # through a forward proxy (HTTP CONNECT or socks5://)
+  idleprobe measure --ping 20s grpc://192.0.2.7:50051   # does a PING every 20s rescue it, and may we?
 
 Every measurement ends by itself: by its --deadline (automatic by default, see --deadline below for the formula) it has a clean answer or it ends inconclusive, with the evidence it has. Connections are all closed then.
 
@@ -127,9 +153,12 @@ type measureFlags struct {
 	timeout                                                             *time.Duration
 	insecure, whichHop                                                  *bool
 	caFile, serverName, method, host, body, bodyFile, send, expect, kal *string
+	grpcService                                                         *string
+	ping                                                                *time.Duration
 	output, name, pushURL, family                                       *string
 	proxy, proxyCreds                                                   *string
 	proxyIdle                                                           *time.Duration
+	passwordFile, passwordEnv                                           *string
 	headers                                                             *[]string
 	// given says which scheme-specific flags were set on the command line.
 	given map[string]*bool
@@ -158,19 +187,23 @@ func (c *cli) addMeasure() {
 		return cmd.Flag(name, help).IsSetByUser(f.given[name])
 	}
 	f.timeout = cmd.Flag("timeout", "Trial timeout: bounds dialing, handshakes and every reuse; also the TCP_USER_TIMEOUT, so a black hole cannot hold a trial for minutes.").Default(durfmt.Short(prober.DefaultTimeout)).Duration()
-	f.insecure = flag("insecure", "https, h2: do not verify the server certificate.").Bool()
-	f.caFile = flag("ca-file", "https, h2: PEM file with the CA certificates to trust instead of the system pool.").PlaceHolder("FILE").String()
-	f.serverName = flag("server-name", "https, h2: TLS server name (SNI and certificate check) when it differs from the target host.").PlaceHolder("NAME").String()
+	f.insecure = flag("insecure", "https, h2, wss, grpcs: do not verify the server certificate.").Bool()
+	f.caFile = flag("ca-file", "https, h2, wss, grpcs: PEM file with the CA certificates to trust instead of the system pool.").PlaceHolder("FILE").String()
+	f.serverName = flag("server-name", "https, h2, wss, grpcs: TLS server name (SNI and certificate check) when it differs from the target host.").PlaceHolder("NAME").String()
+	f.passwordFile = flag("password-file", "postgres, mysql, redis(s): read the login's password from FILE (one trailing newline is dropped).").PlaceHolder("FILE").String()
+	f.passwordEnv = flag("password-env", "postgres, mysql, redis(s): read the login's password from the environment variable NAME.").PlaceHolder("NAME").String()
 	f.method = flag("method", "http(s), h2(c): request method.").Default(http.MethodGet).String()
 	f.headers = flag("header", "http(s), h2(c): extra request header; repeat for more.").PlaceHolder(`"Name: value"`).Strings()
 	f.host = flag("host", "http(s), h2(c): Host header (:authority for HTTP/2; default: from the target).").PlaceHolder("NAME").String()
 	f.body = flag("body", "http(s), h2(c): request body (sent with Content-Length on every request).").String()
 	f.bodyFile = flag("body-file", "http(s), h2(c): read the request body from FILE.").PlaceHolder("FILE").String()
-	f.send = flag("send", `tcp: reuse payload; \r \n \t \0 \\ \xHH escapes are expanded (default "\r\n").`).String()
-	f.expect = flag("expect", "tcp: the answer must contain this string (escapes as for --send); without it, reuse succeeds once the payload is acknowledged.").String()
 	f.proxy = cmd.Flag("proxy", "Forward proxy every connection goes through, for every scheme: http://HOST:PORT (HTTP CONNECT) or socks5://HOST:PORT. No credentials in the URL: see --proxy-credentials-file.").PlaceHolder("URL").String()
-	f.proxyCreds = cmd.Flag("proxy-credentials-file", `--proxy: file whose first line is "user:password" (Basic for CONNECT, username/password for SOCKS5); never logged.`).PlaceHolder("FILE").String()
+	f.proxyCreds = cmd.Flag("proxy-credentials-file", `--proxy: file holding "user:password" on one line (Basic for CONNECT, username/password for SOCKS5); never logged.`).PlaceHolder("FILE").String()
 	f.proxyIdle = cmd.Flag("proxy-idle-timeout", "--proxy: the proxy's own idle timeout for tunnels as configured (Squid read_timeout, Dante timeout.io), so that the result can say whether the proxy is the hop that closed.").Default("0s").Duration()
+	f.send = flag("send", `tcp: reuse payload; \r \n \t \0 \\ \xHH escapes are expanded (default "\r\n"). ws, wss: the reuse message (default "idleprobe N").`).String()
+	f.expect = flag("expect", "tcp: the answer must contain this string (escapes as for --send); without it, reuse succeeds once the payload is acknowledged. ws, wss: a message containing it answers the reuse (default: the message itself, an echo).").String()
+	f.grpcService = flag("grpc-service", `grpc, grpcs: the service name of the grpc.health.v1.Health/Check call (default "": the server as a whole).`).PlaceHolder("NAME").String()
+	f.ping = flag("ping", "ws, wss, grpc, grpcs: after finding a limit, check whether the protocol's ping (WebSocket ping, HTTP/2 PING) every INTERVAL keeps the path alive past it, and whether the server accepts that interval (gRPC: GOAWAY too_many_pings).").PlaceHolder("INTERVAL").Duration()
 	f.output = cmd.Flag("output", "Result format: text (summary and advice), json (one object), prom (Prometheus text format, for a textfile collector), svg (a chart of the trials), html (a page with the chart and the summary).").Default(report.Outputs[0]).Enum(report.Outputs...)
 	f.name = cmd.Flag("name", "Name of the path: the path label of --output prom and --push-gateway, the title of svg and html (default: the target).").String()
 	f.pushURL = cmd.Flag("push-gateway", `Push a complete result to the Pushgateway at this URL (job "idleprobe", grouped by path).`).PlaceHolder("URL").String()
@@ -207,6 +240,7 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 	p := configs.NewPath("measure", strings.Join(pos, " ")).WithSettings(settings)
 	p.TrialTimeout = *f.timeout
 	p.TLS = configs.TLS{InsecureSkipVerify: *f.insecure, CAFile: *f.caFile, ServerName: *f.serverName}
+	p.Auth = configs.Auth{PasswordFile: *f.passwordFile, PasswordEnv: *f.passwordEnv}
 	p.Request.Method, p.Request.Host = *f.method, *f.host
 	p.Proxy = configs.Proxy{URL: *f.proxy, CredentialsFile: *f.proxyCreds, IdleTimeout: *f.proxyIdle}
 	errs = headers(&p.Request, *f.headers, errs)
@@ -225,7 +259,7 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 	for _, v := range []struct {
 		flag, s string
 		to      *string
-	}{{"send", *f.send, &p.TCP.Send}, {"expect", *f.expect, &p.TCP.Expect}} {
+	}{{"send", *f.send, f.payloadOf(&p, target.Scheme, true)}, {"expect", *f.expect, f.payloadOf(&p, target.Scheme, false)}} {
 		if v.s == "" {
 			continue
 		}
@@ -247,7 +281,12 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 			kalParts = strings.Count(*f.kal, ",") + 1
 		}
 	}
-	given := map[string]bool{"tcp.send": *f.given["send"] && *f.send == ""} // an empty --send
+	p.GRPC.HealthService = *f.grpcService
+	p.PingKeepalive.Interval = *f.ping
+	emptySend := *f.given["send"] && *f.send == ""
+	ws := target.Scheme == "ws" || target.Scheme == "wss"
+	given := map[string]bool{"tcp.send": emptySend && !ws, "websocket.send": emptySend && ws,
+		"ping_keepalive.interval": *f.given["ping"]}
 	for i, part := range []string{"idle", "interval", "count"} {
 		given["tcp_keepalive."+part] = i < kalParts
 	}
@@ -261,7 +300,7 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 	if u, err := url.Parse(*f.pushURL); *f.pushURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		errs = append(errs, fmt.Sprintf("--push-gateway: %q is not an http(s) URL (example: http://pushgateway:9091)", *f.pushURL))
 	}
-	errs = append(errs, f.schemeErrors(target.Scheme)...)
+	errs = append(errs, f.schemeErrors(target)...)
 	families, err := configs.ParseFamily(*f.family)
 	if err != nil {
 		errs = append(errs, "--ip-family: "+err.Error())
@@ -298,7 +337,8 @@ func headers(r *configs.Request, flags []string, errs []string) []string {
 
 // schemeErrors rejects the flags that the target's protocol would silently
 // ignore: they are mistakes.
-func (f *measureFlags) schemeErrors(scheme string) []string {
+func (f *measureFlags) schemeErrors(target prober.Target) []string {
+	scheme := target.Scheme
 	var errs []string
 	only := func(schemes string, names ...string) {
 		for _, n := range names {
@@ -307,17 +347,53 @@ func (f *measureFlags) schemeErrors(scheme string) []string {
 			}
 		}
 	}
+	const (
+		tlsSchemes  = "https, h2, wss, grpcs, rediss and postgres (with sslmode)"
+		dbSchemes   = "postgres, mysql, redis and rediss"
+		sendSchemes = "tcp, ws and wss"
+	)
+	if !target.UsesTLS() {
+		only(tlsSchemes, "insecure", "ca-file", "server-name")
+	}
+	switch scheme {
+	case "postgres", "mysql", "redis", "rediss":
+	default:
+		only(dbSchemes, "password-file", "password-env")
+	}
 	switch scheme {
 	case "tcp":
 		only("http(s) and h2(c)", "method", "header", "host", "body", "body-file")
-		only("https and h2", "insecure", "ca-file", "server-name")
-	case "http", "h2c":
-		only("tcp", "send", "expect")
-		only("https and h2", "insecure", "ca-file", "server-name")
-	case "https", "h2":
-		only("tcp", "send", "expect")
+	case "udp":
+		only("http(s) and h2(c)", "method", "header", "host", "body", "body-file")
+		only(sendSchemes, "send", "expect")
+	case "http", "h2c", "https", "h2":
+		only(sendSchemes, "send", "expect")
+	case "ws", "wss":
+		only("http(s) and h2(c)", "method", "body", "body-file")
+	case "grpc", "grpcs":
+		only("http(s) and h2(c)", "method", "body", "body-file")
+		only(sendSchemes, "send", "expect")
+	case "postgres", "mysql", "redis", "rediss":
+		only("http(s) and h2(c)", "method", "header", "host", "body", "body-file")
+		only(sendSchemes, "send", "expect")
+	}
+	if scheme != "grpc" && scheme != "grpcs" {
+		only("grpc and grpcs", "grpc-service")
 	}
 	return errs
+}
+
+// payloadOf is where --send (send) or --expect goes for scheme: the
+// websocket block for ws and wss, else tcp.
+func (f *measureFlags) payloadOf(p *configs.Path, scheme string, send bool) *string {
+	b := &p.TCP
+	if scheme == "ws" || scheme == "wss" {
+		b = &p.WebSocket
+	}
+	if send {
+		return &b.Send
+	}
+	return &b.Expect
 }
 
 // oneLine joins a possibly multi-line message into one line.

@@ -25,7 +25,7 @@ func TestProxyFlags(t *testing.T) {
 		{"credentials in url", []string{"--proxy", "socks5://alice:s3cret@127.0.0.1:1080"}, `idleprobe: --proxy: proxy "socks5://127.0.0.1:1080": credentials in the URL are not accepted`},
 		{"bad scheme", []string{"--proxy", "ftp://127.0.0.1:21"}, `idleprobe: --proxy: proxy "ftp://127.0.0.1:21": unknown scheme "ftp"`},
 		{"no port", []string{"--proxy", "http://127.0.0.1"}, `idleprobe: --proxy: proxy "http://127.0.0.1" needs a port`},
-		{"bad credentials file", []string{"--proxy", "http://127.0.0.1:3128", "--proxy-credentials-file", bad}, `idleprobe: --proxy-credentials-file: proxy credentials file ` + bad + `: the first line must be "user:password"`},
+		{"bad credentials file", []string{"--proxy", "http://127.0.0.1:3128", "--proxy-credentials-file", bad}, `idleprobe: --proxy-credentials-file: proxy credentials file ` + bad + ` must hold "user:password"`},
 		{"credentials without proxy", []string{"--proxy-credentials-file", bad}, "idleprobe: --proxy-credentials-file: is set but --proxy is not"},
 		{"negative idle timeout", []string{"--proxy", "http://127.0.0.1:3128", "--proxy-idle-timeout=-1s"}, "idleprobe: --proxy-idle-timeout: -1s must not be negative"},
 	} {

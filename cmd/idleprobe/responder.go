@@ -9,13 +9,17 @@ import (
 )
 
 const responderHelp = `
-Serve HTTP/1.1, h2c and TCP echo, holding every connection forever (measure the path, not the app).
+Serve HTTP/1.1, h2c, WebSocket and gRPC health, and TCP echo, holding every connection forever (measure the path, not the app).
 
 A companion server that never closes an idle connection and never sends TCP keepalives. Deploy it behind the same Service or load balancer as your application and measure it: whatever limit idleprobe then finds belongs to the path (load balancer, NAT, conntrack), not to a server's own idle timeout.
 
   HTTP/1.1 and h2c (HTTP/2 with prior knowledge) on the same port: any
             method and path gets 200 with a small body; connections are
             kept alive, never closed for idleness and never pinged.
+  WebSocket on the HTTP port: every message is echoed back; no ping,
+            no read timeout.
+  gRPC      on the HTTP port (h2c): grpc.health.v1.Health answers
+            SERVING for "" and "idleprobe".
   TCP:      every byte received is echoed back.
 
 Stops cleanly on Ctrl-C or SIGTERM.

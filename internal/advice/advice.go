@@ -81,6 +81,16 @@ func scheme(r plan.Result) string {
 	return strings.ToLower(u.Scheme)
 }
 
+// serverSetting names, for the schemes whose server idle timeout is read
+// from the server itself rather than advertised in a Keep-Alive header,
+// the server's setting.
+var serverSetting = map[string]string{
+	"postgres": "idle_session_timeout",
+	"mysql":    "wait_timeout",
+	"redis":    "timeout",
+	"rediss":   "timeout",
+}
+
 // httpScheme reports whether the target speaks HTTP: its connections open
 // with a request, and a server retires them with Connection: close or GOAWAY.
 func httpScheme(s string) bool {
@@ -210,6 +220,9 @@ func Server(r plan.Result) []string {
 	var out []string
 	if sv.KeepAliveTimeout > 0 {
 		s := "advertises Keep-Alive timeout=" + wholeSecs(sv.KeepAliveTimeout)
+		if setting := serverSetting[sch]; setting != "" {
+			s = "its own idle timeout is " + setting + " " + wholeSecs(sv.KeepAliveTimeout)
+		}
 		if sv.KeepAliveMax > 0 {
 			s += fmt.Sprintf(", max=%d", sv.KeepAliveMax)
 		}
@@ -382,9 +395,30 @@ func lifetimeAdvice(lower time.Duration, mode, sch string) string {
 }
 
 // KeepaliveSettings names the keepalive check's settings:
-// "idle 30s, interval 75s".
+// "idle 30s, interval 75s", or "every 20s" for a ping check.
 func KeepaliveSettings(r plan.Result) string {
+	if pingCheck(r) {
+		return "every " + wholeSecs(r.KeepaliveInterval)
+	}
 	return "idle " + wholeSecs(r.KeepaliveIdle) + ", interval " + wholeSecs(r.KeepaliveInterval)
+}
+
+// pingCheck reports whether r's keepalive check was the protocol's ping
+// (prober.KeepaliveCheck.Ping): it records no probe count, which TCP
+// keepalive always has.
+func pingCheck(r plan.Result) bool { return r.KeepaliveIdle > 0 && r.KeepaliveCount == 0 }
+
+// RescueName names what the keepalive check tried: "TCP keepalive",
+// "WebSocket ping" or "HTTP/2 PING".
+func RescueName(r plan.Result) string {
+	if !pingCheck(r) {
+		return "TCP keepalive"
+	}
+	switch scheme(r) {
+	case "ws", "wss":
+		return "WebSocket ping"
+	}
+	return "HTTP/2 PING"
 }
 
 // Keepalive says what the keepalive check found, or "" when it was not
@@ -410,8 +444,14 @@ func keepaliveAdvice(r plan.Result) (text string, ok bool) {
 	if !r.KeepaliveChecked {
 		return "", false
 	}
+	if r.KeepaliveRescues && pingCheck(r) {
+		return ", or keep the " + RescueName(r) + " " + KeepaliveSettings(r) + ": the server accepts it and it keeps this path alive.", true
+	}
 	if r.KeepaliveRescues {
 		return ", or keep TCP keepalive as it is (idle " + wholeSecs(r.KeepaliveIdle) + "): it keeps this path alive.", true
+	}
+	if pingCheck(r) {
+		return ". A " + RescueName(r) + " " + KeepaliveSettings(r) + " does not help on this path (see the check's outcome).", true
 	}
 	tail := ". TCP keepalive at " + KeepaliveSettings(r) + " does not help on this path"
 	if r.Mode == plan.Reset || r.Mode == plan.Dropped {

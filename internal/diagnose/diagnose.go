@@ -106,9 +106,21 @@ func (r Report) Failed() []string {
 // verdict after "->".
 func (r Report) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PATH\tTARGET\tLIMIT")
+	endedBy := false // who ended the connections, when a capture could tell
 	for _, m := range r.Paths {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Name, m.Target, oneLine(compare.Short(m.Result)))
+		endedBy = endedBy || m.Result.EndedBy != nil
+	}
+	if endedBy {
+		fmt.Fprintln(tw, "PATH\tTARGET\tLIMIT\tENDED BY")
+	} else {
+		fmt.Fprintln(tw, "PATH\tTARGET\tLIMIT")
+	}
+	for _, m := range r.Paths {
+		line := fmt.Sprintf("%s\t%s\t%s", m.Name, m.Target, oneLine(compare.Short(m.Result)))
+		if e := m.Result.EndedBy; endedBy && e != nil {
+			line += "\t" + e.Verdict.String()
+		}
+		fmt.Fprintln(tw, line)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

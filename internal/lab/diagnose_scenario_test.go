@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idleprobe/idleprobe/prober/hop"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
@@ -51,6 +52,8 @@ func TestDiagnoseVIP(t *testing.T) {
 		t.Errorf("direct path: %s, want no limit up to %s", Summary(pod), max)
 	}
 	checkMiddleboxLimit(t, v, T, plan.Reset)
+	// The packet capture names the same hop: the lb's RST.
+	checkEndedBy(t, v, hop.Hop, 1)
 	if got.Verdict.Owner != "vip" || !strings.HasPrefix(got.Verdict.Text, "the vip hop owns it: reset at ") {
 		t.Errorf("verdict %+v, want the vip hop", got.Verdict)
 	}

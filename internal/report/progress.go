@@ -95,7 +95,8 @@ type progressSnap struct {
 	found        bool
 	live, trials int // live < 0: not known yet
 	remaining    time.Duration
-	keepalive    bool // the search is done; the TCP keepalive check runs
+	keepalive    bool   // the search is done; the TCP keepalive check runs
+	rescue       string // what the check tries: "TCP keepalive", "HTTP/2 PING"...
 }
 
 func snapOf(p prober.Progress) progressSnap {
@@ -103,7 +104,7 @@ func snapOf(p prober.Progress) progressSnap {
 		at: p.Now, started: p.Started,
 		lower: p.Partial.Lower, upper: p.Partial.Upper, found: p.Partial.Found,
 		live: p.Live, trials: len(p.Partial.Trials), remaining: p.Remaining,
-		keepalive: p.Keepalive,
+		keepalive: p.Keepalive, rescue: advice.RescueName(p.Partial),
 	}
 }
 
@@ -128,7 +129,11 @@ func progressLine(s progressSnap, now time.Time, width int) string {
 	case s.found:
 		state = "limit in " + advice.Bracket(s.lower, s.upper)
 		if s.keepalive {
-			state += " | checking TCP keepalive..."
+			rescue := s.rescue
+			if rescue == "" {
+				rescue = "TCP keepalive"
+			}
+			state += " | checking " + rescue + "..."
 		}
 		if s.remaining > 0 {
 			if left := max(s.remaining-now.Sub(s.at), 0); left > 0 {

@@ -68,7 +68,7 @@ func writeSummary(w io.Writer, r prober.Result, v *prober.ProxyVerdict) {
 	row("Connections", fmt.Sprintf("%d opened, at most %d open at once", r.ConnectionsOpened, r.PeakConnections))
 	row("Trials", fmt.Sprintf("%d (%d agree, %d disagree)", len(r.Trials), r.Agree, r.Disagree))
 	if k := advice.Keepalive(r); k != "" {
-		fmt.Fprintln(w, "  TCP keepalive ("+advice.KeepaliveSettings(r)+"): "+k)
+		fmt.Fprintln(w, "  "+advice.RescueName(r)+" ("+advice.KeepaliveSettings(r)+"): "+k)
 	}
 	for _, a := range advice.Advice(r) {
 		fmt.Fprintln(w, a)

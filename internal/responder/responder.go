@@ -1,6 +1,7 @@
 // Package responder is the companion server of idleprobe: it answers
-// HTTP/1.1, cleartext HTTP/2 with prior knowledge (h2c) and raw TCP (echo)
-// and holds every connection for as long as the client wants. Deployed
+// HTTP/1.1, cleartext HTTP/2 with prior knowledge (h2c), WebSocket (echo)
+// and gRPC health checks on its HTTP port, and raw TCP (echo), and holds
+// every connection for as long as the client wants. Deployed
 // behind the same Service or load balancer as the real application, it lets
 // idleprobe measure the path itself instead of the application's own idle
 // timeout.
@@ -46,6 +47,9 @@ type Server struct {
 	conns    map[net.Conn]struct{} // live echo connections
 	stopping bool
 
+	ws   *wsEcho     // WebSocket echo on the HTTP port
+	grpc *grpcHealth // gRPC health service on the HTTP port (h2c)
+
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
@@ -63,7 +67,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{log: log, conns: make(map[net.Conn]struct{})}
+	s := &Server{log: log, conns: make(map[net.Conn]struct{}), ws: newWSEcho(log), grpc: newGRPCHealth()}
 	if cfg.HTTPAddr != "" {
 		ln, err := listenConfig.Listen(ctx, "tcp", cfg.HTTPAddr)
 		if err != nil {
@@ -145,6 +149,9 @@ func (s *Server) TCPAddr() net.Addr {
 const maxDrain = 1 << 20
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.ws.serve(w, r) || s.grpc.serve(w, r) {
+		return
+	}
 	// Read the whole request body so that the connection stays usable.
 	n, _ := io.Copy(io.Discard, io.LimitReader(r.Body, maxDrain))
 	s.log.Debug("http request", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "body_bytes", n)
@@ -220,6 +227,8 @@ func (s *Server) shutdown(ctx context.Context) error {
 			s.srv.Close()
 		}
 	}
+	s.ws.close()
+	s.grpc.stop()
 	s.mu.Lock()
 	s.stopping = true
 	if s.tcpLn != nil {

@@ -57,6 +57,14 @@ const maxCandidates = 24
 // (fresh connections cannot tell the clocks apart, and its advice is the
 // safer one). The search tries the youngest failure ages on each clock.
 func (c *core) clocks(ts []Trial) (idle, life time.Duration) {
+	if namedLifetime(ts) {
+		// The server named the clock of its closes (a gRPC GOAWAY
+		// "max_age"): they run on connection age, however the closes
+		// spread (grpc-go jitters MaxConnectionAge by 10 % either way).
+		if l := youngest(ts, func(t Trial) time.Duration { return t.ConnAge }); l != never {
+			return never, l
+		}
+	}
 	idleCands := candidates(ts, func(t Trial) time.Duration { return t.Age })
 	byConn := slices.Clone(ts)
 	slices.SortFunc(byConn, func(a, b Trial) int { return cmpDur(a.ConnAge, b.ConnAge) })
@@ -147,6 +155,33 @@ func (c *core) clocks(ts []Trial) (idle, life time.Duration) {
 		}
 	}
 	return bestIdle, never
+}
+
+// namedLifetime reports whether a server named connection age as the clock
+// of a close seen while idle, and none named the idle clock.
+func namedLifetime(ts []Trial) bool {
+	life := false
+	for _, t := range ts {
+		switch {
+		case t.Outcome != ClosedIdle:
+		case t.Clock == Idle:
+			return false
+		case t.Clock == Lifetime:
+			life = true
+		}
+	}
+	return life
+}
+
+// youngest is the youngest failure of ts on one clock, or never.
+func youngest(ts []Trial, age func(Trial) time.Duration) time.Duration {
+	y := never
+	for _, t := range ts {
+		if t.Outcome.Failed() {
+			y = min(y, age(t))
+		}
+	}
+	return y
 }
 
 // closeClock says which clock the closes seen while idle keep, when they

@@ -97,6 +97,10 @@ type Trial struct {
 	// Detail is a short, human-readable reason (the error text, the HTTP
 	// status line...). Empty for plain successes.
 	Detail string
+	// Clock is the clock the server named for a close seen while idle
+	// (a gRPC GOAWAY "max_age": Lifetime; "max_idle": Idle), "" when it
+	// named none. A named lifetime decides the limit's kind.
+	Clock Kind
 	// EndedBy is who sent the packet that ended a failed connection
 	// (hop.Verdict in words: "server", "hop 1 before the server",
 	// "unknown (...)"), when a packet capture was asked for.

@@ -214,6 +214,7 @@ type jsonTrial struct {
 	Reuse      int       `json:"reuse,omitempty"`
 	Retired    bool      `json:"retired,omitempty"`
 	EndedBy    string    `json:"ended_by,omitempty"`
+	Clock      Kind      `json:"clock,omitempty"`
 }
 
 type jsonSettings struct {
@@ -380,7 +381,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		j.Trials = append(j.Trials, jsonTrial{
 			Conn: t.Conn, AgeSeconds: secs(t.Age), IdleSince: t.IdleSince,
 			Start: t.Start, End: t.End, Outcome: t.Outcome, Confirm: t.Confirm, Detail: t.Detail,
-			ConnAge: secs(t.ConnAge), Reuse: t.Reuse, Retired: t.Retired, EndedBy: t.EndedBy,
+			ConnAge: secs(t.ConnAge), Reuse: t.Reuse, Retired: t.Retired, EndedBy: t.EndedBy, Clock: t.Clock,
 		})
 	}
 	j.EndedBy = r.EndedBy
@@ -475,7 +476,7 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 		r.Trials = append(r.Trials, Trial{
 			Conn: t.Conn, Age: dur(t.AgeSeconds), IdleSince: t.IdleSince, Start: t.Start,
 			End: t.End, Outcome: t.Outcome, Confirm: t.Confirm, Detail: t.Detail,
-			ConnAge: dur(t.ConnAge), Reuse: t.Reuse, Retired: t.Retired, EndedBy: t.EndedBy,
+			ConnAge: dur(t.ConnAge), Reuse: t.Reuse, Retired: t.Retired, EndedBy: t.EndedBy, Clock: t.Clock,
 		})
 	}
 	r.EndedBy = j.EndedBy
