@@ -32,9 +32,14 @@ type ackState func() (tcpState, error)
 // hole (our bytes never acknowledged: Dropped) from a stalled server
 // (acknowledged, no answer: Slow); it may be nil when unknown.
 func classify(err error, acked ackState) (plan.Outcome, string) {
+	var bh *blackHoleError
 	switch {
 	case err == nil:
 		return plan.OK, ""
+	case errors.As(err, &bh):
+		// The judge decided: our bytes went unacknowledged through
+		// plan.BlackHoleLosses transmissions.
+		return plan.Dropped, bh.Error()
 	case errors.Is(err, context.Canceled):
 		return plan.Error, "canceled"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNABORTED):

@@ -401,9 +401,10 @@ func (c *h2Conn) reuseExchange(ctx context.Context) (start, end time.Time, err e
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
+	ctx, stop := c.judge(ctx)
+	defer stop()
 	done := c.withDeadline(ctx, deadline)
 	defer done(&err)
-	defer c.judge(ctx)()
 	c.wire.live.Store(true)
 	stream := c.nextStream
 	c.nextStream += 2

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"time"
 
@@ -175,10 +174,7 @@ func (c *watchedConn) withDeadline(ctx context.Context, deadline time.Time) func
 		}
 		_ = c.raw.SetDeadline(time.Time{})
 		if *err != nil && ctx.Err() != nil && isTimeout(*err) {
-			*err = ctx.Err()
-			if ctx.Err() == context.DeadlineExceeded {
-				*err = os.ErrDeadlineExceeded
-			}
+			*err = reuseErr(ctx) // canceled, its deadline, or a black hole
 		}
 	}
 }

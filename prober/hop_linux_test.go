@@ -35,8 +35,9 @@ type hop struct {
 	// lose is how many of the client's next data segments are lost; -1
 	// loses all of them. lost counts the losses.
 	lose, lost atomic.Int64
-	// loseEvery, when above 0, loses every loseEvery-th data segment.
-	loseEvery, segs atomic.Int64
+	// loseEvery, when above 0, loses every loseEvery-th data segment of
+	// each flow: single losses, never two transmissions in a row.
+	loseEvery atomic.Int64
 	// forget, when set before traffic starts, black-holes every flow that
 	// was idle (no packet either way) that long.
 	forget time.Duration
@@ -45,12 +46,25 @@ type hop struct {
 	wg     sync.WaitGroup
 }
 
-// flowTable keeps, per client port, when the flow last carried a packet
-// and whether it was forgotten.
+// flowTable keeps, per client port, when the flow last carried a packet,
+// whether it was forgotten, and how many data segments it carried.
 type flowTable struct {
 	mu   sync.Mutex
 	last map[uint16]time.Time
 	dead map[uint16]bool
+	segs map[uint16]int64
+}
+
+// count counts a data segment of the flow of client port and returns how
+// many it carried.
+func (f *flowTable) count(port uint16) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.segs == nil {
+		f.segs = map[uint16]int64{}
+	}
+	f.segs[port]++
+	return f.segs[port]
 }
 
 // pass reports whether a packet of the flow of client port may pass at
@@ -177,14 +191,15 @@ func (h *hop) carry(src, dst *os.File, delay time.Duration, fromClient bool) {
 
 // passes reports whether packet p goes through, and counts the losses.
 func (h *hop) passes(p []byte, fromClient bool) bool {
-	if port, ok := clientPort(p, fromClient); ok && h.forget > 0 && !h.flows.pass(port, time.Now(), h.forget) {
+	port, ok := clientPort(p, fromClient)
+	if ok && h.forget > 0 && !h.flows.pass(port, time.Now(), h.forget) {
 		return false
 	}
 	if !fromClient || !hasPayload(p) {
 		return true
 	}
-	n := h.segs.Add(1)
-	if h.take() || (h.loseEvery.Load() > 0 && n%h.loseEvery.Load() == 0) {
+	every := h.loseEvery.Load()
+	if h.take() || (ok && every > 0 && h.flows.count(port)%every == 0) {
 		h.lost.Add(1)
 		return false
 	}

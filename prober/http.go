@@ -150,8 +150,8 @@ func (c *httpConn) Reuse(ctx context.Context) Reply {
 	if r, ok := c.beginReuse(true); !ok {
 		return r
 	}
-	stop := c.judge(ctx)
-	ex := c.exchange(ctx)
+	jctx, stop := c.judge(ctx)
+	ex := c.exchange(jctx)
 	stop()
 	if ex.err != nil {
 		out, detail := classify(ex.err, c.acked)
@@ -205,10 +205,7 @@ func (c *httpConn) exchange(ctx context.Context) (ex exchangeResult) {
 		}
 		_ = c.raw.SetDeadline(time.Time{})
 		if ex.err != nil && ctx.Err() != nil && isTimeout(ex.err) {
-			ex.err = ctx.Err() // canceled, or the caller's deadline
-			if ctx.Err() == context.DeadlineExceeded {
-				ex.err = os.ErrDeadlineExceeded
-			}
+			ex.err = reuseErr(ctx) // canceled, the caller's deadline, or a black hole
 		}
 	}()
 

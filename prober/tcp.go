@@ -82,7 +82,8 @@ func (c *tcpConn) Reuse(ctx context.Context) Reply {
 	_ = c.raw.SetWriteDeadline(deadline)
 	defer func() { _ = c.raw.SetWriteDeadline(time.Time{}) }()
 
-	defer c.judge(ctx)()
+	ctx, stop := c.judge(ctx)
+	defer stop()
 	if _, err := c.raw.Write(c.t.send); err != nil {
 		return c.fail(start, time.Now(), err)
 	}
@@ -142,10 +143,7 @@ func (c *tcpConn) Reuse(ctx context.Context) Reply {
 
 		select {
 		case <-ctx.Done():
-			if ctx.Err() == context.DeadlineExceeded {
-				return c.fail(start, time.Now(), os.ErrDeadlineExceeded)
-			}
-			return c.fail(start, time.Now(), ctx.Err())
+			return c.fail(start, time.Now(), reuseErr(ctx))
 		case <-limit.C:
 			return c.fail(start, time.Now(), os.ErrDeadlineExceeded)
 		case <-c.events:

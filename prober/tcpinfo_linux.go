@@ -35,6 +35,11 @@ type tcpState struct {
 	// (backed off with each of them).
 	Retransmits uint8
 	RTO         time.Duration
+	// SinceSent is how long ago data was last sent (a retransmission
+	// too), to the millisecond; TotalRetrans counts the connection's
+	// retransmissions, tail loss probes included.
+	SinceSent    time.Duration
+	TotalRetrans uint32
 }
 
 // readTCPInfo reads TCP_INFO from the socket behind rc.
@@ -57,7 +62,9 @@ func readTCPInfo(rc syscall.RawConn) (tcpState, error) {
 		NotSent: info.Notsent_bytes,
 		SegsIn:  info.Segs_in,
 
-		Retransmits: info.Retransmits,
-		RTO:         time.Duration(info.Rto) * time.Microsecond,
+		Retransmits:  info.Retransmits,
+		RTO:          time.Duration(info.Rto) * time.Microsecond,
+		SinceSent:    time.Duration(info.Last_data_sent) * time.Millisecond,
+		TotalRetrans: info.Total_retrans,
 	}, nil
 }

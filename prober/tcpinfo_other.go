@@ -22,8 +22,10 @@ type tcpState struct {
 	RTT     time.Duration
 	SegsIn  uint32
 
-	Retransmits uint8
-	RTO         time.Duration
+	Retransmits  uint8
+	RTO          time.Duration
+	SinceSent    time.Duration
+	TotalRetrans uint32
 }
 
 // readTCPInfo always fails outside Linux.

@@ -360,7 +360,10 @@ func (c *wsConn) Reuse(ctx context.Context) Reply {
 		}
 		return Reply{Outcome: plan.Error, Start: now, End: now, Detail: detail}
 	}
-	start, end, detail, err := c.exchange(ctx)
+	// TCP_INFO decides a black hole sooner than the timeout (suspect.go).
+	jctx, stop := c.judge(ctx)
+	start, end, detail, err := c.exchange(jctx)
+	stop()
 	if err != nil {
 		out, d := classify(err, c.acked)
 		var closed *wsClosedError

@@ -79,7 +79,7 @@ func (c *cli) addSimulate() {
 	latency = cmd.Flag("latency", "One round trip on the path.").Default("1ms").Duration()
 	jitter = cmd.Flag("jitter", "Each idle period's limit is uniform in limit±jitter.").Default("0s").Duration()
 	cmd.Flag("flaky", "Probability that a reuse which should work is reset anyway (a pod restart).").Default("0").SetValue(&flaky)
-	timeout = cmd.Flag("timeout", "Trial timeout: how long a trial into a black hole (--mode dropped) takes.").Default(prober.DefaultTimeout.String()).Duration()
+	timeout = cmd.Flag("timeout", "Trial timeout: the longest a trial may take; a black hole (--mode dropped) is usually decided sooner, from its retransmissions.").Default(prober.DefaultTimeout.String()).Duration()
 	seed = cmd.Flag("seed", "Random seed for --jitter and --flaky.").Default("1").Int64()
 	search = addSearchFlags(cmd)
 	output = cmd.Flag("output", "Result format: text (a table) or json.").Default("text").Enum("text", "json")

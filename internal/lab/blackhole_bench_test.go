@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,10 @@ import (
 //	width%     bracket width in percent of T
 //	suspect_s  how long after the first black-holed reuse began the
 //	           search narrowed the bracket (its first fine-step reuse)
+//	decided_s  the longest a dropped reuse took: the early verdict
+//	           (about 0.8 s here) or the trial timeout (5 s)
+//	early      how many dropped reuses were decided on the evidence
+//	dropped    how many reuses were dropped in all
 //
 // Reproduce with:
 //
@@ -38,6 +43,20 @@ func BenchmarkLabBlackHole(b *testing.B) {
 			b.ReportMetric(r.Duration().Seconds()/T.Seconds(), "wall/T")
 			b.ReportMetric(100*r.Width().Seconds()/T.Seconds(), "width%")
 			b.ReportMetric(firstNarrowing(r).Seconds(), "suspect_s")
+			var decided time.Duration
+			early, dropped := 0, 0
+			for _, t := range r.Trials {
+				if t.Outcome == plan.Dropped {
+					dropped++
+					decided = max(decided, t.End.Sub(t.Start))
+					if strings.HasPrefix(t.Detail, "no acknowledgement after") {
+						early++
+					}
+				}
+			}
+			b.ReportMetric(decided.Seconds(), "decided_s")
+			b.ReportMetric(float64(early), "early")
+			b.ReportMetric(float64(dropped), "dropped")
 			b.Logf("LAB-BLACKHOLE T=%s max=%s wall=%.2fs wall/T=%.2f %s", T, maxIdle, r.Duration().Seconds(), r.Duration().Seconds()/T.Seconds(), Summary(r))
 		})
 	}

@@ -47,23 +47,29 @@ func BenchmarkStrategies(b *testing.B) {
 }
 
 // BenchmarkBlackHole runs the parallel strategy on a black hole at the
-// limits of the issue, on a 1 ms and a 300 ms path, with the transport's
-// suspicions (early evidence) and without them (the planner only learns
-// of a black hole at the trial timeout), and reports wall/T, the bracket
-// width and the connections (default settings, 5 s trial timeout).
+// limits of the issue, on a 1 ms and a 300 ms path, and reports wall/T,
+// the bracket width and the connections (default settings, 5 s trial
+// timeout), in three variants of the transport's judge:
+//
+//	evidence    suspicions, and the early verdict that ends a reuse as
+//	            dropped after three unacknowledged retransmissions
+//	suspicions  suspicions only: reuses are dropped at the trial timeout
+//	timeouts    neither: the planner only learns at the trial timeout
+//
 // Reproduce with:
 //
 //	go test ./prober/plan -run '^$' -bench BlackHole -benchtime 1x
 func BenchmarkBlackHole(b *testing.B) {
 	limits := []time.Duration{5 * time.Second, time.Minute, 350 * time.Second, 15 * time.Minute, time.Hour}
 	for _, rtt := range []time.Duration{time.Millisecond, 300 * time.Millisecond} {
-		for _, evidence := range []string{"suspicions", "timeouts"} {
+		for _, judge := range []string{"evidence", "suspicions", "timeouts"} {
 			for _, T := range limits {
-				b.Run(fmt.Sprintf("rtt=%s/%s/T=%s", rtt, evidence, T), func(b *testing.B) {
+				b.Run(fmt.Sprintf("rtt=%s/%s/T=%s", rtt, judge, T), func(b *testing.B) {
 					s := settingsFor(Parallel, T)
+					p := SimPath{Limit: T, Mode: Dropped, Latency: rtt, NoEarlyVerdict: judge != "evidence"}
 					var r Result
 					for b.Loop() {
-						r, _ = simJudged(b, s, SimPath{Limit: T, Mode: Dropped, Latency: rtt}, evidence == "timeouts")
+						r, _ = simJudged(b, s, p, judge == "timeouts")
 					}
 					if !r.Found || r.Mode != Dropped || r.Lower >= T || r.Upper < T {
 						b.Fatalf("wrong answer: %s", describe(r))

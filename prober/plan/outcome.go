@@ -22,8 +22,9 @@ const (
 	ClosedIdle Outcome = "closed_idle"
 	// ClosedOnReuse: EOF on reuse: a close raced with the request.
 	ClosedOnReuse Outcome = "closed_on_reuse"
-	// Dropped: no answer within the trial timeout and our bytes were never
-	// acknowledged: a black hole.
+	// Dropped: our bytes were never acknowledged: a black hole. Decided
+	// when BlackHoleLosses transmissions of them went unanswered
+	// (Evidence.BlackHole), or at the trial timeout, whichever is first.
 	Dropped Outcome = "dropped"
 	// Slow: our bytes were acknowledged but no application answer arrived in
 	// time. A server stall, not a path limit.

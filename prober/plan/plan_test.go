@@ -67,8 +67,7 @@ func TestStrategiesFindLimit(t *testing.T) {
 					// it is suspected, older connections are held back
 					// instead of hanging too.
 					if st == Parallel && mode == Dropped {
-						rto := SimRTO(time.Millisecond)
-						judged := 3*rto + PollEvery(rto)
+						judged, _ := simJudge(SimRTO(time.Millisecond), time.Millisecond, never, never)
 						var first *Trial
 						for i := range r.Trials {
 							if tr := &r.Trials[i]; tr.Outcome == Dropped && (first == nil || tr.Start.Before(first.Start)) {

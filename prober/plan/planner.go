@@ -59,7 +59,7 @@ type Planner interface {
 	Observe(t Trial)
 	// Suspect reports early evidence that the running reuse of id meets a
 	// black hole: since at, its bytes are being retransmitted and stay
-	// unacknowledged (Evidence.BlackHole). The planner may act on it at
+	// unacknowledged (Evidence.Suspicious). The planner may act on it at
 	// once; the reuse's outcome is still reported with Observe, and only
 	// outcomes make the Result.
 	Suspect(id ConnID, at time.Time)

@@ -28,11 +28,17 @@ type SimPath struct {
 	// reuse and the acknowledgement that comes with it (a delayed ACK,
 	// at most 200 ms on Linux; a slow server). Lost requests are
 	// retransmitted as Linux does (see SimRTO) and the transport's
-	// TCP_INFO judge (Evidence.BlackHole) sees the retransmissions, so a
-	// reuse that stays unanswered is suspected before its timeout.
+	// TCP_INFO judge sees the retransmissions (Evidence), so a reuse that
+	// stays unacknowledged is suspected, then decided Dropped, before its
+	// timeout; on a lossy path, rarely, a reuse that would have worked is
+	// decided Dropped too (a false verdict), as on a real one.
 	Loss      float64
 	LoseFirst bool
 	AckDelay  time.Duration
+	// NoEarlyVerdict keeps the judge from deciding: a reuse is only
+	// Dropped at its trial timeout (suspicions still come), as before the
+	// early verdict.
+	NoEarlyVerdict bool
 	// Timeout is the trial timeout a Dropped trial takes (default 5s).
 	Timeout time.Duration
 	// Jitter makes each idle period's limit uniform in Limit±Jitter.
@@ -57,6 +63,10 @@ type SimPath struct {
 	// RetireAfter retires every connection on its RetireAfter-th reuse
 	// (a request limit, nginx keepalive_requests).
 	RetireAfter int
+	// falseDrops lists reuses (numbered from 1 in the order they start)
+	// whose first BlackHoleLosses transmissions are lost although the path
+	// works: the judge decides them Dropped (tests of a false verdict).
+	falseDrops map[int]bool
 	// RejectAfter makes the RejectAfter-th reuse of every connection, and
 	// every later one, fail on the reuse whatever the idle time: 1 is a
 	// server that closes as soon as data arrives.
@@ -193,6 +203,7 @@ func simulate(s Settings, p SimPath, newPlanner func(Settings) (Planner, error))
 		heap.Push(&q, e)
 	}
 	now := simEpoch
+	reuses := 0
 	finish := func() Result {
 		r := pl.Result()
 		r.Target = fmt.Sprintf("sim://%s/%s", p.Limit, p.Mode)
@@ -213,7 +224,12 @@ func simulate(s Settings, p SimPath, newPlanner func(Settings) (Planner, error))
 					return finish(), fmt.Errorf("planner reused unknown connection %d", a.Conn)
 				}
 				c.testing = true
-				t, suspectAt := simReuse(p, c, now, a, rng)
+				reuses++
+				lose := 0
+				if p.falseDrops[reuses] {
+					lose = BlackHoleLosses
+				}
+				t, suspectAt := simReuse(p, c, now, a, rng, lose)
 				push(simEvent{at: now, id: a.Conn, trial: t})
 				if !suspectAt.IsZero() {
 					push(simEvent{at: suspectAt, id: a.Conn, suspect: true, trial: t})
@@ -284,8 +300,9 @@ func simulate(s Settings, p SimPath, newPlanner func(Settings) (Planner, error))
 }
 
 // simReuse decides what a reuse of c at now will tell, and when the
-// transport's judge suspects a black hole (zero: never).
-func simReuse(p SimPath, c *simConn, now time.Time, a Action, rng *rand.Rand) (Trial, time.Time) {
+// transport's judge suspects a black hole (zero: never). The first lose
+// transmissions of the reuse are lost, whatever the path.
+func simReuse(p SimPath, c *simConn, now time.Time, a Action, rng *rand.Rand, lose int) (Trial, time.Time) {
 	age := now.Sub(c.idleSince)
 	c.reuses++
 	t := Trial{Conn: a.Conn, Age: age, ConnAge: now.Sub(c.opened), Reuse: c.reuses, IdleSince: c.idleSince,
@@ -305,16 +322,21 @@ func simReuse(p SimPath, c *simConn, now time.Time, a Action, rng *rand.Rand) (T
 	// is not lost (none, in a black hole).
 	rto := SimRTO(p.Latency)
 	sent, delivered := time.Duration(0), false
+	if !alive {
+		lose = 0 // a false verdict is about a reuse that would have worked
+	}
 	if !alive && p.Mode == Dropped {
 		sent = p.Timeout
 	} else {
-		for k := 0; sent < p.Timeout; k++ {
-			lost := (k == 0 && p.LoseFirst) || (p.Loss > 0 && rng.Float64() < p.Loss)
+		for k := 0; ; k++ {
+			if sent = simSent(rto, p.Latency, k); sent >= p.Timeout {
+				break
+			}
+			lost := k < lose || (k == 0 && p.LoseFirst) || (p.Loss > 0 && rng.Float64() < p.Loss)
 			if !lost {
 				delivered = true
 				break
 			}
-			sent += rto << k
 		}
 	}
 	var answer time.Duration // after now, when the reuse is answered
@@ -336,28 +358,76 @@ func simReuse(p SimPath, c *simConn, now time.Time, a Action, rng *rand.Rand) (T
 		// Unanswered, unacknowledged when the trial timeout ran out.
 		t.Outcome, t.Detail, t.Retired, answer = Dropped, "", false, p.Timeout
 	}
+	// The acknowledgement comes a round trip after the transmission that
+	// got through, a delayed ACK later (at most 200 ms); a reset or a
+	// close answers at once.
+	acked := answer
+	if delivered && t.Outcome != Dropped {
+		acked = min(answer, sent+p.Latency+min(p.AckDelay, maxDelayedAck))
+	}
+	suspect, decide := simJudge(rto, p.Latency, acked, p.Timeout)
+	if decide > 0 && decide < answer && !p.NoEarlyVerdict {
+		t.Outcome, t.Retired, answer = Dropped, false, decide
+		t.Detail = simEvidence(rto, p.Latency, decide).Detail()
+	}
 	t.End = now.Add(answer)
-	return t, simSuspect(rto, answer, now)
+	if suspect == 0 || suspect >= answer {
+		return t, time.Time{}
+	}
+	return t, now.Add(suspect)
 }
 
-// SimRTO is the retransmission timeout of a connection with a steady
-// round trip rtt, as Linux keeps it: the smoothed RTT plus a variance term
-// of at least TCP_RTO_MIN (200 ms).
-func SimRTO(rtt time.Duration) time.Duration { return rtt + 200*time.Millisecond }
+// maxDelayedAck is the longest Linux delays an ACK.
+const maxDelayedAck = 200 * time.Millisecond
 
-// simSuspect returns when the judge, polling TCP_INFO every PollEvery(rto),
-// finds a reuse unanswered after answer black-holed: the evidence at each
-// retransmission timeout (the k-th at (2^k-1) x rto, the timeout doubling
-// each time) is put to Evidence.BlackHole. The zero time: never.
-func simSuspect(rto, answer time.Duration, now time.Time) time.Time {
-	for k := 1; ; k++ {
-		at := rto * time.Duration(1<<k-1)
-		seen := at + PollEvery(rto)
-		if seen >= answer || k > 30 {
-			return time.Time{}
-		}
-		if (Evidence{Unacked: 1, Retransmits: k, RTO: rto << k}).BlackHole() {
-			return now.Add(seen)
-		}
+// SimRTO is the retransmission timeout of a fresh connection with a
+// steady round trip rtt, as Linux sets it from the handshake: the RTT
+// plus a variance term of twice the RTT, at least TCP_RTO_MIN (200 ms).
+// (It falls towards RTT + 200 ms over many exchanges; the search's
+// connections see few.)
+func SimRTO(rtt time.Duration) time.Duration { return rtt + max(2*rtt, 200*time.Millisecond) }
+
+// simTLP is when Linux sends the tail loss probe of a single
+// unacknowledged segment: min(2 x RTT + 200 ms, RTO).
+func simTLP(rto, rtt time.Duration) time.Duration { return min(2*rtt+200*time.Millisecond, rto) }
+
+// simSent is when the k-th transmission of a reuse's request goes out
+// (0: the first), as Linux sends a single segment: a tail loss probe,
+// then the RTO re-armed, the k-th retransmission timeout
+// (2^k - 1) x rto after the probe.
+func simSent(rto, rtt time.Duration, k int) time.Duration {
+	if k == 0 {
+		return 0
 	}
+	return simTLP(rto, rtt) + rto*time.Duration(1<<min(k-1, 30)-1)
+}
+
+// simEvidence is what TCP_INFO tells at elapsed into a reuse that nothing
+// acknowledges (transmissions as simSent).
+func simEvidence(rto, rtt, elapsed time.Duration) Evidence {
+	n := 0 // retransmissions so far
+	for n < 30 && simSent(rto, rtt, n+1) <= elapsed {
+		n++
+	}
+	return Evidence{Unacked: 1, Retransmits: max(n-1, 0), Retransmitted: n, RTO: rto, RTT: rtt,
+		SinceSent: elapsed - simSent(rto, rtt, n), Elapsed: elapsed}
+}
+
+// simJudge returns when, after the reuse began, the judge (reading
+// TCP_INFO at once, then every PollEvery of the backed-off timeout)
+// suspects a reuse (Evidence.Suspicious) and when it decides it a black
+// hole (Evidence.BlackHole); 0: never, since the acknowledgement came at
+// acked first, or the trial timeout.
+func simJudge(rto, rtt, acked, timeout time.Duration) (suspect, decide time.Duration) {
+	for at := time.Duration(0); at < min(acked, timeout); {
+		e := simEvidence(rto, rtt, at)
+		if suspect == 0 && e.Suspicious() {
+			suspect = at
+		}
+		if e.BlackHole() {
+			return suspect, at
+		}
+		at += PollEvery(rto << e.Retransmits)
+	}
+	return suspect, 0
 }

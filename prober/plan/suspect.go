@@ -6,48 +6,19 @@ import (
 	"time"
 )
 
-// Early evidence of a black hole.
+// Early evidence of a black hole, the planner's side (see Evidence).
 //
-// A black hole is only known for sure when a reuse's trial timeout runs
-// out, and by then the connections that would narrow the bracket have
-// aged past the limit. The kernel knows much sooner: the reuse's bytes are
-// retransmitted with exponential backoff and never acknowledged. The
-// driver reports that as a suspicion (Planner.Suspect); the planner acts on
-// it at once as if the reuse had failed at its age, while the connections
-// just younger than it are still young. A suspicion is never an outcome:
-// the trial's outcome is what finally happens (Dropped at the timeout, or
-// OK or Reset if the path answers after all), the Result is read from
-// outcomes alone, and a suspicion that the outcome refutes leaves the
-// record as if it had never been made.
-
-// SuspectRetransmits is how many retransmission timeouts in a row, with
-// our bytes still unacknowledged, make a reuse look like a black hole. A
-// single lost segment (or a late, delayed ACK) costs one retransmission
-// and is then acknowledged; two in a row, with the timeout doubling in
-// between, mean nothing came back for three retransmission timeouts
-// (at least 600 ms: Linux keeps the timeout at or above RTT + 200 ms).
-const SuspectRetransmits = 2
-
-// Evidence is what the kernel tells about a reuse still waiting for its
-// answer (Linux TCP_INFO).
-type Evidence struct {
-	// Unacked is the number of segments sent and not yet acknowledged
-	// (tcpi_unacked).
-	Unacked int
-	// Retransmits counts the retransmission timeouts in a row of the
-	// oldest unacknowledged segment (tcpi_retransmits).
-	Retransmits int
-	// RTO is the connection's retransmission timeout (tcpi_rto), RTT its
-	// smoothed round-trip time (tcpi_rtt).
-	RTO, RTT time.Duration
-}
-
-// BlackHole reports whether e says our bytes are being retransmitted and
-// stay unacknowledged: SuspectRetransmits retransmission timeouts in a row.
-// It is the one rule, shared by the transports and the simulated path.
-func (e Evidence) BlackHole() bool {
-	return e.Unacked > 0 && e.Retransmits >= SuspectRetransmits
-}
+// A reuse that meets a black hole is decided Dropped by the transport once
+// its bytes went unacknowledged through BlackHoleRetransmits
+// retransmission timeouts (or at the trial timeout, whichever is first).
+// Before that, at SuspectRetransmits, the driver reports a suspicion
+// (Planner.Suspect); the planner acts on it at once as if the reuse had
+// failed at its age, while the connections just younger than it are still
+// young. A suspicion is never an outcome: the trial's outcome is what
+// finally happens (Dropped on the evidence or at the timeout, or OK or
+// Reset if the path answers after all), the Result is read from outcomes
+// alone, and a suspicion that the outcome refutes leaves the record as if
+// it had never been made.
 
 // Suspect implements Planner: the running reuse of id looks like a black
 // hole since at. It counts as a failure at the reuse's age until the
@@ -122,11 +93,4 @@ func (c *core) hanging(now time.Time) (age time.Duration, found bool, next time.
 // new. It goes ahead once the hanging reuse ends, whatever its outcome.
 func (c *core) held(pc *pconn, now time.Time, hang time.Duration, hanging bool) bool {
 	return hanging && !pc.confirm && c.ageOf(pc, now) >= hang
-}
-
-// PollEvery is how often a transport reads TCP_INFO while a reuse waits
-// for its answer: a quarter of the retransmission timeout, between 5 ms
-// and 250 ms, so that a suspicion comes at most that late.
-func PollEvery(rto time.Duration) time.Duration {
-	return min(max(rto/4, 5*time.Millisecond), 250*time.Millisecond)
 }

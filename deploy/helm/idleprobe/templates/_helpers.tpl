@@ -134,6 +134,9 @@ spec:
         {{- if eq .Values.serve.mode "sharded" }}
         - --shard=$(POD_NAME)/{{ .Values.serve.shards }}
         {{- end }}
+        {{- if not .Values.serve.whichHop }}
+        - --no-which-hop
+        {{- end }}
         {{- range $k, $v := .Values.serve.extraLabels }}
         - --label={{ $k }}={{ $v }}
         {{- end }}
