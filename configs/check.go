@@ -46,6 +46,7 @@ var measureFlags = map[string]string{
 	"precision_floor":          "--precision-floor",
 	"strategy":                 "--strategy",
 	"hint":                     "--hint",
+	"direction":                "--direction",
 	"budget":                   "--budget",
 	"confirm":                  "--confirm",
 	"deadline":                 "--deadline",

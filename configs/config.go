@@ -82,6 +82,10 @@ type Path struct {
 	// last result (HintAuto, the default) or always runs a full search
 	// (HintOff).
 	Hint string
+	// Direction is who sends after the idle time: prober.DirectionClient
+	// (the client reuses the connection) or prober.DirectionServer (the
+	// server pushes to it; tcp and udp); "" is the scheme's default.
+	Direction string
 	// TrialTimeout bounds dialing, handshakes and every reuse.
 	TrialTimeout time.Duration
 	// Deadline is the longest one measurement may run before it ends
@@ -385,6 +389,7 @@ func (p Path) Measurement() (prober.Target, prober.Options) {
 		CAFile:             p.TLS.CAFile,
 		ServerName:         p.TLS.ServerName,
 		Credentials:        prober.Credentials{PasswordFile: p.Auth.PasswordFile, PasswordEnv: p.Auth.PasswordEnv},
+		Direction:          p.Direction,
 	}
 	if p.IPFamily != "both" {
 		t.Family = p.IPFamily

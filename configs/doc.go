@@ -39,6 +39,7 @@ type pathDoc struct {
 	Precision         fraction     `yaml:"precision"`
 	PrecisionFloor    duration     `yaml:"precision_floor"`
 	Strategy          text         `yaml:"strategy"`
+	Direction         text         `yaml:"direction"`
 	Budget            integer      `yaml:"budget"`
 	Confirm           integer      `yaml:"confirm"`
 	Hint              text         `yaml:"hint"`
@@ -123,6 +124,7 @@ func (d *pathDoc) applyTo(p *Path, dir string) {
 	d.Precision.to(&p.Precision)
 	d.PrecisionFloor.to(&p.PrecisionFloor)
 	d.Strategy.to((*string)(&p.Strategy))
+	d.Direction.to(&p.Direction)
 	d.Budget.to(&p.Budget)
 	d.Confirm.to(&p.Confirm)
 	d.Hint.to(&p.Hint)

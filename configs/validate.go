@@ -190,6 +190,7 @@ func (v pathCheck) check() {
 	v.checkRequest(scheme)
 	v.checkTCP(scheme)
 	v.checkAuth(scheme)
+	v.checkDirection(scheme)
 	keepaliveOK := v.checkKeepalive()
 	v.checkProxy(scheme)
 	keepaliveOK = v.checkWSGRPC(scheme) && keepaliveOK

@@ -22,8 +22,8 @@ func NewTransport(t Target, o TransportOptions) (Transport, error) {
 		return nil, fmt.Errorf("timeout %s is negative (use a positive duration such as 5s)", o.Timeout)
 	}
 	o.Timeout = o.trialTimeout()
-	if o.Direction == DirectionServer && t.Scheme != "udp" {
-		return nil, fmt.Errorf("direction %q: %s targets are measured in the client direction only (the server direction needs udp)", o.Direction, t.Scheme)
+	if err := ValidateDirection(t.Scheme, o.Direction); err != nil {
+		return nil, fmt.Errorf("direction %w", err)
 	}
 	if o.Family != FamilyAny && o.Family != FamilyIPv4 && o.Family != FamilyIPv6 {
 		return nil, fmt.Errorf("family %q is not an address family (valid: 4, 6, or empty for either)", o.Family)
@@ -34,6 +34,9 @@ func NewTransport(t Target, o TransportOptions) (Transport, error) {
 	}
 	switch t.Scheme {
 	case "tcp":
+		if o.Direction == DirectionServer {
+			return &pushTransport{d: d}, nil
+		}
 		return newTCPTransport(d, o), nil
 	case "http":
 		return newHTTPTransport(t, d, o, nil)

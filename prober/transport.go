@@ -195,8 +195,9 @@ type TransportOptions struct {
 	ServerName         string
 
 	// Direction is who sends first after the idle time: DirectionClient
-	// or DirectionServer ("" is the scheme's default). Only udp supports
-	// the server direction so far.
+	// or DirectionServer ("" is the scheme's default). The server
+	// direction is for ServerDirectionSchemes (ValidateDirection): tcp
+	// against the responder's push service (push.go), and udp.
 	Direction string
 
 	// Family is the address family to connect over: FamilyIPv4,

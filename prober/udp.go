@@ -49,14 +49,12 @@ type udpTransport struct {
 	resolver *net.Resolver
 }
 
+// newUDPTransport builds the transport; NewTransport has checked the
+// direction.
 func newUDPTransport(t Target, o TransportOptions) (*udpTransport, error) {
 	dir := o.Direction
-	switch dir {
-	case "":
+	if dir == "" {
 		dir = DirectionServer
-	case DirectionClient, DirectionServer:
-	default:
-		return nil, fmt.Errorf("direction %q is not valid (valid: %s, %s)", o.Direction, DirectionClient, DirectionServer)
 	}
 	return &udpTransport{address: t.Address, timeout: o.Timeout, direction: dir, family: o.Family, resolver: o.Resolver}, nil
 }

@@ -153,7 +153,7 @@ func TestUsageErrors(t *testing.T) {
 		{"simulate strategy", []string{"simulate", "--strategy", "sequential"}, []string{"idleprobe: --strategy: simulate always runs both strategies"}},
 		{"simulate flaky", []string{"simulate", "--flaky", "1.5"}, []string{"idleprobe: --flaky: 1.5 must be a probability in [0, 1)"}},
 		{"simulate argument", []string{"simulate", "900s"}, []string{`idleprobe: simulate takes no arguments, got "900s"`}},
-		{"responder no listener", []string{"responder", "--http.listen-address", "", "--tcp.listen-address", ""}, []string{"both listeners are disabled"}},
+		{"responder no listener", []string{"responder", "--http.listen-address", "", "--tcp.listen-address", "", "--udp.listen-address", "", "--push.listen-address", ""}, []string{"every listener is disabled"}},
 		{"demo argument", []string{"demo", "now"}, []string{`idleprobe: demo takes no arguments, got "now"`}},
 		{"version argument", []string{"version", "x"}, []string{`idleprobe: version takes no arguments, got "x"`}},
 		{"help for an unknown command", []string{"help", "mesure"}, []string{`idleprobe: error: expected command but got "mesure"`}},
@@ -389,7 +389,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"measure", "--help"}, []string{"usage: idleprobe measure", "Exit codes:", "130", "--max=1h", "--header=\"Name: value\"", "--timeout=5s", "--log.level=info"}},
 		{[]string{"help", "measure"}, []string{"usage: idleprobe measure"}},
 		{[]string{"simulate", "-h"}, []string{"usage: idleprobe simulate", "--limit=15m"}},
-		{[]string{"responder", "--help"}, []string{"--http.listen-address=:8080", "--tcp.listen-address=:9090"}},
+		{[]string{"responder", "--help"}, []string{"--http.listen-address=:8080", "--tcp.listen-address=:9090", "--udp.listen-address=:9090", "--push.listen-address=:9092"}},
 		{[]string{"demo", "--help"}, []string{"usage: idleprobe demo"}},
 		{[]string{"serve", "--help"}, []string{"usage: idleprobe serve", "--web.listen-address=:9958 ...", "--web.config.file", "web.systemd-socket"}},
 	}
@@ -525,16 +525,22 @@ func TestResponderCmd(t *testing.T) {
 	var stdout, stderr outBuf
 	done := make(chan int, 1)
 	go func() {
-		done <- dispatch(ctx, []string{"responder", "--http.listen-address", "127.0.0.1:0", "--tcp.listen-address", "127.0.0.1:0"}, &stdout, &stderr)
+		done <- dispatch(ctx, []string{"responder", "--http.listen-address", "127.0.0.1:0", "--tcp.listen-address", "127.0.0.1:0",
+			"--udp.listen-address", "127.0.0.1:0", "--push.listen-address", "127.0.0.1:0"}, &stdout, &stderr)
 	}()
-	listening := []string{`protocol=http address=127.0.0.1:`, `protocol=tcp-echo address=127.0.0.1:`}
+	listening := []string{`protocol=http address=127.0.0.1:`, `protocol=tcp-echo address=127.0.0.1:`, `protocol=udp address=127.0.0.1:`, `protocol=tcp-push address=127.0.0.1:`}
 	waitFor(t, 10*time.Second, "the responder to listen", func() bool {
 		select {
 		case code := <-done:
 			t.Fatalf("responder ended early with exit %d: %s", code, stderr.String())
 		default:
 		}
-		return strings.Contains(stderr.String(), listening[0]) && strings.Contains(stderr.String(), listening[1])
+		for _, l := range listening {
+			if !strings.Contains(stderr.String(), l) {
+				return false
+			}
+		}
+		return true
 	})
 	cancel()
 	if code := <-done; code != exitOK {

@@ -58,6 +58,11 @@ TARGET is one of:
 
   Passwords come from --password-file or --password-env, never from the
   target URL or the command line itself.
+  udp://HOST:PORT            the idleprobe responder's UDP service: after the
+                             idle time it sends to the client's binding, which
+                             sent nothing (--direction server, the default)
+
+--direction server measures tcp:// from the other side, against the idleprobe responder's push service (port 9092): after the idle time the server writes and the bytes must arrive on the connection, which sends nothing itself (streams, notifications). --direction both measures both directions at once and reports them side by side.
 
 Examples:
 
@@ -75,6 +80,8 @@ Examples:
                              --proxy-credentials-file ~/.idleprobe-proxy https://api.example.com/
                              # through a forward proxy (HTTP CONNECT or socks5://)
   idleprobe measure --ping 20s grpc://192.0.2.7:50051   # does a PING every 20s rescue it, and may we?
+  idleprobe measure --direction both tcp://192.0.2.7:9092   # reuse and push
+  idleprobe measure udp://192.0.2.7:9090                     # a UDP binding
 
 Every measurement ends by itself: by its --deadline (automatic by default, see --deadline below for the formula) it has a clean answer or it ends inconclusive, with the evidence it has. Connections are all closed then.
 
@@ -155,7 +162,7 @@ type measureFlags struct {
 	caFile, serverName, method, host, body, bodyFile, send, expect, kal *string
 	grpcService                                                         *string
 	ping                                                                *time.Duration
-	output, name, pushURL, family                                       *string
+	output, name, pushURL, family, direction                            *string
 	proxy, proxyCreds                                                   *string
 	proxyIdle                                                           *time.Duration
 	passwordFile, passwordEnv                                           *string
@@ -178,6 +185,10 @@ func (c *cli) addMeasure() {
 		rep.Logger = c.logger()
 		rep.Progress = term.IsTerminalWriter(c.stdout)
 		rep.Width = func() int { return term.Width(c.stdout) }
+		if *f.direction == directionBoth {
+			_, err := report.MeasureBoth(ctx, target, opts, rep, c.stdout)
+			return c.exit(err)
+		}
 		_, err := report.Measure(ctx, target, opts, rep, c.stdout)
 		return c.exit(err)
 	})
@@ -209,6 +220,8 @@ func (c *cli) addMeasure() {
 	f.pushURL = cmd.Flag("push-gateway", `Push a complete result to the Pushgateway at this URL (job "idleprobe", grouped by path).`).PlaceHolder("URL").String()
 	f.whichHop = cmd.Flag("which-hop", whichHopHelp).Default("true").Bool()
 	f.family = addFamilyFlag(cmd)
+	f.direction = cmd.Flag("direction", "Who sends after the idle time: client (the client reuses the connection; the default, but for udp), server (the server pushes and the bytes must arrive; tcp against the responder's push service, udp; the default for udp), or both (two measurements at once, reported side by side; text or json output).").
+		Enum(prober.DirectionClient, prober.DirectionServer, directionBoth)
 	f.kal = cmd.Flag("keepalive", "After finding a limit, check whether TCP keepalive at the client's settings keeps the path alive past it: IDLE[,INTERVAL[,COUNT]] in whole seconds, e.g. 30s,75s,9 (INTERVAL defaults to IDLE, COUNT to 9).").PlaceHolder("IDLE[,INTERVAL[,COUNT]]").String()
 }
 
@@ -239,6 +252,7 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 	// what a config file does, naming the flags.
 	p := configs.NewPath("measure", strings.Join(pos, " ")).WithSettings(settings)
 	p.TrialTimeout = *f.timeout
+	errs = f.directionChoice(&p, errs)
 	p.TLS = configs.TLS{InsecureSkipVerify: *f.insecure, CAFile: *f.caFile, ServerName: *f.serverName}
 	p.Auth = configs.Auth{PasswordFile: *f.passwordFile, PasswordEnv: *f.passwordEnv}
 	p.Request.Method, p.Request.Host = *f.method, *f.host

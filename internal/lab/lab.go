@@ -77,6 +77,14 @@ type Options struct {
 	// ServerAddr2 in the server namespace, and new flows alternate between
 	// the two (nftables `numgen inc mod 2`).
 	Backends int
+	// UDPTimeout is the conntrack timeout (unreplied and replied) of UDP
+	// flows to the VIP, in whole seconds; 0 leaves the kernel's. See
+	// udp.go.
+	UDPTimeout time.Duration
+	// Masquerade NATs the client side too: flows leave the lb towards the
+	// server from the lb's own address (LBServerAddr), as a NAT gateway or
+	// kube-proxy's masquerade does. See udp.go.
+	Masquerade bool
 }
 
 // Lab is one client/lb/server topology. Its fields are read-only.
@@ -170,6 +178,10 @@ func New(t testing.TB, opts Options) *Lab {
 		t.Fatalf("lab.Options.Backends: %d is not supported (valid: 0 or 1 for one backend, 2 for two)", opts.Backends)
 	}
 
+	if opts.UDPTimeout < 0 || opts.UDPTimeout%time.Second != 0 {
+		t.Fatalf("lab.Options.UDPTimeout: %s must be a whole number of seconds (conntrack timeouts are whole seconds), e.g. 3s", opts.UDPTimeout)
+	}
+
 	slot, release, err := claimSlot()
 	if err != nil {
 		t.Fatalf("lab: %v", err)
@@ -209,8 +221,8 @@ func New(t testing.TB, opts Options) *Lab {
 	if l.ServerAddr2.IsValid() {
 		backends += " and " + l.ServerAddr2.String()
 	}
-	t.Logf("lab %s: client %s (%s) -> lb %s -> server %s (%s), VIP %s, timeout %s, mode %v",
-		l, l.Client, l.ClientAddr, l.LB, l.Server, backends, l.VIP, opts.Timeout, opts.Mode)
+	t.Logf("lab %s: client %s (%s) -> lb %s -> server %s (%s), VIP %s, timeout %s, mode %v%s",
+		l, l.Client, l.ClientAddr, l.LB, l.Server, backends, l.VIP, opts.Timeout, opts.Mode, l.udpDescription())
 	return l
 }
 
@@ -310,10 +322,12 @@ func (l *Lab) ruleset() string {
 	// chain at priority -150, after conntrack (-200) and before DNAT (-100).
 	// Only flows to the VIP get the policy: flows straight to ServerAddr keep
 	// the kernel defaults, so a test can compare both paths.
+	b.WriteString(l.udpTimeoutObject())
 	b.WriteString("  chain prerouting_ct {\n    type filter hook prerouting priority -150; policy accept;\n")
 	if l.Options.Timeout > 0 {
 		fmt.Fprintf(&b, "    ip daddr %s meta l4proto tcp ct state new ct timeout set \"idle\"\n", l.VIP)
 	}
+	b.WriteString(l.udpTimeoutRule())
 	if l.Options.Mode == Drop {
 		// LAB.md: `drop` instead of `reject` gives a black hole. Invalid
 		// packets are not NATed, so their destination is still the VIP.
@@ -329,6 +343,7 @@ func (l *Lab) ruleset() string {
 	}
 	fmt.Fprintf(&b, "  chain prerouting_nat {\n    type nat hook prerouting priority dstnat; policy accept;\n    ip daddr %s dnat to %s\n  }\n",
 		l.VIP, to)
+	b.WriteString(l.masqueradeChain())
 	b.WriteString("}\n")
 	return b.String()
 }

@@ -152,7 +152,7 @@ func (l *Lab) StartEcho(t testing.TB, ns string, port int) *Proc {
 func (l *Lab) StartResponder(t testing.TB, ns, httpAddr, tcpAddr string) *Proc {
 	t.Helper()
 	bin := Binary(t)
-	args := []string{bin, "responder"}
+	args := []string{bin, "responder", "--udp.listen-address", "", "--push.listen-address", ""}
 	if httpAddr != "" {
 		args = append(args, "--http.listen-address", httpAddr)
 	}

@@ -1,7 +1,9 @@
 // Package responder is the companion server of idleprobe: it answers
 // HTTP/1.1, cleartext HTTP/2 with prior knowledge (h2c), WebSocket (echo)
 // and gRPC health checks on its HTTP port, and raw TCP (echo), and holds
-// every connection for as long as the client wants. Deployed
+// every connection for as long as the client wants. Its UDP service
+// (udp.go, package udpwire) and push service (push.go, package pushwire)
+// answer udp:// targets and the server direction of tcp://. Deployed
 // behind the same Service or load balancer as the real application, it lets
 // idleprobe measure the path itself instead of the application's own idle
 // timeout.
@@ -27,6 +29,12 @@ type Config struct {
 	HTTPAddr string
 	// TCPAddr is the TCP echo listen address, e.g. ":9090".
 	TCPAddr string
+	// UDPAddr is the UDP service's listen address (package udpwire), e.g.
+	// ":9090".
+	UDPAddr string
+	// PushAddr is the TCP push service's listen address (package
+	// pushwire), e.g. ":9092".
+	PushAddr string
 	// Logger receives connection logs at debug level; nil discards them.
 	Logger *slog.Logger
 }
@@ -41,6 +49,8 @@ type Server struct {
 	httpLn net.Listener
 	tcpLn  net.Listener
 	srv    *http.Server
+	udp    *UDPServer
+	push   *PushServer
 
 	wg       sync.WaitGroup // accept loops and echo connections
 	mu       sync.Mutex
@@ -60,8 +70,8 @@ var listenConfig = net.ListenConfig{KeepAlive: -1}
 
 // Start opens the configured listeners and serves them in the background.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
-	if cfg.HTTPAddr == "" && cfg.TCPAddr == "" {
-		return nil, errors.New("responder: no listen address (set the HTTP or TCP address)")
+	if cfg.HTTPAddr == "" && cfg.TCPAddr == "" && cfg.UDPAddr == "" && cfg.PushAddr == "" {
+		return nil, errors.New("responder: no listen address (set the HTTP, TCP, UDP or push address)")
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -84,6 +94,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("responder: TCP listen address %q: %w", cfg.TCPAddr, err)
 		}
 		s.tcpLn = ln
+	}
+	if err := s.startServices(ctx, cfg); err != nil {
+		return nil, err
 	}
 	if s.httpLn != nil {
 		// HTTP/1.1 and h2c with prior knowledge on the same port (net/http
@@ -239,6 +252,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.stopServices()
 	return errors.Join(errs...)
 }
 
