@@ -64,6 +64,10 @@ var measureFlags = map[string]string{
 	"tcp_keepalive.idle":       "--keepalive IDLE",
 	"tcp_keepalive.interval":   "--keepalive INTERVAL",
 	"tcp_keepalive.count":      "--keepalive COUNT",
+	"proxy":                    "--proxy",
+	"proxy.url":                "--proxy",
+	"proxy.credentials_file":   "--proxy-credentials-file",
+	"proxy.idle_timeout":       "--proxy-idle-timeout",
 	"ip_family":                "--ip-family",
 	"websocket":                "--send",
 	"websocket.send":           "--send",
@@ -117,7 +121,8 @@ func (p Path) WithSettings(s plan.Settings) Path {
 // Check checks the settings of one measurement of p, built by a front
 // end, with the rules of a config file: the target, the search settings
 // (including MaxIdleLimit), trial_timeout, tls (the CA file is read),
-// request (prober.ValidateRequest), tcp and tcp_keepalive. Name, schedule,
+// request (prober.ValidateRequest), tcp, tcp_keepalive and proxy (the
+// credentials file is read). Name, schedule,
 // jitter, labels and client_idle_timeout belong to a config file and are
 // not checked. Every problem is an *Error (joined, File and Line empty)
 // whose Field and Message name settings with src.

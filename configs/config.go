@@ -107,6 +107,10 @@ type Path struct {
 	// settings keep the path alive past it? The zero value: no check.
 	TCPKeepalive TCPKeepalive
 
+	// Proxy is the forward proxy the path goes through; its zero value
+	// (URL "") connects directly.
+	Proxy Proxy
+
 	// WebSocket shapes the reuse message of ws and wss targets; GRPC the
 	// health check of grpc and grpcs targets.
 	WebSocket TCP
@@ -197,6 +201,34 @@ type TCP struct {
 	// Expect, when set, must appear in the answer for the reuse to count as
 	// a success; otherwise the path is alive once Send is acknowledged.
 	Expect string
+}
+
+// Proxy is a forward proxy a path goes through, for every scheme.
+type Proxy struct {
+	// URL is http://HOST:PORT (HTTP CONNECT) or socks5://HOST:PORT,
+	// without credentials; "" connects directly (and turns off a proxy
+	// of the defaults block).
+	URL string
+	// CredentialsFile holds "user:password" on one line (resolved
+	// against the config file's directory when relative); "" for none.
+	CredentialsFile string
+	// IdleTimeout is the proxy's own idle timeout for tunnels as
+	// configured (Squid read_timeout, Dante timeout.io), 0 when unknown:
+	// with it the result says whether the proxy is the hop that closed.
+	IdleTimeout time.Duration
+}
+
+// Prober returns the prober's proxy for these settings, or nil for a
+// direct path. The URL must have passed validation.
+func (p Proxy) Prober() *prober.Proxy {
+	if p.URL == "" {
+		return nil
+	}
+	u, err := prober.ParseProxyURL(p.URL)
+	if err != nil {
+		return nil
+	}
+	return &prober.Proxy{URL: u, CredentialsFile: p.CredentialsFile, IdleTimeout: p.IdleTimeout}
 }
 
 // TCPKeepalive is the client's TCP keepalive configuration, for the
@@ -382,6 +414,7 @@ func (p Path) Measurement() (prober.Target, prober.Options) {
 			t.Header.Set(k, v)
 		}
 	}
+	t.Proxy = p.Proxy.Prober()
 	return target, prober.Options{Plan: p.Settings().WithDeadline(p.TrialTimeout), Transport: t, Keepalive: p.rescueCheck()}
 }
 

@@ -51,6 +51,7 @@ type pathDoc struct {
 	Request           requestDoc   `yaml:"request"`
 	TCP               tcpDoc       `yaml:"tcp"`
 	TCPKeepalive      keepaliveDoc `yaml:"tcp_keepalive"`
+	Proxy             proxyDoc     `yaml:"proxy"`
 	Group             text         `yaml:"group"`
 	IPFamily          text         `yaml:"ip_family"`
 	WebSocket         tcpDoc       `yaml:"websocket"`
@@ -103,6 +104,13 @@ type keepaliveDoc struct {
 	Count    integer  `yaml:"count"`
 }
 
+type proxyDoc struct {
+	At              where    `yaml:",inline"`
+	URL             text     `yaml:"url"`
+	CredentialsFile text     `yaml:"credentials_file"`
+	IdleTimeout     duration `yaml:"idle_timeout"`
+}
+
 // applyTo sets the values d holds over p: a key that is absent, or whose
 // value could not be read, leaves p's value alone. dir resolves a relative
 // tls.ca_file and auth.password_file.
@@ -143,6 +151,11 @@ func (d *pathDoc) applyTo(p *Path, dir string) {
 	d.TCPKeepalive.Interval.to(&p.TCPKeepalive.Interval)
 	d.TCPKeepalive.Count.to(&p.TCPKeepalive.Count)
 
+	d.Proxy.URL.to(&p.Proxy.URL)
+	if d.Proxy.CredentialsFile.to(&p.Proxy.CredentialsFile) && p.Proxy.CredentialsFile != "" && dir != "" && !filepath.IsAbs(p.Proxy.CredentialsFile) {
+		p.Proxy.CredentialsFile = filepath.Join(dir, p.Proxy.CredentialsFile)
+	}
+	d.Proxy.IdleTimeout.to(&p.Proxy.IdleTimeout)
 	d.Group.to(&p.Group)
 	d.IPFamily.to(&p.IPFamily)
 	d.WebSocket.Send.to(&p.WebSocket.Send)

@@ -192,6 +192,7 @@ func (v pathCheck) check() {
 	v.checkAuth(scheme)
 	v.checkDirection(scheme)
 	keepaliveOK := v.checkKeepalive()
+	v.checkProxy(scheme)
 	keepaliveOK = v.checkWSGRPC(scheme) && keepaliveOK
 
 	if period > 0 && searchOK && keepaliveOK && v.ok("trial_timeout") && v.TrialTimeout > 0 {
@@ -555,4 +556,44 @@ func short(d time.Duration) string {
 		return durfmt.Short(d)
 	}
 	return durfmt.Short(d.Round(time.Second))
+}
+
+// checkProxy checks proxy: the URL (prober.ParseProxyURL), that the
+// target's scheme can go through a proxy (not udp), the credentials file
+// (read, prober.ReadProxyCredentials), the idle timeout, and that neither
+// of the latter is set without a URL.
+func (v pathCheck) checkProxy(scheme string) {
+	px := v.Proxy
+	if v.ok("proxy.url") && px.URL != "" {
+		if _, err := prober.ParseProxyURL(px.URL); err != nil {
+			v.errorf("proxy.url", "%v", err)
+		} else if scheme == "udp" {
+			hint := ""
+			if v.src == nil {
+				hint = `; give this path its own proxy: {url: ""} to connect directly`
+			}
+			v.errorf("proxy.url", "udp targets cannot go through a proxy (HTTP CONNECT and SOCKS5 CONNECT tunnel TCP)%s", hint)
+		}
+	}
+	urlOK := v.ok("proxy.url") && px.URL != ""
+	// A path's own url: "" turns off the proxy of the defaults block, and
+	// with it the block's other proxy settings.
+	off := v.setHere("proxy.url") && px.URL == ""
+	if v.ok("proxy.credentials_file") && px.CredentialsFile != "" {
+		if off {
+			// unused
+		} else if !urlOK && v.ok("proxy.url") {
+			v.errorf("proxy.credentials_file", "is set but %s is not: credentials are for a proxy", v.ref("proxy.url"))
+		} else if err := prober.ReadProxyCredentials(px.CredentialsFile); err != nil {
+			v.errorf("proxy.credentials_file", "%v", err)
+		}
+	}
+	if v.ok("proxy.idle_timeout") {
+		switch {
+		case px.IdleTimeout < 0:
+			v.errorf("proxy.idle_timeout", "%s must not be negative (leave it out when unknown)", px.IdleTimeout)
+		case px.IdleTimeout > 0 && !urlOK && !off && v.ok("proxy.url"):
+			v.errorf("proxy.idle_timeout", "is set but %s is not: it is the proxy's own idle timeout", v.ref("proxy.url"))
+		}
+	}
 }

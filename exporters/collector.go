@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/idleprobe/idleprobe/internal/advice"
+	"github.com/idleprobe/idleprobe/prober"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
@@ -44,6 +45,8 @@ type PathInfo struct {
 	// Labels are extra labels copied onto every per-path series. Names must
 	// pass ValidateLabels.
 	Labels map[string]string
+	// Proxy is the forward proxy the path goes through, or nil.
+	Proxy *prober.Proxy
 	// Group names the backend the path reaches, shared by the paths that
 	// reach it through different hops; "" for none. Family is the address
 	// family the path is measured over ("4", "6", or "" for the resolver's
@@ -348,6 +351,7 @@ type family struct {
 var (
 	famGroup      = family{"idleprobe_path_group_info", "Group of paths to the same backend the path belongs to (group, empty for none) and the address family it is measured over (family: 4, 6, or empty for the resolver's choice); always 1, only for paths that set either. Join on path to compare a group's limits.", prometheus.GaugeValue, []string{"group", "family"}}
 	famPathInfo   = family{"idleprobe_path_info", "Configured path: target in URL form (passwords redacted); always 1.", prometheus.GaugeValue, []string{"target"}}
+	famProxy      = family{"idleprobe_path_proxy_info", "Forward proxy the path goes through (proxy: its URL), and whether the latest completed measurement shows it is the hop that ended idle connections (closed_by: proxy, other, unknown; empty before a result or when no limit was found); absent for a direct path; always 1.", prometheus.GaugeValue, []string{"proxy", "closed_by"}}
 	famLimit      = family{"idleprobe_idle_limit_seconds", "Bracket (lower, upper] holding the idle time after which the path kills a kept-alive connection, from the latest completed measurement; upper is absent when no limit was found.", prometheus.GaugeValue, []string{"bound"}}
 	famFound      = family{"idleprobe_idle_limit_found", "1 if the latest completed measurement found an idle limit, 0 if the path survived every idle time tested.", prometheus.GaugeValue, nil}
 	famMode       = family{"idleprobe_idle_limit_info", "How the path kills connections at the upper bound (mode: reset, closed_idle, closed_on_reuse, dropped, or none when no limit was found), on which clock the limit runs (kind: idle, or lifetime for a limit on connection age) and who sent the packet that ended them (ended_by: server, hop, or unknown); always 1.", prometheus.GaugeValue, []string{"mode", "kind", "ended_by"}}
@@ -376,7 +380,7 @@ var (
 )
 
 // families are every metric family the collector may export.
-var families = []family{famPathInfo, famGroup, famLimit, famFound, famMode, famHopsBefore, famLife, famServerKA, famClose, famMax, famAgree, famDisagree,
+var families = []family{famPathInfo, famProxy, famGroup, famLimit, famFound, famMode, famHopsBefore, famLife, famServerKA, famClose, famMax, famAgree, famDisagree,
 	famClient, famMargin, famKeep, famLast, famLastOK, famDuration, famConns, famPeak, famHint, famInterval,
 	famRunning, famTrials, famRuns, famReloadOK, famReloadTS}
 
@@ -420,6 +424,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 func (c *Collector) collectPath(e *emitter, st *pathState) {
 	e.path(famPathInfo, st, 1, redact(st.info.Target))
+	if px := st.info.Proxy; px != nil {
+		closedBy := ""
+		if st.result != nil {
+			closedBy = prober.JudgeProxy(*st.result, px).ClosedBy
+		}
+		e.path(famProxy, st, 1, px.String(), closedBy)
+	}
 	if st.info.Group != "" || st.info.Family != "" {
 		e.path(famGroup, st, 1, st.info.Group, st.info.Family)
 	}

@@ -193,6 +193,7 @@ func TestCollectorLintClean(t *testing.T) {
 	r.Server.KeepAliveTimeout = 60 * time.Second
 	r.Hint = plan.HintInfo{From: r.Upper, Held: true}
 	c.Set(apiPath, r)
+	c.Set(proxiedPath(), r)
 	c.SetPath(PathInfo{Name: "redis-ipv6", Target: "tcp://redis.example:6379", Group: "redis", Family: "6"})
 	problems, err := testutil.CollectAndLint(c)
 	if err != nil {
@@ -503,7 +504,7 @@ func TestCollectorConcurrentUse(t *testing.T) {
 // TestReservedLabels: every label a metric family sets, and the ones
 // Prometheus sets or interprets, are reserved; nothing else is.
 func TestReservedLabels(t *testing.T) {
-	want := []string{"bound", "ended_by", "family", "group", "instance", "job", "kind", "le", "mode", "outcome", "path", "quantile", "result", "target"}
+	want := []string{"bound", "closed_by", "ended_by", "family", "group", "instance", "job", "kind", "le", "mode", "outcome", "path", "proxy", "quantile", "result", "target"}
 	if !slices.Equal(ReservedLabels, want) {
 		t.Errorf("ReservedLabels = %v, want %v", ReservedLabels, want)
 	}

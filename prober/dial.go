@@ -29,6 +29,9 @@ func NewTransport(t Target, o TransportOptions) (Transport, error) {
 		return nil, fmt.Errorf("family %q is not an address family (valid: 4, 6, or empty for either)", o.Family)
 	}
 	d := &dialer{address: t.Address, timeout: o.Timeout, keepalive: o.keepalive, family: o.Family, resolver: o.Resolver}
+	if err := d.viaProxy(o.Proxy, t.Scheme); err != nil {
+		return nil, err
+	}
 	switch t.Scheme {
 	case "tcp":
 		if o.Direction == DirectionServer {
@@ -95,13 +98,55 @@ type dialer struct {
 	// keepalive turns TCP keepalive on (the keepalive check only); nil,
 	// for every trial, keeps it off.
 	keepalive *net.KeepAliveConfig
-	// family restricts the addresses dialed (TransportOptions.Family).
+	// family restricts the addresses dialed (TransportOptions.Family):
+	// through a proxy, those of the proxy.
 	family string
+	// proxy, when set, is the forward proxy: the TCP connection goes to
+	// it, and the tunnel to address is set up on it (proxy.go).
+	proxy *tunneler
+}
+
+// viaProxy makes d connect through p (nil: directly), reading its
+// credentials file now. A proxy tunnels TCP: a udp target cannot use one.
+func (d *dialer) viaProxy(p *Proxy, scheme string) error {
+	if p == nil {
+		return nil
+	}
+	if scheme == "udp" {
+		return fmt.Errorf("proxy %s: udp targets cannot go through a proxy (HTTP CONNECT and SOCKS5 CONNECT tunnel TCP)", p)
+	}
+	tn, err := newTunneler(p)
+	if err != nil {
+		return err
+	}
+	d.proxy = tn
+	return nil
+}
+
+// dialed is the address d opens its TCP connection to: the target's, or
+// the proxy's.
+func (d *dialer) dialed() string {
+	if d.proxy != nil {
+		return d.proxy.address()
+	}
+	return d.address
+}
+
+// peer is what d connects to, for messages: the address, or the proxy.
+func (d *dialer) peer() string {
+	if d.proxy != nil {
+		return "proxy " + d.proxy.url.String()
+	}
+	return d.address
 }
 
 // dial connects with TCP keepalive off (nothing is sent while idle) and
 // TCP_USER_TIMEOUT set to the trial timeout. The error wraps ErrUnusable
 // unless ctx itself was canceled.
+//
+// Through a proxy, the socket is the one to the proxy, with the same
+// settings, and the tunnel to the address is open on it when dial returns
+// (bounded by ctx): every scheme speaks its protocol over it unchanged.
 //
 // A dialer of the keepalive check instead turns keepalive on at exactly its
 // settings and leaves TCP_USER_TIMEOUT off: with it, Linux would abort the
@@ -133,19 +178,25 @@ func (d *dialer) dial(ctx context.Context) (*net.TCPConn, syscall.RawConn, error
 		nd.KeepAliveConfig = *d.keepalive
 		nd.KeepAliveConfig.Enable = true
 	}
-	nc, err := nd.DialContext(ctx, network("tcp", d.family), d.address)
+	nc, err := nd.DialContext(ctx, network("tcp", d.family), d.dialed())
 	if err != nil {
 		return nil, nil, d.dialError(ctx, err)
 	}
 	tc, ok := nc.(*net.TCPConn)
 	if !ok {
 		nc.Close()
-		return nil, nil, unusable(fmt.Sprintf("connect %s: not a TCP connection", d.address), nil)
+		return nil, nil, unusable(fmt.Sprintf("connect %s: not a TCP connection", d.peer()), nil)
 	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
 		tc.Close()
-		return nil, nil, unusable(fmt.Sprintf("connect %s: %v", d.address, err), err)
+		return nil, nil, unusable(fmt.Sprintf("connect %s: %v", d.peer(), err), err)
+	}
+	if d.proxy != nil {
+		if err := d.proxy.tunnel(ctx, tc, d.address, d.timeout); err != nil {
+			tc.Close()
+			return nil, nil, err
+		}
 	}
 	return tc, rc, nil
 }
@@ -153,13 +204,13 @@ func (d *dialer) dial(ctx context.Context) (*net.TCPConn, syscall.RawConn, error
 // dialError turns a dial error into one line saying what failed.
 func (d *dialer) dialError(ctx context.Context, err error) error {
 	if ctx.Err() == context.Canceled {
-		return fmt.Errorf("connect %s: %w", d.address, ctx.Err())
+		return fmt.Errorf("connect %s: %w", d.peer(), ctx.Err())
 	}
 	var dnsErr *net.DNSError
 	var addrErr *net.AddrError
 	switch {
 	case d.family != FamilyAny && (errors.As(err, &addrErr) || errors.As(err, &dnsErr) && dnsErr.IsNotFound):
-		return unusable(noFamilyAddress(d.address, d.family), err)
+		return unusable(noFamilyAddress(d.dialed(), d.family), err)
 	case errors.As(err, &dnsErr):
 		reason := dnsErr.Err
 		if dnsErr.IsNotFound {
@@ -167,13 +218,13 @@ func (d *dialer) dialError(ctx context.Context, err error) error {
 		}
 		return unusable(fmt.Sprintf("DNS lookup of %q failed: %s", dnsErr.Name, reason), err)
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return unusable(fmt.Sprintf("connect %s: connection refused (is anything listening on that port?)", d.address), err)
+		return unusable(fmt.Sprintf("connect %s: connection refused (is anything listening on that port?)", d.peer()), err)
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		return unusable(fmt.Sprintf("connect %s: no route to host", d.address), err)
+		return unusable(fmt.Sprintf("connect %s: no route to host", d.peer()), err)
 	case isTimeout(err), errors.Is(err, syscall.ETIMEDOUT):
-		return unusable(fmt.Sprintf("connect %s: timeout: no answer within %s", d.address, d.timeout), err)
+		return unusable(fmt.Sprintf("connect %s: timeout: no answer within %s", d.peer(), d.timeout), err)
 	}
-	return unusable(fmt.Sprintf("connect %s: %s", d.address, oneLine(err.Error())), err)
+	return unusable(fmt.Sprintf("connect %s: %s", d.peer(), oneLine(err.Error())), err)
 }
 
 // noFamilyAddress says that the host of address has no address of the

@@ -211,6 +211,10 @@ type TransportOptions struct {
 	// logins (the user is in the target URL).
 	Credentials Credentials
 
+	// Proxy, when set, is the forward proxy every connection goes through
+	// (HTTP CONNECT or SOCKS5), whatever the scheme.
+	Proxy *Proxy
+
 	// keepalive, when set, turns TCP keepalive on at these settings. Only
 	// the keepalive check (keepalive.go) sets it; trial connections never
 	// send anything while idle.

@@ -82,6 +82,7 @@ func pathInfo(p configs.Path) exporters.PathInfo {
 		ClientIdleTimeout: p.ClientIdleTimeout,
 		Interval:          interval,
 		Labels:            p.Labels,
+		Proxy:             p.Proxy.Prober(),
 		Group:             p.Group,
 		Family:            p.IPFamily,
 		Order:             p.Line(),

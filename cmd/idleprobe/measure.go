@@ -76,6 +76,9 @@ Examples:
   idleprobe measure --password-file /run/secrets/pg postgres://app@db:5432/app
   PGPW=... idleprobe measure --password-env PGPW postgres://app@db/app
   idleprobe measure --keepalive 30s,75s,9 http://192.0.2.7:30080/   # does TCP keepalive rescue it?
+  idleprobe measure --proxy http://proxy.internal:3128 --proxy-idle-timeout 15m \
+                             --proxy-credentials-file ~/.idleprobe-proxy https://api.example.com/
+                             # through a forward proxy (HTTP CONNECT or socks5://)
   idleprobe measure --ping 20s grpc://192.0.2.7:50051   # does a PING every 20s rescue it, and may we?
   idleprobe measure --direction both tcp://192.0.2.7:9092   # reuse and push
   idleprobe measure udp://192.0.2.7:9090                     # a UDP binding
@@ -160,6 +163,8 @@ type measureFlags struct {
 	grpcService                                                         *string
 	ping                                                                *time.Duration
 	output, name, pushURL, family, direction                            *string
+	proxy, proxyCreds                                                   *string
+	proxyIdle                                                           *time.Duration
 	passwordFile, passwordEnv                                           *string
 	headers                                                             *[]string
 	// given says which scheme-specific flags were set on the command line.
@@ -203,6 +208,9 @@ func (c *cli) addMeasure() {
 	f.host = flag("host", "http(s), h2(c): Host header (:authority for HTTP/2; default: from the target).").PlaceHolder("NAME").String()
 	f.body = flag("body", "http(s), h2(c): request body (sent with Content-Length on every request).").String()
 	f.bodyFile = flag("body-file", "http(s), h2(c): read the request body from FILE.").PlaceHolder("FILE").String()
+	f.proxy = cmd.Flag("proxy", "Forward proxy every connection goes through, for every scheme: http://HOST:PORT (HTTP CONNECT) or socks5://HOST:PORT. No credentials in the URL: see --proxy-credentials-file.").PlaceHolder("URL").String()
+	f.proxyCreds = cmd.Flag("proxy-credentials-file", `--proxy: file holding "user:password" on one line (Basic for CONNECT, username/password for SOCKS5); never logged.`).PlaceHolder("FILE").String()
+	f.proxyIdle = cmd.Flag("proxy-idle-timeout", "--proxy: the proxy's own idle timeout for tunnels as configured (Squid read_timeout, Dante timeout.io), so that the result can say whether the proxy is the hop that closed.").Default("0s").Duration()
 	f.send = flag("send", `tcp: reuse payload; \r \n \t \0 \\ \xHH escapes are expanded (default "\r\n"). ws, wss: the reuse message (default "idleprobe N").`).String()
 	f.expect = flag("expect", "tcp: the answer must contain this string (escapes as for --send); without it, reuse succeeds once the payload is acknowledged. ws, wss: a message containing it answers the reuse (default: the message itself, an echo).").String()
 	f.grpcService = flag("grpc-service", `grpc, grpcs: the service name of the grpc.health.v1.Health/Check call (default "": the server as a whole).`).PlaceHolder("NAME").String()
@@ -248,6 +256,7 @@ func (f *measureFlags) options(pos []string) (prober.Target, prober.Options, rep
 	p.TLS = configs.TLS{InsecureSkipVerify: *f.insecure, CAFile: *f.caFile, ServerName: *f.serverName}
 	p.Auth = configs.Auth{PasswordFile: *f.passwordFile, PasswordEnv: *f.passwordEnv}
 	p.Request.Method, p.Request.Host = *f.method, *f.host
+	p.Proxy = configs.Proxy{URL: *f.proxy, CredentialsFile: *f.proxyCreds, IdleTimeout: *f.proxyIdle}
 	errs = headers(&p.Request, *f.headers, errs)
 	switch {
 	case *f.body != "" && *f.bodyFile != "":

@@ -103,7 +103,7 @@ func Measure(ctx context.Context, target prober.Target, opts prober.Options, o O
 	if err != nil && status != plan.Interrupted {
 		o.Logger.Debug("measurement failed", "status", status, "err", err)
 	}
-	if werr := write(w, r, o); werr != nil {
+	if werr := write(w, r, o, opts.Transport.Proxy); werr != nil {
 		return r, fmt.Errorf("writing the result: %w", werr)
 	}
 	switch status {
@@ -116,7 +116,7 @@ func Measure(ctx context.Context, target prober.Target, opts prober.Options, o O
 		return r, fmt.Errorf("measuring %s: %s", target, oneLine(advice.Ending(r)))
 	}
 	if o.PushURL != "" && exporters.Publishable(r) {
-		if perr := push(ctx, o.PushURL, o.Name, r); perr != nil {
+		if perr := push(ctx, o.PushURL, oneShotPath(o.Name, r, opts.Transport.Proxy), r); perr != nil {
 			return r, fmt.Errorf("pushing to %s: %w", o.PushURL, perr)
 		}
 	}
@@ -142,26 +142,30 @@ func withDeadline(opts prober.Options) prober.Options {
 	return opts
 }
 
-// write prints r in the chosen output format.
-func write(w io.Writer, r prober.Result, o Options) error {
+// write prints r, measured through proxy px (nil: directly), in the
+// chosen output format.
+func write(w io.Writer, r prober.Result, o Options, px *prober.Proxy) error {
 	switch o.Output {
 	case "json":
 		b, err := json.Marshal(r)
+		if err == nil && px != nil {
+			b, err = withProxy(b, prober.JudgeProxy(r, px))
+		}
 		if err != nil {
 			return err
 		}
 		_, err = w.Write(append(b, '\n'))
 		return err
 	case "prom":
-		return writeProm(w, o.Name, r)
+		return writeProm(w, oneShotPath(o.Name, r, px), r)
 	case "svg":
 		return chart.Trials(w, pageName(o, r), r, 0)
 	case "html":
 		var sum strings.Builder
-		WriteSummary(&sum, r)
+		writeSummary(&sum, r, prober.JudgeProxy(r, px))
 		return exporters.WritePathPage(w, exporters.PathPage{Name: pageName(o, r), Target: r.Target, Result: &r, Summary: sum.String()})
 	default:
-		WriteSummary(w, r)
+		writeSummary(w, r, prober.JudgeProxy(r, px))
 		return nil
 	}
 }

@@ -27,7 +27,11 @@ func title(r prober.Result) string {
 // WriteSummary prints the human summary of r: how it ended, the limit on
 // its clock, a second (lifetime) limit, the spread of closes, what the
 // server advertised, the cost, and the advice.
-func WriteSummary(w io.Writer, r prober.Result) {
+func WriteSummary(w io.Writer, r prober.Result) { writeSummary(w, r, nil) }
+
+// writeSummary is WriteSummary with a line on the proxy the path went
+// through (v nil: none).
+func writeSummary(w io.Writer, r prober.Result, v *prober.ProxyVerdict) {
 	fmt.Fprintln(w, title(r))
 	row := func(k, v string) { fmt.Fprintf(w, "  %-15s %s\n", k+":", v) }
 	rows := func(k string, vs []string) {
@@ -53,6 +57,9 @@ func WriteSummary(w io.Writer, r prober.Result) {
 	}
 	rows("Spread", advice.Spread(r))
 	rows("Server", advice.Server(r))
+	if v != nil {
+		row("Proxy", proxyLine(v))
+	}
 	if e := advice.EndedBy(r); e != "" {
 		row("Ended by", e)
 	}
