@@ -7,29 +7,52 @@ import (
 
 // Which clock a path keeps: an idle limit, a lifetime, or both.
 
-// oneClosePerInstant drops the closes seen while idle within sameInstant
-// of an earlier one: closes that come at one instant are one
-// event (a server's timer tick that sweeps its clients, as Redis does every
-// second; a restart), not one timer per connection, and read on either
-// clock they would fake an agreement.
+// oneClosePerInstant drops the closes seen while idle that came at the
+// instant of an earlier one (see instants): closes that come at one
+// instant are one event (a server's timer tick that sweeps its clients, as
+// Redis and Squid do; a restart), not one timer per connection, and read
+// on either clock they would fake an agreement.
 func oneClosePerInstant(ts []Trial) []Trial {
+	// The instant of each close, by its index in ts.
+	instant := make(map[int]int)
+	for n, in := range instants(ts) {
+		for _, i := range in {
+			instant[i] = n
+		}
+	}
 	out := make([]Trial, 0, len(ts))
-	var seen []time.Time
-	for _, t := range ts {
+	kept := map[int]bool{}
+	for i, t := range ts {
 		if t.Outcome == ClosedIdle {
-			dup := false
-			for _, at := range seen {
-				if d := t.End.Sub(at); d < sameInstant && d > -sameInstant {
-					dup = true
-					break
-				}
+			if kept[instant[i]] {
+				continue // the first one in the record stands for its instant
 			}
-			if dup {
-				continue
-			}
-			seen = append(seen, t.End)
+			kept[instant[i]] = true
 		}
 		out = append(out, t)
+	}
+	return out
+}
+
+// instants groups the closes seen while idle of ts by the instant they
+// came at, in time order, as indexes into ts: a close within sameInstant
+// of the one before it belongs to its instant (a sweep of many
+// connections takes a few milliseconds to be seen).
+func instants(ts []Trial) [][]int {
+	var closes []int
+	for i, t := range ts {
+		if t.Outcome == ClosedIdle {
+			closes = append(closes, i)
+		}
+	}
+	slices.SortStableFunc(closes, func(a, b int) int { return ts[a].End.Compare(ts[b].End) })
+	var out [][]int
+	for k, i := range closes {
+		if k > 0 && ts[i].End.Sub(ts[closes[k-1]].End) < sameInstant {
+			out[len(out)-1] = append(out[len(out)-1], i)
+			continue
+		}
+		out = append(out, []int{i})
 	}
 	return out
 }

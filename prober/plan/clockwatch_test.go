@@ -98,3 +98,37 @@ func TestCoarseSweepIsNoLifetime(t *testing.T) {
 		t.Errorf("read kind %s, found %v, (%s, %s]; want an idle limit holding the shortest close, 3.378 s", rd.kind, rd.fit.found, rd.fit.lower, rd.fit.upper)
 	}
 }
+
+// Squid checks its tunnels' timers once a second and closes a whole batch
+// in one sweep that takes a few milliseconds to be seen: closes 1 ms
+// apart over 3 ms are one instant, not two that agree on a connection
+// age. (A record from a real Squid run that read it as a lifetime.)
+func TestSweepOverMillisecondsIsOneInstant(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	start := time.Unix(1000, 0)
+	var ts []Trial
+	for i, a := range []int{250, 500, 750, 1000, 1250, 1439, 1655} {
+		ts = append(ts, Trial{Conn: ConnID(100 + i), Age: ms(a), ConnAge: ms(a), Reuse: 1, Outcome: OK})
+	}
+	for _, c := range []struct{ conn, idle, age, end int }{
+		{1, 1681, 1931, 1936}, {59, 1709, 1709, 1937}, {58, 1725, 1725, 1937}, {51, 1807, 1807, 1938},
+		{31, 1904, 1904, 1938}, {10, 1459, 1929, 1938}, {9, 1492, 1931, 1938}, {5, 1600, 1932, 1939}, {2, 1665, 1933, 1939},
+	} {
+		reuse := 2
+		if c.idle == c.age {
+			reuse = 1
+		}
+		ts = append(ts, Trial{Conn: ConnID(c.conn), Age: ms(c.idle), ConnAge: ms(c.age), Reuse: reuse,
+			Outcome: ClosedIdle, End: start.Add(ms(c.end))})
+	}
+	if n := len(instants(ts)); n != 1 {
+		t.Errorf("%d instants, want one sweep", n)
+	}
+	s := Defaults()
+	s.Min, s.Max, s.PrecisionFloor = ms(250), 6*time.Second, ms(100)
+	c := newCore(s, start)
+	c.trials = ts
+	if rd := c.read(); rd.kind != Idle {
+		t.Errorf("read kind %s, want idle: one sweep cannot tell the clocks apart", rd.kind)
+	}
+}

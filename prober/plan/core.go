@@ -229,22 +229,17 @@ func (c *core) watchClock(now time.Time) time.Time {
 	if c.b.kind != Idle {
 		return time.Time{}
 	}
-	var first time.Time
+	ins := instants(c.trials)
+	if len(ins) != 1 {
+		return time.Time{} // no close, or closes at several instants: the clocks read them
+	}
 	var iLo, iHi, cLo, cHi time.Duration = never, 0, never, 0
-	for _, t := range c.trials {
-		if t.Outcome != ClosedIdle {
-			continue
-		}
-		if first.IsZero() {
-			first = t.End
-		}
-		if d := t.End.Sub(first); d >= sameInstant || d <= -sameInstant {
-			return time.Time{} // closes at several instants: the clocks read them
-		}
+	for _, i := range ins[0] {
+		t := c.trials[i]
 		iLo, iHi = min(iLo, t.Age), max(iHi, t.Age)
 		cLo, cHi = min(cLo, t.ConnAge), max(cHi, t.ConnAge)
 	}
-	if first.IsZero() || cHi-cLo >= closeGap || iHi-iLo < closeGap {
+	if cHi-cLo >= closeGap || iHi-iLo < closeGap {
 		return time.Time{} // no lifetime look-alike
 	}
 	past := cLo + livedMargin

@@ -119,8 +119,10 @@ func TestRealWorldPaths(t *testing.T) {
 						}
 					}
 					if w.lifetime > 0 {
-						l := r.Lifetime
-						if !l.Found || l.Lower >= w.lifetime || l.Upper < w.lifetime {
+						// A reuse that starts just before the lifetime races
+						// the server's close and fails: within a quarter width.
+						l, slack := r.Lifetime, r.Settings.Width(w.lifetime)
+						if !l.Found || l.Lower >= w.lifetime || l.Upper < w.lifetime-slack/4 {
 							t.Errorf("lifetime %+v does not hold %s", l, w.lifetime)
 						}
 						if l.Mode != w.lifeMode {
@@ -179,7 +181,10 @@ func TestLifetimeBracketOnConnectionAge(t *testing.T) {
 			t.Errorf("close at connection age %s, want 5s", tr.ConnAge)
 		}
 	}
-	if r.Kind != Lifetime || r.Upper != 5*time.Second || r.CloseAge != 5*time.Second {
+	// The upper edge is the close, or a reuse that raced it a moment
+	// before (the server closed while the request was on its way).
+	race := r.Settings.Width(5*time.Second) / 4
+	if r.Kind != Lifetime || r.Upper > 5*time.Second || r.Upper < 5*time.Second-race || r.Lower >= r.Upper {
 		t.Errorf("%s", describe(r))
 	}
 }

@@ -354,6 +354,11 @@ func simReuse(p SimPath, c *simConn, now time.Time, a Action, rng *rand.Rand, lo
 	default:
 		t.Outcome, answer = p.Mode, sent+p.Latency/2
 	}
+	if end := c.opened.Add(p.Lifetime); p.Lifetime > 0 && !p.Retire && t.Outcome == OK && now.Add(answer).After(end) {
+		// The lifetime came while the answer was on its way: the server
+		// closed the connection instead (as a real one would, mid-exchange).
+		t.Outcome, t.Detail, answer = ClosedOnReuse, "closed at its lifetime during the exchange", end.Sub(now)
+	}
 	if answer >= p.Timeout {
 		// Unanswered, unacknowledged when the trial timeout ran out.
 		t.Outcome, t.Detail, t.Retired, answer = Dropped, "", false, p.Timeout
