@@ -225,8 +225,7 @@ type h2Conn struct {
 	// Frame decoding. in holds plaintext not yet framed; the framer reads
 	// only whole frames from it. out collects frames until flush.
 	in     []byte
-	inBuf  []byte // in's backing array
-	chunk  []byte
+	inBuf  []byte // in's backing array, from h2InBufs while in is not empty
 	fr     *http2.Framer
 	out    bytes.Buffer
 	dec    *hpack.Decoder
@@ -257,7 +256,7 @@ type h2Conn struct {
 	monStop       chan struct{}
 	monDone       chan struct{}
 	closeMu       sync.Mutex
-	closedCh      chan struct{}
+	closedSig     closeSignal
 	closeSeen     bool
 	closeAt       time.Time
 	closeDetailed string
@@ -268,10 +267,9 @@ func newH2Conn(t *h2Transport, wc *watchedConn) *h2Conn {
 		watchedConn:  wc,
 		t:            t,
 		wire:         &h2Wire{watchedConn: wc},
-		chunk:        make([]byte, h2ReadChunk),
 		peerMaxFrame: h2FrameSize,
 		peerWindow:   h2Window,
-		closedCh:     make(chan struct{}),
+		closedSig:    newCloseSignal(),
 		nextStream:   1,
 		connSend:     h2Window,
 	}
@@ -371,7 +369,7 @@ func (c *h2Conn) closedRightAfter(ctx context.Context, end time.Time) (string, b
 	timer := time.NewTimer(time.Until(end.Add(h2RetireGrace)))
 	defer timer.Stop()
 	select {
-	case <-c.closedCh:
+	case <-c.closedSig.ch:
 	case <-timer.C:
 		// Decode what the watcher has read by now, in case the monitor lags
 		// behind (a loaded machine): it arrived within the grace, or about.

@@ -15,7 +15,12 @@ import (
 
 // Closed is closed when the server or a hop ended the connection while it
 // was idle: a GOAWAY, a TLS close_notify, a FIN or an RST.
-func (c *h2Conn) Closed() <-chan struct{} { return c.closedCh }
+func (c *h2Conn) Closed() <-chan struct{} { return c.closedSig.ch }
+
+// afterIdleClose runs f once, in a goroutine of its own, when an idle close
+// is seen (a GOAWAY too, not only the raw watcher's FIN or RST); stop
+// cancels that and reports whether it did.
+func (c *h2Conn) afterIdleClose(f func()) (stop func() bool) { return c.closedSig.after(f) }
 
 // CloseInfo returns when the idle close was seen and how ("GOAWAY
 // (NO_ERROR)", "EOF", "connection reset by peer").
@@ -33,7 +38,7 @@ func (c *h2Conn) signalClose(at time.Time, detail string) {
 		return
 	}
 	c.closeSeen, c.closeAt, c.closeDetailed = true, at, detail
-	close(c.closedCh)
+	c.closedSig.fire()
 }
 
 // idleClose returns the idle close, if one was seen.
