@@ -65,6 +65,7 @@ type measurement struct {
 
 	conns     map[plan.ConnID]*live
 	abandoned map[plan.ConnID]bool // closed by the planner while still opening
+	admission admission            // opens waiting for the global limiter
 	everOpen  bool
 	lastErr   error
 	// hints is the latest of what the server advertised.
@@ -251,7 +252,7 @@ func (m *measurement) act(ctx context.Context, a plan.Action) {
 	switch a.Kind {
 	case plan.Open:
 		m.wg.Add(1)
-		go m.open(ctx, a.Conn)
+		m.admit(ctx, a.Conn)
 	case plan.Reuse:
 		l, ok := m.conns[a.Conn]
 		if !ok || l.reusing {
@@ -281,15 +282,10 @@ func (m *measurement) act(ctx context.Context, a plan.Action) {
 	}
 }
 
-// open dials one connection (after the limiter allows it) and reports.
+// open dials one connection and reports; admit has taken its slot of the
+// limiter.
 func (m *measurement) open(ctx context.Context, id plan.ConnID) {
 	defer m.wg.Done()
-	if m.opts.Limiter != nil {
-		if err := m.opts.Limiter.Acquire(ctx); err != nil {
-			m.send(event{id: id, kind: evOpened, err: err})
-			return
-		}
-	}
 	c, err := m.tr.Open(ctx)
 	if err != nil {
 		m.release()
