@@ -73,10 +73,16 @@ func (c *h2Conn) stopMonitor() {
 
 // monitor decodes what the watcher stashes while the connection is idle,
 // until a close is seen or it is stopped. It never writes.
+//
+// Each scan runs in a goroutine of its own that ends with it: decoding
+// (TLS, frames, HPACK) needs a deep stack, which the monitor would
+// otherwise keep for as long as the connection idles.
 func (c *h2Conn) monitor(stop, done chan struct{}) {
 	defer close(done)
+	finished := make(chan bool, 1)
 	for {
-		if c.scanIdle() {
+		go func() { finished <- c.scanIdle() }()
+		if <-finished {
 			return
 		}
 		select {
