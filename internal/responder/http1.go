@@ -13,10 +13,13 @@ import (
 )
 
 // The HTTP/1.1 fast path: the responder answers plain HTTP/1.x requests
-// itself, with the same handler as net/http, on connections it holds
+// itself, with net/http's handler (srv.Handler), on connections it holds
 // without buffers while idle. Whatever else arrives on the HTTP port (the
-// h2c preface, an Upgrade, Expect: 100-continue, a header block larger
-// than a read buffer) is handed to net/http with the bytes read so far.
+// h2c preface, an Upgrade such as WebSocket, Expect: 100-continue, a
+// header block larger than a read buffer) is handed to net/http with the
+// bytes read so far. The fast path's ResponseWriter buffers the response
+// and offers no Flusher or Hijacker: a handler that needs them is for
+// requests that go to net/http (an Upgrade).
 
 var (
 	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
@@ -156,7 +159,7 @@ func (s *Server) answer(c *net.TCPConn, req *http.Request) error {
 		w.body.Reset()
 		bufferPool.Put(w.body)
 	}()
-	s.handler.ServeHTTP(w, req)
+	s.srv.Handler.ServeHTTP(w, req)
 	// Whatever the handler left of the body must go, or the connection
 	// cannot be reused: up to maxDrain, as serveHTTP does.
 	left, _ := io.Copy(io.Discard, io.LimitReader(req.Body, maxDrain+1))

@@ -45,10 +45,9 @@ type Server struct {
 	httpLn net.Listener
 	tcpLn  net.Listener
 	srv    *http.Server
-	// h1 hands net/http the HTTP connections the fast path does not
-	// answer; handler is what both answer with.
-	h1      *handoff
-	handler http.Handler
+	// h1 hands net/http the HTTP connections the fast path (http1.go)
+	// does not answer; both answer with srv.Handler.
+	h1 *handoff
 
 	wg       sync.WaitGroup // accept loops and held connections
 	mu       sync.Mutex
@@ -96,7 +95,6 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		var protocols http.Protocols
 		protocols.SetHTTP1(true)
 		protocols.SetUnencryptedHTTP2(true)
-		s.handler = http.HandlerFunc(s.serveHTTP)
 		s.h1 = newHandoff(s.httpLn.Addr())
 		s.srv = &http.Server{
 			Protocols: &protocols,
@@ -105,7 +103,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			// it never sends a PING health check (PingTimeout only applies
 			// once a PING was sent). It answers the client's PINGs.
 			HTTP2:   &http.HTTP2Config{SendPingTimeout: 0},
-			Handler: s.handler,
+			Handler: http.HandlerFunc(s.serveHTTP),
 			// No timeouts at all: an idle keep-alive connection is held
 			// until the client (or the path) ends it. IdleTimeout 0 falls
 			// back to ReadTimeout, which is 0 too: never.
