@@ -110,7 +110,7 @@ func holdIdle(t *testing.T, s setup) (int, float64) {
 	if err := waitConns(ctx, port, s.Conns); err != nil {
 		t.Fatal(err)
 	}
-	held := memNow()
+	held := settledMem(ctx, t)
 	gs := runtime.NumGoroutine() - baseG
 	if *profileDir != "" {
 		var m runtime.MemStats
@@ -130,6 +130,27 @@ func holdIdle(t *testing.T, s setup) (int, float64) {
 		}
 	}
 	return int(held-base) / s.Conns, float64(gs) / float64(s.Conns)
+}
+
+// settledMem returns memNow once two readings 200 ms apart agree within
+// 2 %: the last first exchanges have ended and given their buffers back.
+func settledMem(ctx context.Context, t *testing.T) uint64 {
+	t.Helper()
+	prev := memNow()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("memory did not settle: %v", ctx.Err())
+		case <-tick.C:
+		}
+		now := memNow()
+		if diff := int64(now) - int64(prev); diff*50 < int64(prev) && -diff*50 < int64(prev) {
+			return now
+		}
+		prev = now
+	}
 }
 
 // memNow returns the live heap and the goroutine stacks after a GC.
