@@ -196,6 +196,9 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 	if time.Since(started) >= o.MinIdle {
 		return fmt.Errorf("the window ended %s after serve started, past -min-idle %s: reuses may have run; raise -min-idle", time.Since(started).Round(time.Second), o.MinIdle)
 	}
+	if held != o.Conns {
+		return fmt.Errorf("the responder holds %d connections at the end of the window, want %d: some were closed or opened while they should idle", held, o.Conns)
+	}
 
 	fmt.Fprintf(out, "connbench: %d idle %s trial connections, %d paths; serve and responder as separate processes on loopback (%s, %d CPUs); filled in %s, CPU over %s\n",
 		o.Conns, o.Scheme, o.paths(), runtime.Version(), runtime.NumCPU(), filled.Round(100*time.Millisecond), window.Round(100*time.Millisecond))

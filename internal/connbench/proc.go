@@ -81,29 +81,28 @@ func readCPUTicks(pid int) (int64, error) {
 	return ut + st, nil
 }
 
-// established counts the ESTABLISHED TCP sockets (IPv4 and IPv6) whose
-// local port is port: on a server's listening port, the connections it
-// holds.
+// established counts the ESTABLISHED TCP sockets whose local address is
+// 127.0.0.1:port: on a server's loopback listening port, the connections it
+// holds. (The port alone is not enough: other programs' connections from
+// other local addresses may use the same number as their own port.)
 func established(port int) (int, error) {
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return 0, err
+	}
+	// /proc/net/tcp writes the address as the hex of its bytes in host
+	// order: 127.0.0.1 is 0100007F on little-endian machines, 7F000001 on
+	// big-endian ones.
+	want := [][]byte{[]byte(fmt.Sprintf("0100007F:%04X", port)), []byte(fmt.Sprintf("7F000001:%04X", port))}
 	n := 0
-	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			if os.IsNotExist(err) {
-				continue
-			}
-			return 0, err
+	for line := range bytes.Lines(b) {
+		f := bytes.Fields(line)
+		// sl local_address rem_address st ...
+		if len(f) < 4 || !bytes.Equal(f[3], []byte("01")) {
+			continue
 		}
-		want := fmt.Sprintf(":%04X", port)
-		for line := range bytes.Lines(b) {
-			f := bytes.Fields(line)
-			// sl local_address rem_address st ...
-			if len(f) < 4 || !bytes.Equal(f[3], []byte("01")) {
-				continue
-			}
-			if bytes.HasSuffix(f[1], []byte(want)) {
-				n++
-			}
+		if bytes.Equal(f[1], want[0]) || bytes.Equal(f[1], want[1]) {
+			n++
 		}
 	}
 	return n, nil
