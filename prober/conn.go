@@ -47,6 +47,9 @@ type watchedConn struct {
 
 	closed closeSignal   // fired when a close was seen while idle
 	events chan struct{} // capacity 1: the watcher read data or ended
+	// onNotify, when set (before the watcher starts), is called too when
+	// the watcher read data or ended (HTTP/2 decodes then).
+	onNotify func()
 
 	// watchBuf receives the watcher's reads. Only the watcher touches it.
 	watchBuf [watchBufSize]byte
@@ -121,6 +124,9 @@ func (c *watchedConn) notify() {
 	select {
 	case c.events <- struct{}{}:
 	default:
+	}
+	if c.onNotify != nil {
+		c.onNotify()
 	}
 }
 

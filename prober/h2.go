@@ -252,9 +252,7 @@ type h2Conn struct {
 	// retired: the server sent GOAWAY (or closed) with or right after the
 	// last response. The caller closes the connection; it is never reused.
 	retired       bool
-	monMu         sync.Mutex
-	monStop       chan struct{}
-	monDone       chan struct{}
+	mon           idleMonitor
 	closeMu       sync.Mutex
 	closedSig     closeSignal
 	closeSeen     bool
@@ -273,6 +271,7 @@ func newH2Conn(t *h2Transport, wc *watchedConn) *h2Conn {
 		nextStream:   1,
 		connSend:     h2Window,
 	}
+	wc.onNotify = c.kickMonitor
 	c.enc = hpack.NewEncoder(&c.hb)
 	c.rw = c.wire
 	c.fr = http2.NewFramer(&c.out, h2Feed{c})

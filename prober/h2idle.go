@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -48,48 +49,81 @@ func (c *h2Conn) idleClose() (time.Time, string, bool) {
 	return c.closeAt, c.closeDetailed, c.closeSeen
 }
 
-// startMonitor starts the idle decoder.
+// idleMonitor decodes what arrives while the connection is idle. It has no
+// goroutine of its own: the watcher's notify hook starts one when bytes
+// arrive (or the connection ends), and it ends once they are decoded. So an
+// idle h2 connection costs the watcher alone, and the deep stack of TLS,
+// framing and HPACK lives only as long as a decode.
+type idleMonitor struct {
+	mu    sync.Mutex
+	on    bool // started and not stopped
+	over  bool // a decode found the connection finished: no more until restarted
+	again bool // bytes arrived while a decode ran
+	// scanning is closed when the running decode ends; nil when none runs.
+	scanning chan struct{}
+}
+
+// startMonitor starts decoding what arrives while idle, beginning with
+// what has arrived already.
 func (c *h2Conn) startMonitor() {
-	c.monMu.Lock()
-	defer c.monMu.Unlock()
-	if c.monStop != nil {
+	m := &c.mon
+	m.mu.Lock()
+	if m.on {
+		m.mu.Unlock()
 		return
 	}
-	c.monStop, c.monDone = make(chan struct{}), make(chan struct{})
-	go c.monitor(c.monStop, c.monDone)
+	m.on, m.over = true, false
+	m.mu.Unlock()
+	c.kickMonitor()
 }
 
-// stopMonitor stops the idle decoder and waits for it.
+// kickMonitor is the watcher's notify hook: it starts a decode unless one
+// runs (which then goes round again) or the monitor is stopped or over.
+func (c *h2Conn) kickMonitor() {
+	m := &c.mon
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.on || m.over {
+		return
+	}
+	if m.scanning != nil {
+		m.again = true
+		return
+	}
+	m.scanning = make(chan struct{})
+	go c.monitor(m.scanning)
+}
+
+// stopMonitor stops the idle decoder and waits for a decode that runs.
 func (c *h2Conn) stopMonitor() {
-	c.monMu.Lock()
-	defer c.monMu.Unlock()
-	if c.monStop == nil {
-		return
+	m := &c.mon
+	m.mu.Lock()
+	m.on = false
+	done := m.scanning
+	m.mu.Unlock()
+	if done != nil {
+		<-done
 	}
-	close(c.monStop)
-	<-c.monDone
-	c.monStop, c.monDone = nil, nil
 }
 
-// monitor decodes what the watcher stashes while the connection is idle,
-// until a close is seen or it is stopped. It never writes.
-//
-// Each scan runs in a goroutine of its own that ends with it: decoding
-// (TLS, frames, HPACK) needs a deep stack, which the monitor would
-// otherwise keep for as long as the connection idles.
-func (c *h2Conn) monitor(stop, done chan struct{}) {
-	defer close(done)
-	finished := make(chan bool, 1)
+// monitor decodes what the watcher has stashed, again while more arrives,
+// until a close is seen or the monitor is stopped. It never writes.
+func (c *h2Conn) monitor(done chan struct{}) {
+	m := &c.mon
 	for {
-		go func() { finished <- c.scanIdle() }()
-		if <-finished {
+		finished := c.scanIdle()
+		m.mu.Lock()
+		if finished {
+			m.over = true
+		}
+		if finished || !m.again || !m.on {
+			m.again, m.scanning = false, nil
+			m.mu.Unlock()
+			close(done)
 			return
 		}
-		select {
-		case <-stop:
-			return
-		case <-c.events:
-		}
+		m.again = false
+		m.mu.Unlock()
 	}
 }
 

@@ -54,13 +54,13 @@ func (s setup) config(httpAddr, tcpAddr string) []byte {
 	return []byte(b.String())
 }
 
-// waitConns waits until the server on port holds at least n established
-// connections, polling every 100 ms, or until ctx ends.
+// waitConns waits until at least n connections to the server on
+// 127.0.0.1:port are established, polling every 100 ms, or until ctx ends.
 func waitConns(ctx context.Context, port, n int) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		got, err := established(port)
+		got, err := connected(port)
 		if err != nil {
 			return err
 		}

@@ -181,7 +181,7 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 			return err
 		}
 	}
-	held, err := established(port)
+	held, err := connected(port)
 	if err != nil {
 		return err
 	}
@@ -197,7 +197,7 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 		return fmt.Errorf("the window ended %s after serve started, past -min-idle %s: reuses may have run; raise -min-idle", time.Since(started).Round(time.Second), o.MinIdle)
 	}
 	if held != o.Conns {
-		return fmt.Errorf("the responder holds %d connections at the end of the window, want %d: some were closed or opened while they should idle", held, o.Conns)
+		return fmt.Errorf("%d connections to the responder at the end of the window, want %d: some were closed or opened while they should idle", held, o.Conns)
 	}
 
 	fmt.Fprintf(out, "connbench: %d idle %s trial connections, %d paths; serve and responder as separate processes on loopback (%s, %d CPUs); filled in %s, CPU over %s\n",
@@ -208,7 +208,7 @@ func bench(ctx context.Context, o options, out io.Writer) error {
 		fmt.Fprintf(out, "%-10s %9s %9s %9s %11s %16s %8.2f%%\n", p.name, mib(mem[i].Peak), mib(mem[i].RSS), mib(base[i].RSS),
 			kib(mem[i].Peak/int64(o.Conns)), kib((mem[i].Peak-base[i].RSS)/int64(o.Conns)), cpu[i])
 	}
-	fmt.Fprintf(out, "held at the end: responder %d connections; serve %d sockets, idleprobe_trial_connections %g, go_goroutines %g\n",
+	fmt.Fprintf(out, "held at the end: %d connections to the responder; serve %d sockets, idleprobe_trial_connections %g, go_goroutines %g\n",
 		held, socks, gauges["idleprobe_trial_connections"], gauges["go_goroutines"])
 	return nil
 }

@@ -81,11 +81,13 @@ func readCPUTicks(pid int) (int64, error) {
 	return ut + st, nil
 }
 
-// established counts the ESTABLISHED TCP sockets whose local address is
-// 127.0.0.1:port: on a server's loopback listening port, the connections it
-// holds. (The port alone is not enough: other programs' connections from
-// other local addresses may use the same number as their own port.)
-func established(port int) (int, error) {
+// connected counts the ESTABLISHED TCP sockets connected to
+// 127.0.0.1:port: the client ends of the connections to a server on
+// loopback. (Not the server's ends: when its accept queue overflows while
+// thousands of connections open at once, the kernel can leave it server
+// ends whose client gave up; and not by port alone: other programs'
+// sockets on other addresses may use the same port number.)
+func connected(port int) (int, error) {
 	b, err := os.ReadFile("/proc/net/tcp")
 	if err != nil {
 		return 0, err
@@ -101,7 +103,7 @@ func established(port int) (int, error) {
 		if len(f) < 4 || !bytes.Equal(f[3], []byte("01")) {
 			continue
 		}
-		if bytes.Equal(f[1], want[0]) || bytes.Equal(f[1], want[1]) {
+		if bytes.Equal(f[2], want[0]) || bytes.Equal(f[2], want[1]) {
 			n++
 		}
 	}
