@@ -2,11 +2,14 @@ package responder
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // TestHTTPFastPathAndHandoff: requests the responder answers itself and
@@ -80,5 +83,36 @@ func TestHTTPFastPathAndHandoff(t *testing.T) {
 				t.Errorf("after the response: %v, want the connection held (a read timeout)", err)
 			}
 		})
+	}
+}
+
+// TestShutdownClosesH2C: an h2c connection, which the fast path hands to
+// net/http, is closed by Shutdown too, and Shutdown returns.
+func TestShutdownClosesH2C(t *testing.T) {
+	s, err := Start(context.Background(), Config{HTTPAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, s.HTTPAddr())
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(c, c)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := fr.ReadFrame(); err != nil {
+		t.Fatalf("no SETTINGS from the server: %v", err)
+	} else if _, ok := f.(*http2.SettingsFrame); !ok {
+		t.Fatalf("first frame %v, want SETTINGS", f)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if _, err := io.Copy(io.Discard, c); isTimeout(err) {
+		t.Fatal("the h2c connection is still open after Shutdown")
 	}
 }
