@@ -500,45 +500,6 @@ func (c *Collector) collectPath(e *emitter, st *pathState) {
 	}
 }
 
-// emitter builds const metrics with the path label, the family's own label
-// and the union of extra labels.
-type emitter struct {
-	ch       chan<- prometheus.Metric
-	extra    []string
-	omitPath bool
-}
-
-// path sends one series of f for the path of st; lvs are the values of
-// f's own labels, in order.
-func (e *emitter) path(f family, st *pathState, v float64, lvs ...string) {
-	names := make([]string, 0, 1+len(f.labels)+len(e.extra))
-	values := make([]string, 0, cap(names))
-	if !e.omitPath {
-		names = append(names, "path")
-		values = append(values, st.info.Name)
-	}
-	names = append(names, f.labels...)
-	values = append(values, lvs...)
-	for _, n := range e.extra {
-		names = append(names, n)
-		values = append(values, st.info.Labels[n])
-	}
-	e.send(prometheus.NewDesc(f.name, f.help, names, nil), f.typ, v, values)
-}
-
-func (e *emitter) global(f family, v float64) {
-	e.send(prometheus.NewDesc(f.name, f.help, nil, nil), f.typ, v, nil)
-}
-
-func (e *emitter) send(d *prometheus.Desc, t prometheus.ValueType, v float64, values []string) {
-	m, err := prometheus.NewConstMetric(d, t, v, values...)
-	if err != nil {
-		// Only reachable with label values that are not valid UTF-8.
-		m = prometheus.NewInvalidMetric(d, err)
-	}
-	e.ch <- m
-}
-
 func b2f(b bool) float64 {
 	if b {
 		return 1

@@ -2,6 +2,7 @@ package prober
 
 import (
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -12,8 +13,11 @@ import (
 )
 
 const (
-	// watchBufSize is the size of each read the idle watcher makes.
-	watchBufSize = 4 << 10
+	// watchBufSize is the size of each read the idle watcher makes. It is
+	// small on purpose: an idle connection rarely receives anything (a TLS
+	// session ticket, an HTTP/2 SETTINGS or GOAWAY), and the buffer lives
+	// as long as the connection. More data takes more reads, at once.
+	watchBufSize = 128
 	// maxStash caps the bytes kept from the watcher's reads.
 	maxStash = 1 << 20
 )
@@ -26,6 +30,12 @@ var aLongTimeAgo = time.Unix(1, 0)
 // idle (TLS 1.3 session tickets, an echo) go to a stash that replayConn
 // hands to the next reader; an EOF or error is a close, recorded with the
 // moment the read returned. Nothing is ever written by the watcher.
+//
+// The pending read costs little: the watcher is one goroutine parked in
+// the runtime's poller (syscall.RawConn.Read) with a shallow stack, and it
+// reads into watchBuf, a few bytes inside the struct, only once the socket
+// is readable. Bigger buffers (bufio, TLS records, HTTP/2 frames) are the
+// reuse's business.
 type watchedConn struct {
 	raw *net.TCPConn
 	// opened is when the handshake completed (when the conn was wrapped).
@@ -35,8 +45,14 @@ type watchedConn struct {
 	// https). Without it the stash is only a window the caller drains.
 	keepStash bool
 
-	closed chan struct{} // closed when a close was seen while idle
+	closed closeSignal   // fired when a close was seen while idle
 	events chan struct{} // capacity 1: the watcher read data or ended
+	// onNotify, when set (before the watcher starts), is called too when
+	// the watcher read data or ended (HTTP/2 decodes then).
+	onNotify func()
+
+	// watchBuf receives the watcher's reads. Only the watcher touches it.
+	watchBuf [watchBufSize]byte
 
 	mu        sync.Mutex
 	idleSince time.Time
@@ -49,7 +65,6 @@ type watchedConn struct {
 	endErr    error
 	overflow  bool
 	closing   bool
-	signalled bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -61,7 +76,7 @@ func newWatchedConn(raw *net.TCPConn, rc syscall.RawConn, keepStash bool) *watch
 		raw:       raw,
 		rc:        rc,
 		keepStash: keepStash,
-		closed:    make(chan struct{}),
+		closed:    newCloseSignal(),
 		events:    make(chan struct{}, 1),
 	}
 }
@@ -86,7 +101,11 @@ func (c *watchedConn) setIdleSince(t time.Time) {
 }
 
 // Closed is closed when the peer or a hop ended the connection while idle.
-func (c *watchedConn) Closed() <-chan struct{} { return c.closed }
+func (c *watchedConn) Closed() <-chan struct{} { return c.closed.ch }
+
+// afterIdleClose runs f once, in a goroutine of its own, when a close is
+// seen while idle; stop cancels that and reports whether it did.
+func (c *watchedConn) afterIdleClose(f func()) (stop func() bool) { return c.closed.after(f) }
 
 // CloseInfo returns when the idle close was seen and how.
 func (c *watchedConn) CloseInfo() (time.Time, string) {
@@ -99,17 +118,15 @@ func (c *watchedConn) CloseInfo() (time.Time, string) {
 }
 
 // signalClosedLocked closes the public Closed channel once. c.mu is held.
-func (c *watchedConn) signalClosedLocked() {
-	if !c.signalled {
-		c.signalled = true
-		close(c.closed)
-	}
-}
+func (c *watchedConn) signalClosedLocked() { c.closed.fire() }
 
 func (c *watchedConn) notify() {
 	select {
 	case c.events <- struct{}{}:
 	default:
+	}
+	if c.onNotify != nil {
+		c.onNotify()
 	}
 }
 
@@ -129,13 +146,12 @@ func (c *watchedConn) watch() {
 // run is the watcher: one pending read at a time until an error.
 func (c *watchedConn) run(exited chan struct{}) {
 	defer close(exited)
-	buf := make([]byte, watchBufSize)
 	for {
-		n, err := c.raw.Read(buf)
+		n, err := c.read()
 		now := time.Now() // the moment the read returned
 		c.mu.Lock()
 		if n > 0 {
-			c.stash = append(c.stash, buf[:n]...)
+			c.stash = append(c.stash, c.watchBuf[:n]...)
 			if len(c.stash) > maxStash {
 				if c.keepStash {
 					c.overflow = true
@@ -168,6 +184,35 @@ func (c *watchedConn) run(exited chan struct{}) {
 			c.notify()
 		}
 	}
+}
+
+// read waits in the poller until the socket is readable (data, FIN, RST,
+// or a deadline or Close that pause sets), then reads what fits into
+// watchBuf. It returns what net.Conn.Read would: (0, io.EOF) for a FIN, a
+// *net.OpError for a socket error or a deadline.
+func (c *watchedConn) read() (int, error) {
+	var (
+		n     int
+		errno error
+	)
+	err := c.rc.Read(func(fd uintptr) bool {
+		for {
+			n, errno = syscall.Read(int(fd), c.watchBuf[:])
+			if errno != syscall.EINTR {
+				return errno != syscall.EAGAIN
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err // a deadline, or closed
+	case errno != nil:
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.raw.LocalAddr(), Addr: c.raw.RemoteAddr(),
+			Err: os.NewSyscallError("read", errno)}
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // pause stops the watcher and waits until it has returned, leaving the

@@ -228,8 +228,7 @@ type h2Conn struct {
 	// Frame decoding. in holds plaintext not yet framed; the framer reads
 	// only whole frames from it. out collects frames until flush.
 	in     []byte
-	inBuf  []byte // in's backing array
-	chunk  []byte
+	inBuf  []byte // in's backing array, from h2InBufs while in is not empty
 	fr     *http2.Framer
 	out    bytes.Buffer
 	dec    *hpack.Decoder
@@ -265,13 +264,12 @@ func newH2Conn(t *h2Transport, wc *watchedConn) *h2Conn {
 		watchedConn:  wc,
 		t:            t,
 		wire:         &h2Wire{watchedConn: wc},
-		chunk:        make([]byte, h2ReadChunk),
 		peerMaxFrame: h2FrameSize,
 		peerWindow:   h2Window,
 		nextStream:   1,
 		connSend:     h2Window,
 	}
-	c.mon = newIdleMonitor(wc.events, c.scanIdle)
+	c.mon = newIdleMonitor(wc, c.scanIdle)
 	c.enc = hpack.NewEncoder(&c.hb)
 	c.rw = c.wire
 	c.fr = http2.NewFramer(&c.out, h2Feed{c})

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -47,9 +48,13 @@ var errHTTP1 = errors.New("the server answered in HTTP/1.x")
 // once the stash is used up.
 func (c *h2Conn) readFrame() (http2.Frame, error) {
 	for !c.haveFrame() {
-		n, err := c.rw.Read(c.chunk)
+		chunk := h2Chunks.Get().(*[]byte)
+		n, err := c.rw.Read(*chunk)
 		if n > 0 {
-			c.buffer(c.chunk[:n])
+			c.buffer((*chunk)[:n])
+		}
+		h2Chunks.Put(chunk)
+		if n > 0 {
 			continue
 		}
 		if err == nil {
@@ -63,12 +68,31 @@ func (c *h2Conn) readFrame() (http2.Frame, error) {
 		}
 		c.framed = true
 	}
-	return c.fr.ReadFrame()
+	f, err := c.fr.ReadFrame()
+	if len(c.in) == 0 && c.inBuf != nil {
+		// All framed (the framer copies what it keeps): an idle connection
+		// holds no plaintext buffer.
+		b := c.inBuf[:0]
+		c.in, c.inBuf = nil, nil
+		h2InBufs.Put(&b)
+	}
+	return f, err
 }
+
+// h2Chunks holds the buffers of reads in progress (h2ReadChunk bytes);
+// h2InBufs the backing arrays of plaintext not yet framed. A connection
+// holds either only while it reads.
+var (
+	h2Chunks = sync.Pool{New: func() any { b := make([]byte, h2ReadChunk); return &b }}
+	h2InBufs = sync.Pool{New: func() any { return new([]byte) }}
+)
 
 // buffer appends p to the plaintext not yet framed, reusing one backing
 // array (at most a frame and a read chunk).
 func (c *h2Conn) buffer(p []byte) {
+	if c.inBuf == nil {
+		c.inBuf = (*h2InBufs.Get().(*[]byte))[:0]
+	}
 	if len(c.in) == 0 {
 		c.in = c.inBuf[:0]
 	} else if cap(c.in)-len(c.in) < len(p) {

@@ -19,6 +19,11 @@ import (
 // was idle: a GOAWAY, a TLS close_notify, a FIN or an RST.
 func (c *h2Conn) Closed() <-chan struct{} { return c.mon.closedCh }
 
+// afterIdleClose runs f once, in a goroutine of its own, when an idle close
+// is seen (a GOAWAY too, not only the raw watcher's FIN or RST); stop
+// cancels that and reports whether it did.
+func (c *h2Conn) afterIdleClose(f func()) (stop func() bool) { return c.mon.closed.after(f) }
+
 // CloseInfo returns when the idle close was seen and how ("GOAWAY
 // (NO_ERROR)", "EOF", "connection reset by peer").
 func (c *h2Conn) CloseInfo() (time.Time, string) {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/idleprobe/idleprobe/prober/plan"
@@ -101,7 +102,6 @@ func (t *httpTransport) Open(ctx context.Context) (Conn, error) {
 		c.rw = tc
 	}
 	c.budget = &budgetReader{r: c.rw}
-	c.br = bufio.NewReader(c.budget)
 
 	ex := c.exchange(octx)
 	if ex.err != nil {
@@ -128,8 +128,11 @@ type httpConn struct {
 	t      *httpTransport
 	rw     net.Conn // replayConn or *tls.Conn over it
 	budget *budgetReader
-	br     *bufio.Reader
-	hints  Hints // from the latest response
+	// br reads responses. It is taken from readerPool for an exchange and
+	// given back after it, so an idle connection holds no read buffer;
+	// it is kept only while it holds bytes the server sent beyond a response.
+	br    *bufio.Reader
+	hints Hints // from the latest response
 	// retired: the server ended the connection after the last response
 	// (Connection: close). The caller closes it; it is never reused.
 	retired bool
@@ -214,6 +217,11 @@ func (c *httpConn) exchange(ctx context.Context) (ex exchangeResult) {
 		return ex
 	}
 	c.budget.n = maxResponseBytes
+	if c.br == nil {
+		c.br = readerPool.Get().(*bufio.Reader)
+		c.br.Reset(c.budget)
+	}
+	defer c.releaseReader()
 	// Tell "closed before any answer" (EOF) from "closed mid-response".
 	if _, err := c.br.Peek(1); err != nil {
 		ex.end, ex.err = time.Now(), err
@@ -223,6 +231,19 @@ func (c *httpConn) exchange(ctx context.Context) (ex exchangeResult) {
 	ex.end = time.Now()
 	ex.status, ex.close, ex.closeWhy, ex.hints, ex.err = sum.status, sum.close, sum.closeWhy, sum.hints, err
 	return ex
+}
+
+// readerPool holds the response readers of the exchanges in progress.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReader(nil) }}
+
+// releaseReader gives the response reader back to the pool unless it
+// holds bytes not read yet.
+func (c *httpConn) releaseReader() {
+	if c.br != nil && c.br.Buffered() == 0 {
+		c.br.Reset(nil)
+		readerPool.Put(c.br)
+		c.br = nil
+	}
 }
 
 // responseSummary is what idleprobe keeps of a response.

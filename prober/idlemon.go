@@ -8,26 +8,40 @@ import (
 // idleMonitor decodes, while a framed connection (HTTP/2, WebSocket) is
 // idle, what its watcher stashes, and records the first idle close (a
 // GOAWAY or close frame, a TLS close_notify, a FIN or an RST) at the moment
-// it arrived. scan
-// decodes what is stashed and reports whether the connection is finished;
-// it never writes.
+// it arrived. scan decodes what is stashed and reports whether the
+// connection is finished; it never writes.
+//
+// It has no goroutine of its own while idle: the watcher's notify hook
+// starts one when bytes arrive (or the connection ends), and it ends once
+// they are decoded. So an idle connection costs the watcher alone, and the
+// deep stack of TLS, framing and HPACK lives only as long as a decode.
 type idleMonitor struct {
-	events <-chan struct{}
-	scan   func() bool
+	scan func() bool
 
-	monMu   sync.Mutex
-	monStop chan struct{}
-	monDone chan struct{}
+	mu    sync.Mutex
+	on    bool // started and not stopped
+	over  bool // a decode found the connection finished: no more until restarted
+	again bool // bytes arrived while a decode ran
+	// scanning is closed when the running decode ends; nil when none runs.
+	scanning chan struct{}
+
+	// closed fires at the idle close; closedCh is its channel.
+	closed   closeSignal
+	closedCh chan struct{}
 
 	closeMu   sync.Mutex
-	closedCh  chan struct{}
 	closeSeen bool
 	closeAt   time.Time
 	closeWhy  string
 }
 
-func newIdleMonitor(events <-chan struct{}, scan func() bool) *idleMonitor {
-	return &idleMonitor{events: events, scan: scan, closedCh: make(chan struct{})}
+// newIdleMonitor returns the monitor of wc's stream, decoding with scan. It
+// hooks wc's watcher, so it must be made before the watcher starts.
+func newIdleMonitor(wc *watchedConn, scan func() bool) *idleMonitor {
+	m := &idleMonitor{scan: scan, closed: newCloseSignal()}
+	m.closedCh = m.closed.ch
+	wc.onNotify = m.kick
+	return m
 }
 
 // signalClose records the idle close once.
@@ -38,7 +52,7 @@ func (m *idleMonitor) signalClose(at time.Time, detail string) {
 		return
 	}
 	m.closeSeen, m.closeAt, m.closeWhy = true, at, detail
-	close(m.closedCh)
+	m.closed.fire()
 }
 
 // idleClose returns the idle close, if one was seen.
@@ -48,40 +62,63 @@ func (m *idleMonitor) idleClose() (time.Time, string, bool) {
 	return m.closeAt, m.closeWhy, m.closeSeen
 }
 
-// start starts the idle decoder.
+// start starts decoding what arrives while idle, beginning with what has
+// arrived already.
 func (m *idleMonitor) start() {
-	m.monMu.Lock()
-	defer m.monMu.Unlock()
-	if m.monStop != nil {
+	m.mu.Lock()
+	if m.on {
+		m.mu.Unlock()
 		return
 	}
-	m.monStop, m.monDone = make(chan struct{}), make(chan struct{})
-	go m.run(m.monStop, m.monDone)
+	m.on, m.over = true, false
+	m.mu.Unlock()
+	m.kick()
 }
 
-// stop stops the idle decoder and waits for it.
+// kick is the watcher's notify hook: it starts a decode unless one runs
+// (which then goes round again) or the monitor is stopped or over.
+func (m *idleMonitor) kick() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.on || m.over {
+		return
+	}
+	if m.scanning != nil {
+		m.again = true
+		return
+	}
+	m.scanning = make(chan struct{})
+	go m.run(m.scanning)
+}
+
+// stop stops the idle decoder and waits for a decode that runs.
 func (m *idleMonitor) stop() {
-	m.monMu.Lock()
-	defer m.monMu.Unlock()
-	if m.monStop == nil {
-		return
+	m.mu.Lock()
+	m.on = false
+	done := m.scanning
+	m.mu.Unlock()
+	if done != nil {
+		<-done
 	}
-	close(m.monStop)
-	<-m.monDone
-	m.monStop, m.monDone = nil, nil
 }
 
-func (m *idleMonitor) run(stop, done chan struct{}) {
-	defer close(done)
+// run decodes what the watcher has stashed, again while more arrives,
+// until a close is seen or the monitor is stopped.
+func (m *idleMonitor) run(done chan struct{}) {
 	for {
-		if m.scan() {
+		finished := m.scan()
+		m.mu.Lock()
+		if finished {
+			m.over = true
+		}
+		if finished || !m.again || !m.on {
+			m.again, m.scanning = false, nil
+			m.mu.Unlock()
+			close(done)
 			return
 		}
-		select {
-		case <-stop:
-			return
-		case <-m.events:
-		}
+		m.again = false
+		m.mu.Unlock()
 	}
 }
 

@@ -39,8 +39,8 @@ const (
 // live is the loop's record of one open connection.
 type live struct {
 	conn Conn
-	// stop ends the goroutine that waits for an idle close.
-	stop chan struct{}
+	// stop stops waiting for an idle close.
+	stop func()
 	// reusing is true while a Reuse runs.
 	reusing bool
 	// idleSince is when the connection went idle before the running Reuse
@@ -69,6 +69,7 @@ type measurement struct {
 
 	conns     map[plan.ConnID]*live
 	abandoned map[plan.ConnID]bool // closed by the planner while still opening
+	admission admission            // opens waiting for the global limiter
 	everOpen  bool
 	lastErr   error
 	// hints is the latest of what the server advertised.
@@ -167,8 +168,12 @@ func (m *measurement) run(ctx context.Context) (Result, error) {
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	tick := time.NewTicker(progressEvery)
-	defer tick.Stop()
+	var tickC <-chan time.Time // nil: no periodic progress
+	if m.opts.Progress != nil && !m.opts.ProgressOnTrials {
+		tick := time.NewTicker(progressEvery)
+		defer tick.Stop()
+		tickC = tick.C
+	}
 
 	for {
 		now := time.Now()
@@ -200,7 +205,7 @@ func (m *measurement) run(ctx context.Context) (Result, error) {
 		case ev := <-m.events:
 			m.handle(ev)
 		case <-timer.C:
-		case <-tick.C:
+		case <-tickC:
 			m.progress(time.Now(), nil)
 		}
 	}
@@ -263,7 +268,7 @@ func (m *measurement) act(ctx context.Context, a plan.Action) {
 	switch a.Kind {
 	case plan.Open:
 		m.wg.Add(1)
-		go m.open(ctx, a.Conn)
+		m.admit(ctx, a.Conn)
 	case plan.Reuse:
 		l, ok := m.conns[a.Conn]
 		if !ok || l.reusing {
@@ -273,7 +278,7 @@ func (m *measurement) act(ctx context.Context, a plan.Action) {
 		l.idleSince = l.conn.IdleSince()
 		l.reuses++
 		l.confirm = a.Confirm
-		close(l.stop)
+		l.stop()
 		reuse := l.reuses
 		rctx := withSuspect(ctx, func(at time.Time) {
 			m.send(event{id: a.Conn, kind: evSuspected, at: at, reuse: reuse})
@@ -297,15 +302,10 @@ func (m *measurement) act(ctx context.Context, a plan.Action) {
 	}
 }
 
-// open dials one connection (after the limiter allows it) and reports.
+// open dials one connection and reports; admit has taken its slot of the
+// limiter.
 func (m *measurement) open(ctx context.Context, id plan.ConnID) {
 	defer m.wg.Done()
-	if m.opts.Limiter != nil {
-		if err := m.opts.Limiter.Acquire(ctx); err != nil {
-			m.send(event{id: id, kind: evOpened, err: err})
-			return
-		}
-	}
 	c, err := m.tr.Open(ctx)
 	if err != nil {
 		m.release()
@@ -335,24 +335,46 @@ func (m *measurement) release() {
 // drop closes a connection and gives its slot back.
 func (m *measurement) drop(l *live) {
 	if !l.reusing {
-		close(l.stop)
+		l.stop()
 		l.reusing = true // the watcher is gone either way
 	}
 	l.conn.Close()
 	m.release()
 }
 
+// closeNotifier is a Conn that can call back on an idle close (the
+// transports' connections): then no goroutine per idle connection waits on
+// Closed.
+type closeNotifier interface {
+	// afterIdleClose runs f once, in a goroutine of its own, when a close is
+	// seen while idle; stop cancels that and reports whether it did.
+	afterIdleClose(f func()) (stop func() bool)
+}
+
 // watch waits for an idle close on l and reports it.
 func (m *measurement) watch(id plan.ConnID, l *live) {
-	l.stop = make(chan struct{})
 	l.reusing = false
-	stop := l.stop
+	report := func() { m.send(event{id: id, kind: evClosedIdle}) }
 	m.wg.Add(1)
+	if n, ok := l.conn.(closeNotifier); ok {
+		stop := n.afterIdleClose(func() {
+			defer m.wg.Done()
+			report()
+		})
+		l.stop = func() {
+			if stop() {
+				m.wg.Done()
+			}
+		}
+		return
+	}
+	stop := make(chan struct{})
+	l.stop = func() { close(stop) }
 	go func() {
 		defer m.wg.Done()
 		select {
 		case <-l.conn.Closed():
-			m.send(event{id: id, kind: evClosedIdle})
+			report()
 		case <-stop:
 		}
 	}()

@@ -73,6 +73,10 @@ type Options struct {
 	// Progress, when set, is called (from the measuring goroutine) after
 	// every trial and at least once a second. It must not block for long.
 	Progress func(Progress)
+	// ProgressOnTrials calls Progress after every trial only, not every
+	// second: for a caller that only counts trials (serve), so that an idle
+	// measurement does not wake up every second.
+	ProgressOnTrials bool
 	// Logger receives debug logs of every trial; nil discards them.
 	Logger *slog.Logger
 	// NewTransport overrides how the transport is built (tests, simulation).

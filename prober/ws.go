@@ -85,7 +85,6 @@ type wsConn struct {
 	ping *pinger
 
 	in     []byte // plaintext not yet parsed into frames
-	chunk  []byte
 	asm    wsAssembler
 	pongs  [][]byte // server pings to answer with the next message
 	seq    int
@@ -103,9 +102,9 @@ func (t *wsTransport) Open(ctx context.Context) (Conn, error) {
 		return nil, err
 	}
 	wc := newWatchedConn(raw, rc, true)
-	c := &wsConn{watchedConn: wc, t: t, wire: &h2Wire{watchedConn: wc}, chunk: make([]byte, h2ReadChunk)}
+	c := &wsConn{watchedConn: wc, t: t, wire: &h2Wire{watchedConn: wc}}
 	c.rw = c.wire
-	c.mon = newIdleMonitor(wc.events, c.scanIdle)
+	c.mon = newIdleMonitor(wc, c.scanIdle)
 	c.wire.live.Store(true)
 	if t.tls != nil {
 		tc := tls.Client(c.wire, t.tls.Clone())
@@ -214,6 +213,10 @@ func headerHasToken(h http.Header, name, token string) bool {
 // was idle: a close frame, a TLS close_notify, a FIN or an RST.
 func (c *wsConn) Closed() <-chan struct{} { return c.mon.closedCh }
 
+// afterIdleClose runs f once, in a goroutine of its own, when an idle close
+// is seen (a close frame too); stop cancels that and reports whether it did.
+func (c *wsConn) afterIdleClose(f func()) (stop func() bool) { return c.mon.closed.after(f) }
+
 // CloseInfo returns when the idle close was seen and how.
 func (c *wsConn) CloseInfo() (time.Time, string) {
 	at, detail, _ := c.mon.idleClose()
@@ -229,9 +232,13 @@ func (c *wsConn) next() (byte, []byte, error) {
 			return 0, nil, err
 		}
 		if n == 0 {
-			m, err := c.rw.Read(c.chunk)
+			chunk := h2Chunks.Get().(*[]byte) // a read buffer only while reading
+			m, err := c.rw.Read(*chunk)
 			if m > 0 {
-				c.in = append(c.in, c.chunk[:m]...)
+				c.in = append(c.in, (*chunk)[:m]...)
+			}
+			h2Chunks.Put(chunk)
+			if m > 0 {
 				continue
 			}
 			if err == nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -116,8 +117,44 @@ type Gaps struct {
 	Longest time.Duration
 }
 
+// gapsCache keeps the Gaps of the schedules seen: they depend on the spec
+// alone, and walking eight weeks of runs costs up to milliseconds, which a
+// config of a thousand paths pays several times per path (decode, validate,
+// the service) on every load and reload.
+var gapsCache struct {
+	sync.Mutex
+	m map[string]gapsEntry
+}
+
+type gapsEntry struct {
+	g   Gaps
+	err error
+}
+
+// gapsCacheMax bounds the cache: past it, Gaps are computed every time.
+const gapsCacheMax = 10_000
+
 // GapsOf returns the Gaps of spec (see Parse for the syntax).
 func GapsOf(spec string) (Gaps, error) {
+	gapsCache.Lock()
+	e, ok := gapsCache.m[spec]
+	gapsCache.Unlock()
+	if ok {
+		return e.g, e.err
+	}
+	g, err := gapsOf(spec)
+	gapsCache.Lock()
+	if gapsCache.m == nil {
+		gapsCache.m = make(map[string]gapsEntry)
+	}
+	if len(gapsCache.m) < gapsCacheMax {
+		gapsCache.m[spec] = gapsEntry{g, err}
+	}
+	gapsCache.Unlock()
+	return g, err
+}
+
+func gapsOf(spec string) (Gaps, error) {
 	s, err := Parse(spec)
 	if err != nil {
 		return Gaps{}, err
@@ -125,8 +162,23 @@ func GapsOf(spec string) (Gaps, error) {
 	if every, ok := s.(cron.ConstantDelaySchedule); ok {
 		return Gaps{Shortest: every.Delay, Longest: every.Delay}, nil
 	}
-	g := Gaps{Shortest: math.MaxInt64}
 	end := gapWindowStart.Add(gapWindow)
+	if p, ok := cycle(s); ok {
+		// The runs repeat every p in the window (it has no daylight saving
+		// change): two cycles hold every gap, the one across cycles too.
+		end = gapWindowStart.Add(2 * p)
+	}
+	g := walkGaps(s, end)
+	if g.Longest == 0 {
+		return Gaps{}, &SpecError{Spec: spec, Reason: "fires too rarely to have a period (less than twice in five years)"}
+	}
+	return g, nil
+}
+
+// walkGaps takes the gaps between the runs of s from the window's start
+// until end (at least gapMinRuns runs, at most gapMaxRuns).
+func walkGaps(s cron.Schedule, end time.Time) Gaps {
+	g := Gaps{Shortest: math.MaxInt64}
 	prev := s.Next(gapWindowStart)
 	for runs := 1; runs < gapMaxRuns; runs++ {
 		next := s.Next(prev)
@@ -137,10 +189,24 @@ func GapsOf(spec string) (Gaps, error) {
 		g.Shortest, g.Longest = min(g.Shortest, gap), max(g.Longest, gap)
 		prev = next
 	}
-	if g.Longest == 0 {
-		return Gaps{}, &SpecError{Spec: spec, Reason: "fires too rarely to have a period (less than twice in five years)"}
+	return g
+}
+
+// starBit marks a cron field written "*" or "?" (robfig/cron's encoding).
+const starBit = 1 << 63
+
+// cycle returns the time after which the runs of s repeat when that is a
+// day (every day of every month: only the time fields are set) or a week
+// (only the day of the week is set besides them).
+func cycle(s cron.Schedule) (time.Duration, bool) {
+	sp, ok := s.(*cron.SpecSchedule)
+	if !ok || sp.Dom&starBit == 0 || sp.Month&starBit == 0 {
+		return 0, false
 	}
-	return g, nil
+	if sp.Dow&starBit != 0 {
+		return 24 * time.Hour, true
+	}
+	return 7 * 24 * time.Hour, true
 }
 
 // Period returns the interval to export for a schedule: Gaps.Longest, the

@@ -27,6 +27,7 @@ func (s *Service) measure(ctx context.Context, p configs.Path, key string, info 
 			s.collector.ObserveTrial(p.Name, pr.Trial.Outcome)
 		}
 	}
+	opts.ProgressOnTrials = true // only trials are counted: no wake-up every second
 	s.collector.SetInProgress(p.Name, true)
 	defer s.collector.SetInProgress(p.Name, false)
 	stored, ok := s.store.Latest(p.Name)

@@ -7,6 +7,11 @@
 // behind the same Service or load balancer as the real application, it lets
 // idleprobe measure the path itself instead of the application's own idle
 // timeout.
+//
+// Held connections are cheap (hold.go): plain HTTP/1.x requests and the
+// echo are answered by the responder's own loops, which keep no buffer and
+// no deep stack while a connection is idle; everything else on the HTTP
+// port (h2c, upgrades) goes to net/http with the same handler, serveHTTP.
 package responder
 
 import (
@@ -51,10 +56,13 @@ type Server struct {
 	srv    *http.Server
 	udp    *UDPServer
 	push   *PushServer
+	// h1 hands net/http the HTTP connections the fast path (http1.go)
+	// does not answer; both answer with srv.Handler.
+	h1 *handoff
 
-	wg       sync.WaitGroup // accept loops and echo connections
+	wg       sync.WaitGroup // accept loops and held connections
 	mu       sync.Mutex
-	conns    map[net.Conn]struct{} // live echo connections
+	conns    map[net.Conn]struct{} // connections held by the responder's own loops
 	stopping bool
 
 	ws   *wsEcho     // WebSocket echo on the HTTP port
@@ -104,6 +112,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		var protocols http.Protocols
 		protocols.SetHTTP1(true)
 		protocols.SetUnencryptedHTTP2(true)
+		s.h1 = newHandoff(s.httpLn.Addr())
 		s.srv = &http.Server{
 			Protocols: &protocols,
 			// HTTP/2 keeps quiet too: with IdleTimeout and ReadTimeout 0
@@ -129,10 +138,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			if err := s.srv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := s.srv.Serve(s.h1); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("http server stopped", "err", err)
 			}
 		}()
+		s.wg.Add(1)
+		go s.acceptHTTP()
 	}
 	if s.tcpLn != nil {
 		s.wg.Add(1)
@@ -192,35 +203,47 @@ func (s *Server) acceptEcho() {
 			}
 			return
 		}
-		s.mu.Lock()
-		if s.stopping {
-			s.mu.Unlock()
-			c.Close()
-			return
+		tc := c.(*net.TCPConn)
+		if s.track(tc) {
+			s.log.Debug("tcp connection", "remote", tc.RemoteAddr().String(), "state", "new")
+			s.spawn(tc, s.echo)
 		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go s.echo(c)
 	}
 }
 
-func (s *Server) echo(c net.Conn) {
-	defer s.wg.Done()
-	remote := c.RemoteAddr().String()
-	s.log.Debug("tcp connection", "remote", remote, "state", "new")
-	n, err := io.Copy(c, c)
-	if err != nil && !errors.Is(err, net.ErrClosed) {
-		s.log.Debug("tcp connection ended", "remote", remote, "bytes", n, "err", err)
+// echoPool holds the echo's buffers: a connection has one only while bytes
+// are being echoed.
+var echoPool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+
+// echo sends back every byte received, holding the connection without a
+// buffer between bursts, and passes the client's FIN on.
+func (s *Server) echo(c *net.TCPConn) {
+	var n int64
+	var err error
+	for {
+		if err = waitReadable(c); err != nil {
+			break
+		}
+		buf := echoPool.Get().(*[]byte)
+		var r int
+		r, err = c.Read(*buf)
+		if r > 0 {
+			_, werr := c.Write((*buf)[:r])
+			n += int64(r)
+			if err == nil {
+				err = werr
+			}
+		}
+		echoPool.Put(buf)
+		if err != nil {
+			break
+		}
 	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.CloseWrite() // pass the client's FIN on, then close
+	if errors.Is(err, io.EOF) {
+		c.CloseWrite() // pass the client's FIN on, then close
 	}
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	c.Close()
-	s.log.Debug("tcp connection", "remote", remote, "state", "closed", "bytes", n)
+	s.log.Debug("tcp connection ended", "remote", c.RemoteAddr().String(), "bytes", n, "err", err)
+	s.drop(c, "tcp", nil)
 }
 
 // Shutdown stops the listeners and closes every connection. Requests in
@@ -246,6 +269,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 	s.stopping = true
 	if s.tcpLn != nil {
 		s.tcpLn.Close()
+	}
+	if s.httpLn != nil {
+		s.httpLn.Close()
 	}
 	for c := range s.conns {
 		c.Close()
