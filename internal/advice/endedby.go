@@ -21,8 +21,15 @@ func EndedBy(r plan.Result) string {
 	}
 	switch e.By {
 	case hop.Server:
-		return fmt.Sprintf("the server, or a proxy that terminates TCP, %s away (%s with TTL %d, as its SYN-ACK%s)",
+		s := fmt.Sprintf("the server, or a proxy that terminates TCP, %s away (%s with TTL %d, as its SYN-ACK%s)",
 			hops(e.ServerHops), e.Packet, e.EndTTL, of)
+		if e.Packet == "RST" && r.Mode == plan.Reset {
+			// It did not close the connection while idle: it reset a
+			// reuse it did not recognise.
+			s += ": its host answered the reuse with a reset, as for a connection it no longer knew " +
+				"(a NAT on the way forgot the flow and sent the reuse from another port, or the server lost the connection)"
+		}
+		return s
 	case hop.Hop:
 		return fmt.Sprintf("hop %d before the server (%s with TTL %d, the server's SYN-ACK %d%s): a middlebox on the path ended it, not the server",
 			e.HopsBefore, e.Packet, e.EndTTL, e.ServerTTL, of)

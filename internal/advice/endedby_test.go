@@ -30,3 +30,16 @@ func TestEndedBy(t *testing.T) {
 		}
 	}
 }
+
+// A reset from the server's own host in answer to a reuse is not the
+// server's idle close: the wording says what it means.
+func TestEndedByServerReset(t *testing.T) {
+	v := hop.Judge(hop.Packet{TTL: 63, Flags: hop.FlagSYN | hop.FlagACK}, true, hop.Packet{TTL: 63, Flags: hop.FlagRST}, true)
+	got := EndedBy(plan.Result{Found: true, Mode: plan.Reset, EndedBy: &plan.EndedBy{Verdict: v, Agree: 2, Judged: 2}})
+	if !strings.Contains(got, "no longer knew") || !strings.HasPrefix(got, "the server") {
+		t.Errorf("EndedBy = %q", got)
+	}
+	if got := EndedBy(plan.Result{Found: true, Mode: plan.ClosedIdle, EndedBy: &plan.EndedBy{Verdict: v}}); strings.Contains(got, "no longer knew") {
+		t.Errorf("a close while idle read as a forgotten connection: %q", got)
+	}
+}

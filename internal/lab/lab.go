@@ -85,6 +85,13 @@ type Options struct {
 	// server from the lb's own address (LBServerAddr), as a NAT gateway or
 	// kube-proxy's masquerade does. See udp.go.
 	Masquerade bool
+	// RandomPorts makes the masquerade pick a random source port for every
+	// new flow (nft "fully-random"), as many cloud NAT gateways do: after the
+	// lb forgot a flow, the client's next segment (adopted as a new flow
+	// with nf_conntrack_tcp_loose=1, Mode None) reaches the server from
+	// another port, and the server's host answers it with a RST. Needs
+	// Masquerade.
+	RandomPorts bool
 }
 
 // Lab is one client/lb/server topology. Its fields are read-only.

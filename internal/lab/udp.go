@@ -55,7 +55,11 @@ func (l *Lab) masqueradeChain() string {
 	if !l.Options.Masquerade {
 		return ""
 	}
-	return fmt.Sprintf("  chain postrouting_nat {\n    type nat hook postrouting priority srcnat; policy accept;\n    ip saddr %s oifname \"to-server\" masquerade\n  }\n", l.ClientAddr)
+	random := ""
+	if l.Options.RandomPorts {
+		random = " fully-random"
+	}
+	return fmt.Sprintf("  chain postrouting_nat {\n    type nat hook postrouting priority srcnat; policy accept;\n    ip saddr %s oifname \"to-server\" masquerade%s\n  }\n", l.ClientAddr, random)
 }
 
 // udpDescription is what New logs about the variants.

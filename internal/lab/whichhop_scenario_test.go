@@ -2,9 +2,11 @@ package lab
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/idleprobe/idleprobe/internal/advice"
 	"github.com/idleprobe/idleprobe/prober/hop"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
@@ -49,5 +51,27 @@ listen l4
 	checkEndedBy(t, r, hop.Server, 0)
 	if e := r.EndedBy; e != nil && (e.ServerTTL != 64 || e.EndTTL != 64) {
 		t.Errorf("TTLs: SYN-ACK %d, end %d; want 64 from the lb itself", e.ServerTTL, e.EndTTL)
+	}
+}
+
+// The backend-RST variant: the lb forgets the flow, adopts the client's
+// next segment as a new flow (loose=1) and masquerades it from a random
+// port, so the server's host answers it with a RST. The packet comes from
+// the server's distance: ended by the server's host, and the wording says
+// it did not know the connection any more.
+func TestScenario12BackendReset(t *testing.T) {
+	Require(t)
+	t.Parallel()
+	const T = 3 * time.Second
+	l := New(t, Options{Timeout: T, Mode: None, Masquerade: true, RandomPorts: true})
+	startResponder(t, l)
+	r := l.Measure(t, measureArgs(10*time.Second, nil, fmt.Sprintf("tcp://%s:7", l.VIP))...)
+	checkMiddleboxLimit(t, r, T, plan.Reset)
+	checkEndedBy(t, r, hop.Server, 0)
+	if e := r.EndedBy; e != nil && (e.Packet != "RST" || e.EndTTL != 63 || e.ServerTTL != 63) {
+		t.Errorf("ended_by %+v: want the server host's RST, TTL 63 as its SYN-ACK", *e)
+	}
+	if w := advice.EndedBy(r); !strings.Contains(w, "no longer knew") {
+		t.Errorf("ended by %q: want it to say the server's host no longer knew the connection", w)
 	}
 }
