@@ -2,7 +2,6 @@ package prober
 
 import (
 	"errors"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -186,34 +185,6 @@ func (c *watchedConn) run(exited chan struct{}) {
 	}
 }
 
-// read waits in the poller until the socket is readable (data, FIN, RST,
-// or a deadline or Close that pause sets), then reads what fits into
-// watchBuf. It returns what net.Conn.Read would: (0, io.EOF) for a FIN, a
-// *net.OpError for a socket error or a deadline.
-func (c *watchedConn) read() (int, error) {
-	var (
-		n     int
-		errno error
-	)
-	err := c.rc.Read(func(fd uintptr) bool {
-		for {
-			n, errno = syscall.Read(int(fd), c.watchBuf[:])
-			if errno != syscall.EINTR {
-				return errno != syscall.EAGAIN
-			}
-		}
-	})
-	switch {
-	case err != nil:
-		return 0, err // a deadline, or closed
-	case errno != nil:
-		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.raw.LocalAddr(), Addr: c.raw.RemoteAddr(),
-			Err: os.NewSyscallError("read", errno)}
-	case n == 0:
-		return 0, io.EOF
-	}
-	return n, nil
-}
 
 // pause stops the watcher and waits until it has returned, leaving the
 // socket without a deadline.

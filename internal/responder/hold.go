@@ -4,7 +4,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"syscall"
 )
 
 // Holding a connection costs one goroutine parked in the runtime's poller
@@ -15,29 +14,6 @@ import (
 // small as an idle one can be (net/http keeps a 4 KB reader, a 4 KB writer
 // and the stack its last request grew per connection).
 
-// waitReadable blocks until c has bytes to read, or has ended (FIN, RST),
-// or is closed. It reads nothing: the bytes stay in the socket. It returns
-// an error only when c was closed or its socket failed.
-func waitReadable(c *net.TCPConn) error {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var one [1]byte
-	var perr error
-	err = rc.Read(func(fd uintptr) bool {
-		for {
-			_, _, perr = syscall.Recvfrom(int(fd), one[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			if perr != syscall.EINTR {
-				return perr != syscall.EAGAIN
-			}
-		}
-	})
-	if err != nil {
-		return err
-	}
-	return perr
-}
 
 // track registers c as held, unless the responder is stopping; then it
 // closes c and reports false. The caller owns a wg slot for c's goroutine.
