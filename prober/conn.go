@@ -185,7 +185,6 @@ func (c *watchedConn) run(exited chan struct{}) {
 	}
 }
 
-
 // pause stops the watcher and waits until it has returned, leaving the
 // socket without a deadline.
 func (c *watchedConn) pause() {

@@ -14,7 +14,6 @@ import (
 // small as an idle one can be (net/http keeps a 4 KB reader, a 4 KB writer
 // and the stack its last request grew per connection).
 
-
 // track registers c as held, unless the responder is stopping; then it
 // closes c and reports false. The caller owns a wg slot for c's goroutine.
 func (s *Server) track(c net.Conn) bool {
