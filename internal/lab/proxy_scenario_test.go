@@ -103,6 +103,10 @@ func (l *Lab) startProxies(t *testing.T, ns, addr, from string, idle time.Durati
 	if err := waitListen(ns, squidAddr, startTimeout, p); err != nil {
 		t.Fatal(err)
 	}
+	dial := func() (net.Conn, error) { return DialIn(ns, squidAddr, time.Second) }
+	if err := realserver.SquidReady(dial, startTimeout); err != nil {
+		t.Fatal(err)
+	}
 	// Dante connects out from its external address: the namespace's own
 	// address toward the target.
 	external := addr

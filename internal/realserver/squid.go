@@ -1,10 +1,14 @@
 package realserver
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -106,5 +110,38 @@ func startSquid(t testing.TB, readTimeout time.Duration, authHelper string) *Squ
 		return start(t, Command{Name: "squid", Argv: SquidArgv(bin, s.Conf, "idleprobe"+strconv.Itoa(port)), LogDir: dir})
 	})
 	s.URL = "http://" + s.Addr
+	if err := SquidReady(func() (net.Conn, error) { return net.DialTimeout("tcp", s.Addr, time.Second) }, startTimeout); err != nil {
+		t.Fatal(err)
+	}
 	return s
+}
+
+// SquidReady waits until the Squid that dial reaches answers HTTP: it
+// listens some time before it serves (it loads its configuration, MIME
+// table and helpers after binding), and a tunnel asked for in between waits
+// for it. Each try sends a request for a URL Squid cannot fetch (port 1 on
+// its own loopback) and wants any HTTP status line back within a second;
+// it gives up after timeout.
+func SquidReady(dial func() (net.Conn, error), timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		c, err := dial()
+		if err == nil {
+			c.SetDeadline(time.Now().Add(time.Second))
+			_, err = io.WriteString(c, "GET http://127.0.0.1:1/ HTTP/1.0\r\n\r\n")
+			if err == nil {
+				var line string
+				line, err = bufio.NewReader(c).ReadString('\n')
+				if err == nil && strings.HasPrefix(line, "HTTP/") {
+					c.Close()
+					return nil
+				}
+			}
+			c.Close()
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond) // a bounded poll of a starting process
+	}
+	return fmt.Errorf("squid did not answer HTTP within %s: %v", timeout, last)
 }
