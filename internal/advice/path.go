@@ -124,16 +124,9 @@ func (rt Route) DirectionName() string {
 // ProxyName is the proxy's URL without credentials, or "".
 func (rt Route) ProxyName() string { return rt.Proxy.String() }
 
-// FamilyName is "IPv4", "IPv6", or "" for the resolver's choice.
-func (rt Route) FamilyName() string {
-	switch rt.Family {
-	case "4":
-		return "IPv4"
-	case "6":
-		return "IPv6"
-	}
-	return rt.Family
-}
+// FamilyName is "IPv4", "IPv6", or "" for the resolver's choice
+// (prober.FamilyName).
+func (rt Route) FamilyName() string { return prober.FamilyName(rt.Family) }
 
 // Facts are the route's settings that are not the default, one each.
 func (rt Route) Facts() []Fact {
