@@ -111,10 +111,13 @@ th { background: #f0f0f0; }
 `))
 
 // LandingPage returns the handler for "/": a page listing every path
-// registered on c with its latest result (bracket, kind, mode, the result
-// in words with a lifetime limit, spread, server hints and advice, when it
-// was measured, client idle timeout and margin), the reason of its last
-// failure, and a link to the metrics.
+// registered on c with its route (direction when the server sends, proxy,
+// group, family; a column only when some path has one), its latest result
+// (bracket, kind, mode, the result in words as measure's summary says it:
+// direction, hint, limit, lifetime limit, spread, server hints, proxy
+// verdict, who ended the connections, advice; when it was measured, client
+// idle timeout and margin), the reason of its last failure, and a link to
+// the metrics.
 // Each path's name links to its page, "/path/NAME": its latest result in
 // words and as a chart of its trials, and the history of its limit
 // (cfg.History).
