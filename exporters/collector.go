@@ -52,6 +52,10 @@ type PathInfo struct {
 	// family the path is measured over ("4", "6", or "" for the resolver's
 	// choice). Either exports idleprobe_path_group_info.
 	Group, Family string
+	// Direction is who sends after the idle time as the path is measured
+	// (prober.EffectiveDirection: "client" or "server"); "" when unknown,
+	// and the pages show the latest result's direction then.
+	Direction string
 	// Order is where the path is written in the configuration (its line;
 	// 0 when unknown): the landing page lists a group's paths in this
 	// order, then by name, nearest the backend first as written.

@@ -5,11 +5,11 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/idleprobe/idleprobe/internal/advice"
 	"github.com/idleprobe/idleprobe/internal/chart"
+	"github.com/idleprobe/idleprobe/prober"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
@@ -37,7 +37,11 @@ type landingRow struct {
 	ClientIdleTimeout, Margin, Keepalive                                          string
 	// Details are the result in words: the limit, a lifetime limit, the
 	// spread of closes, the server's hints and the advice.
-	Details                                        []string
+	Details []string
+	// Route is how the path reaches its target beyond the target itself
+	// (direction when the server sends, proxy, group, family), one
+	// "Label: value" each.
+	Route                                          []string
 	MarginBad, KeepaliveBad, InProgress, HasResult bool
 }
 
@@ -45,6 +49,8 @@ type landingData struct {
 	Version, MetricsPath string
 	Rows                 []landingRow
 	Shard                string
+	// HasRoute shows the Route column: some path has a route setting.
+	HasRoute bool
 	// Groups compare the paths of each group side by side (groups.go).
 	Groups []groupSection
 }
@@ -74,12 +80,15 @@ th { background: #f0f0f0; }
 <h2>Paths</h2>
 {{- if .Rows}}
 <table>
-<thead><tr><th>Path</th><th>Target</th><th>Limit</th><th>Kind</th><th>Mode</th><th>Details</th><th>Last measured</th><th>Client idle timeout</th><th>Margin</th><th>TCP keepalive</th><th>Status</th></tr></thead>
+<thead><tr><th>Path</th><th>Target</th>{{if .HasRoute}}<th>Route</th>{{end}}<th>Limit</th><th>Kind</th><th>Mode</th><th>Details</th><th>Last measured</th><th>Client idle timeout</th><th>Margin</th><th>TCP keepalive</th><th>Status</th></tr></thead>
 <tbody>
 {{- range .Rows}}
 <tr>
 <td><a href="{{.Link}}">{{.Name}}</a></td>
 <td>{{.Target}}</td>
+{{- if $.HasRoute}}
+<td>{{range $i, $d := .Route}}{{if $i}}<br>{{end}}{{$d}}{{end}}</td>
+{{- end}}
 <td>{{if .HasResult}}{{.Bracket}}{{else}}<span class="muted">not measured yet</span>{{end}}</td>
 <td>{{.Kind}}</td>
 <td>{{.Mode}}</td>
@@ -102,10 +111,13 @@ th { background: #f0f0f0; }
 `))
 
 // LandingPage returns the handler for "/": a page listing every path
-// registered on c with its latest result (bracket, kind, mode, the result
-// in words with a lifetime limit, spread, server hints and advice, when it
-// was measured, client idle timeout and margin), the reason of its last
-// failure, and a link to the metrics.
+// registered on c with its route (direction when the server sends, proxy,
+// group, family; a column only when some path has one), its latest result
+// (bracket, kind, mode, the result in words as measure's summary says it:
+// direction, hint, limit, lifetime limit, spread, server hints, proxy
+// verdict, who ended the connections, advice; when it was measured, client
+// idle timeout and margin), the reason of its last failure, and a link to
+// the metrics.
 // Each path's name links to its page, "/path/NAME": its latest result in
 // words and as a chart of its trials, and the history of its limit
 // (cfg.History).
@@ -126,7 +138,9 @@ func LandingPage(c *Collector, cfg LandingConfig) http.Handler {
 		data := landingData{Version: cfg.Version, MetricsPath: cfg.MetricsPath, Shard: cfg.Shard}
 		paths := c.Paths()
 		for _, ps := range paths {
-			data.Rows = append(data.Rows, landingRowFor(ps, now))
+			row := landingRowFor(ps, now)
+			data.HasRoute = data.HasRoute || len(row.Route) > 0
+			data.Rows = append(data.Rows, row)
 		}
 		data.Groups = groupSections(paths)
 		render(w, cfg, func(b *bytes.Buffer) error { return landingTmpl.Execute(b, data) })
@@ -156,6 +170,7 @@ func landingRowFor(ps PathStatus, now time.Time) landingRow {
 		Margin:            "-",
 		Keepalive:         "not checked",
 		ClientIdleTimeout: "not set",
+		Route:             factLines(route(ps.Info, ps.Result).Facts()),
 	}
 	if !ps.LastAttempt.IsZero() {
 		row.LastAttempt = when(ps.LastAttempt, now)
@@ -178,7 +193,7 @@ func landingRowFor(ps PathStatus, now time.Time) landingRow {
 		row.Bracket = advice.Bracket(r.Lower, r.Upper)
 		row.Mode = string(r.Mode)
 	}
-	row.Details = details(*r)
+	row.Details = details(*r, ps.Info.Proxy)
 	if client > 0 {
 		m := r.Lower - client
 		row.Margin = advice.Dur(m)
@@ -195,26 +210,37 @@ func landingRowFor(ps PathStatus, now time.Time) landingRow {
 }
 
 // details is a published result in words, as the summary of `idleprobe
-// measure` says it.
-func details(r plan.Result) []string {
-	out := []string{advice.Heading(r) + ": " + advice.Limit(r)}
-	if l := advice.Lifetime(r); l != "" {
-		out = append(out, "Lifetime limit: "+l)
-	}
-	if sp := advice.Spread(r); len(sp) > 0 {
-		out = append(out, "Spread: "+strings.Join(sp, "; "))
-	}
-	if sv := advice.Server(r); len(sv) > 0 {
-		out = append(out, "Server: "+strings.Join(sv, "; "))
-	}
-	if e := advice.EndedBy(r); e != "" {
-		out = append(out, "Ended by: "+e)
-	}
+// measure` says it: how it was measured (direction, hint), what it found
+// (the limit, a lifetime limit, spread, the server's hints, the verdict on
+// the proxy px when the path has one, who ended the connections), the
+// advice and a warning.
+func details(r plan.Result, px *prober.Proxy) []string {
+	out := factLines(advice.Setup(r))
+	out = append(out, factLines(advice.Findings(r, prober.JudgeProxy(r, px)))...)
 	out = append(out, advice.Advice(r)...)
 	if w := advice.Warning(r); w != "" {
 		out = append(out, w)
 	}
 	return out
+}
+
+// factLines words facts as "Label: text", one each.
+func factLines(fs []advice.Fact) []string {
+	out := make([]string, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, f.Label+": "+f.Text)
+	}
+	return out
+}
+
+// route is how the path of info reaches its target; its direction is the
+// configured one, or the result r's when info does not say (r may be nil).
+func route(info PathInfo, r *plan.Result) advice.Route {
+	rt := advice.Route{Direction: info.Direction, Proxy: info.Proxy, Group: info.Group, Family: info.Family}
+	if rt.Direction == "" && r != nil {
+		rt.Direction = r.Direction
+	}
+	return rt
 }
 
 // when formats t in UTC with how long ago it was.

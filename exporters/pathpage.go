@@ -33,12 +33,16 @@ type PathPage struct {
 	Back, Version string
 	// LastError is why the latest attempt failed, or "".
 	LastError string
+	// Route is how the path reaches its target beyond the target itself
+	// (direction, proxy, group, family); its proxy also gets a verdict in
+	// the result's words. The zero value shows nothing.
+	Route advice.Route
 }
 
 type pathPageData struct {
 	PathPage
 	Target          string
-	Details         []string
+	Details, Route  []string
 	TrialsSVG       template.HTML
 	HistorySVG      template.HTML
 	HasHistory      bool
@@ -65,6 +69,13 @@ pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
 {{- end}}
 <h1>{{.Name}}</h1>
 <p>Target: <code>{{.Target}}</code></p>
+{{- if .Route}}
+<ul id="route">
+{{- range .Route}}
+<li>{{.}}</li>
+{{- end}}
+</ul>
+{{- end}}
 {{- if .LastError}}
 <p class="bad">The latest attempt failed: {{.LastError}}</p>
 {{- end}}
@@ -104,10 +115,11 @@ pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
 // resource, every value escaped (the charts are SVG made by package chart,
 // whose text is escaped there).
 func WritePathPage(w io.Writer, p PathPage) error {
-	d := pathPageData{PathPage: p, Target: redact(p.Target), HasHistory: p.History != nil}
+	d := pathPageData{PathPage: p, Target: redact(p.Target), HasHistory: p.History != nil,
+		Route: factLines(p.Route.Facts())}
 	if p.Result != nil {
 		r := *p.Result
-		d.Details = details(r)
+		d.Details = details(r, p.Route.Proxy)
 		var b bytes.Buffer
 		if err := chart.Trials(&b, p.Name, r, p.ClientIdleTimeout); err != nil {
 			return err
@@ -151,7 +163,8 @@ func servePathPage(w http.ResponseWriter, req *http.Request, c *Collector, cfg L
 			continue
 		}
 		p := PathPage{Name: name, Target: ps.Info.Target, ClientIdleTimeout: ps.Info.ClientIdleTimeout,
-			Result: ps.Result, Back: "../", Version: cfg.Version, LastError: ps.LastError}
+			Result: ps.Result, Back: "../", Version: cfg.Version, LastError: ps.LastError,
+			Route: route(ps.Info, ps.Result)}
 		if cfg.History != nil {
 			p.History = cfg.History(name)
 			if p.History == nil {

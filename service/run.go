@@ -77,6 +77,7 @@ func (s *Service) measure(ctx context.Context, p configs.Path, key string, info 
 // pathInfo describes a configured path for the collector and state file.
 func pathInfo(p configs.Path) exporters.PathInfo {
 	interval, _ := schedule.Period(p.Schedule)
+	target, opts := p.Measurement()
 	return exporters.PathInfo{
 		Name:              p.Name,
 		Target:            p.Target,
@@ -86,6 +87,7 @@ func pathInfo(p configs.Path) exporters.PathInfo {
 		Proxy:             p.Proxy.Prober(),
 		Group:             p.Group,
 		Family:            p.IPFamily,
+		Direction:         prober.EffectiveDirection(target.Scheme, opts.Transport.Direction),
 		Order:             p.Line(),
 	}
 }

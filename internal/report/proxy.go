@@ -44,11 +44,3 @@ func withProxy(b []byte, v *prober.ProxyVerdict) ([]byte, error) {
 	out = append(out, pb...)
 	return append(out, '}'), nil
 }
-
-// proxyLine is the summary's line on the proxy: who closed, and why.
-func proxyLine(v *prober.ProxyVerdict) string {
-	if v.ClosedBy == "" {
-		return v.Detail
-	}
-	return "closed by " + v.ClosedBy + ": " + v.Detail
-}

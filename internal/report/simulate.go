@@ -113,7 +113,7 @@ func writeSimTable(w io.Writer, p plan.SimPath, s plan.Settings, runs []simRun) 
 			fmt.Fprintf(w, "%s: lifetime limit: %s\n", run.name(), l)
 		}
 		if run.hinted {
-			fmt.Fprintf(w, "%s: %s\n", run.name(), hintLine(run.result))
+			fmt.Fprintf(w, "%s: %s\n", run.name(), advice.Hint(run.result))
 		}
 	}
 	if len(runs) >= 2 && runs[0].result.Duration() > 0 {

@@ -3,7 +3,6 @@ package report
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/idleprobe/idleprobe/internal/advice"
 	"github.com/idleprobe/idleprobe/prober"
@@ -34,34 +33,17 @@ func WriteSummary(w io.Writer, r prober.Result) { writeSummary(w, r, nil) }
 func writeSummary(w io.Writer, r prober.Result, v *prober.ProxyVerdict) {
 	fmt.Fprintln(w, title(r))
 	row := func(k, v string) { fmt.Fprintf(w, "  %-15s %s\n", k+":", v) }
-	rows := func(k string, vs []string) {
-		if len(vs) > 0 {
-			row(k, strings.Join(vs, "; "))
-		}
-	}
 	row("Target", r.Target)
 	row("Strategy", string(r.Settings.Strategy))
-	if r.Direction == prober.DirectionServer {
-		row("Direction", "server: after the idle time the server sent, and the bytes had to arrive")
-	}
-	if r.Hint.From > 0 {
-		row("Hint", hintLine(r))
+	for _, f := range advice.Setup(r) {
+		row(f.Label, f.Text)
 	}
 	if e := advice.Ending(r); e != "" && advice.StatusOf(r) != plan.Interrupted {
 		// The title says "interrupted"; the other endings say why here.
 		row("Status", e)
 	}
-	row(advice.Heading(r), advice.Limit(r))
-	if l := advice.Lifetime(r); l != "" {
-		row("Lifetime limit", l)
-	}
-	rows("Spread", advice.Spread(r))
-	rows("Server", advice.Server(r))
-	if v != nil {
-		row("Proxy", proxyLine(v))
-	}
-	if e := advice.EndedBy(r); e != "" {
-		row("Ended by", e)
+	for _, f := range advice.Findings(r, v) {
+		row(f.Label, f.Text)
 	}
 	took := advice.Dur(r.Duration())
 	if advice.StatusOf(r) == plan.Measured && r.Found && r.Upper > 0 {
@@ -79,17 +61,4 @@ func writeSummary(w io.Writer, r prober.Result, v *prober.ProxyVerdict) {
 	if warn := advice.Warning(r); warn != "" {
 		fmt.Fprintln(w, warn)
 	}
-}
-
-// hintLine says where a hinted search started and whether the limit was
-// still there.
-func hintLine(r prober.Result) string {
-	from := "started from " + advice.Dur(r.Hint.From) + " (the previous answer)"
-	switch {
-	case r.Hint.Held:
-		return from + ": the limit has not moved"
-	case advice.StatusOf(r) == plan.Measured:
-		return from + ": the trials contradicted it; the search went on from what they showed"
-	}
-	return from + ": the trials did not confirm it"
 }
