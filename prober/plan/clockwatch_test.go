@@ -24,7 +24,7 @@ func TestWatchClock(t *testing.T) {
 		c.conns[3] = &pconn{id: 3, state: idle, opened: start.Add(ms(10)), idleSince: at.Add(-ms(200))}
 		return c
 	}
-	pass := start.Add(ms(10) + ms(5018) + livedMargin)
+	pass := start.Add(ms(10) + ms(5018) + watchMargin)
 
 	c := setup(closes)
 	if w := c.watchClock(at); !w.Equal(pass) {

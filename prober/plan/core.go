@@ -242,8 +242,8 @@ func (c *core) watchClock(now time.Time) time.Time {
 	if cHi-cLo >= closeGap || iHi-iLo < closeGap {
 		return time.Time{} // no lifetime look-alike
 	}
-	past := cLo + livedMargin
-	horizon := now.Add(c.s.Width(cLo))
+	past := cLo + watchMargin
+	horizon := now.Add(c.s.Width(cLo) + watchMargin)
 	var next time.Time
 	for _, pc := range c.conns {
 		if pc.state != idle || now.Sub(pc.idleSince) >= iLo {
@@ -259,6 +259,12 @@ func (c *core) watchClock(now time.Time) time.Time {
 	}
 	return next
 }
+
+// watchMargin is how far past a lifetime look-alike's connection age a
+// connection must live to refute it: a server's close of that connection
+// is seen up to tens of milliseconds late on a loaded machine (PostgreSQL
+// forks a backend per connection, its timer starting a moment after ours).
+const watchMargin = 50 * time.Millisecond
 
 // livedMargin is how far past the shortest close a connection must be to
 // count as having outlived it: a close under way is seen within it.
