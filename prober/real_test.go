@@ -151,12 +151,16 @@ func TestRealPostgresAuthenticationTimeout(t *testing.T) {
 	t.Run("default payload", func(t *testing.T) {
 		t.Parallel()
 		// "\r\n" twice is a 4-byte startup length 0x0d0a0d0a: invalid, so
-		// PostgreSQL closes on the second reuse whatever the age. The
-		// measurement must end within its bound, as measured (the lifetime)
-		// or unusable.
+		// PostgreSQL closes on the second reuse whatever the age, and every
+		// connection closes at its lifetime too: the re-tests of the edges
+		// near 5 s, one fresh connection 5 s old each, can outlast the
+		// deadline. The measurement must end within its bound (measureReal
+		// checks it), as measured (the lifetime), unusable, or inconclusive
+		// with a bracket so far that holds the lifetime; never with a wrong
+		// limit. (postgres:// logs in and measures the real session.)
 		r, _ := measureReal(t, target, realSettings(8*time.Second, 20*time.Second), prober.TransportOptions{})
-		if r.Status != plan.Measured && r.Status != plan.Unusable {
-			t.Errorf("status %q (%s), want measured or unusable", r.Status, r.Reason)
+		if r.Status != plan.Measured && r.Status != plan.Unusable && r.Status != plan.Inconclusive {
+			t.Errorf("status %q (%s), want measured, unusable or inconclusive", r.Status, r.Reason)
 		}
 		if r.Found && !(r.Lower < truth.hi && r.Upper >= truth.lo) {
 			t.Errorf("bracket (%s, %s] (kind %s) does not hold the authentication timeout %s", r.Lower, r.Upper, r.Kind, truth)
