@@ -30,10 +30,21 @@ func TestMeasureFromHint(t *testing.T) {
 			mb := startMiddlebox(t, srv.HTTPAddr(), T, middlebox.Reset)
 			s := fastSettings(plan.Parallel, 5*time.Second)
 			s.Hint = tc.hint
-			r, err := prober.Measure(context.Background(), mustTarget(t, "http://"+mb.String()+"/"),
-				prober.Options{Plan: s, Transport: prober.TransportOptions{Timeout: 2 * time.Second}})
-			if err != nil {
-				t.Fatalf("measure: %v", err)
+			measure := func() plan.Result {
+				r, err := prober.Measure(context.Background(), mustTarget(t, "http://"+mb.String()+"/"),
+					prober.Options{Plan: s, Transport: prober.TransportOptions{Timeout: 2 * time.Second}})
+				if err != nil {
+					t.Fatalf("measure: %v", err)
+				}
+				return r
+			}
+			r := measure()
+			if tc.held && !r.Hint.Held {
+				// The window's connections must open on time to be reused
+				// around the hint; on a loaded machine (-race, the whole
+				// suite) one may not. Once more, and then it must hold.
+				t.Logf("hint not held (%d connections, (%s, %s]); measuring again", r.ConnectionsOpened, r.Lower, r.Upper)
+				r = measure()
 			}
 			if !r.Found || r.Lower >= T || r.Upper < T || r.Mode != plan.Reset {
 				t.Fatalf("bracket found=%v (%s, %s] %s does not hold the %s reset", r.Found, r.Lower, r.Upper, r.Mode, T)
