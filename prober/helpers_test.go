@@ -190,6 +190,31 @@ func fuzzClient(t *testing.T, rawURL, addr string, o TransportOptions, reuses in
 	return first
 }
 
+// openUnusable fails the test unless opening with tr fails with one line
+// wrapping ErrUnusable that contains want.
+func openUnusable(t *testing.T, tr Transport, want string) {
+	t.Helper()
+	c, err := tr.Open(context.Background())
+	if err == nil {
+		c.Close()
+		t.Fatal("Open succeeded, want ErrUnusable")
+	}
+	if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("Open error %q, want one line wrapping ErrUnusable containing %q", err, want)
+	}
+}
+
+// openUnusableClean is openUnusable, and the failed Open must leave no
+// file descriptor open (for servers that close their end).
+func openUnusableClean(t *testing.T, tr Transport, want string) {
+	t.Helper()
+	fds := countFDs(t)
+	openUnusable(t, tr, want)
+	if after := fdsBackTo(t, fds); after > fds {
+		t.Errorf("failed Open left %d file descriptors open", after-fds)
+	}
+}
+
 // transport builds the transport for rawURL with options.
 func transport(t *testing.T, rawURL string, o TransportOptions) Transport {
 	t.Helper()

@@ -3,7 +3,6 @@ package prober
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -197,18 +196,7 @@ func TestWSUnusable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := transport(t, tc.url, TransportOptions{Timeout: time.Second, InsecureSkipVerify: true})
-			fds := countFDs(t)
-			c, err := tr.Open(context.Background())
-			if err == nil {
-				c.Close()
-				t.Fatal("Open succeeded, want ErrUnusable")
-			}
-			if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
-				t.Errorf("Open error %q, want one line wrapping ErrUnusable containing %q", err, tc.want)
-			}
-			if after := fdsBackTo(t, fds); after > fds {
-				t.Errorf("failed Open left %d file descriptors open", after-fds)
-			}
+			openUnusableClean(t, tr, tc.want)
 		})
 	}
 }
