@@ -2,6 +2,7 @@ package prober
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -204,6 +205,48 @@ func (r *recorder) Write(p []byte) (int, error) {
 	n, err := r.Conn.Write(p)
 	r.note(err)
 	return n, err
+}
+
+// dialSession dials d for the opening of a request/response database
+// protocol: a new session, and the opening's context, bounded by d's
+// timeout and ctx (cancel it when the opening ends).
+func dialSession(ctx context.Context, d *dialer) (*session, context.Context, context.CancelFunc, error) {
+	octx, cancel := openDeadline(ctx, d.timeout)
+	raw, rc, err := d.dial(octx)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	return newSession(d, newWatchedConn(raw, rc, true)), octx, cancel, nil
+}
+
+// startTLS completes a TLS handshake with cfg (cloned) on s, bounded by
+// octx, after which the protocol runs over TLS. A failure is described as
+// handshakeError does, with ctx the context of the Open.
+func (s *session) startTLS(octx, ctx context.Context, d *dialer, cfg *tls.Config) error {
+	tc := tls.Client(replayConn{s.watchedConn}, cfg.Clone())
+	if err := tc.HandshakeContext(octx); err != nil {
+		return handshakeError(octx, ctx, d.address, d.timeout, err)
+	}
+	s.rw = &recorder{Conn: tc}
+	return nil
+}
+
+// openExchange runs the opening exchange fn bounded by octx. On success
+// the idle clock starts at its end and the watcher runs. On failure undo
+// (when set) runs, then the session closes and the error is what
+// openFailed makes of it, with ctx the context of the Open.
+func (s *session) openExchange(octx, ctx context.Context, what string, fn func() error, undo func()) error {
+	_, end, err := s.exchange(octx, fn)
+	if err != nil {
+		if undo != nil {
+			undo()
+		}
+		return s.openFailed(ctx, what, err)
+	}
+	s.setIdleSince(end)
+	s.watch()
+	return nil
 }
 
 // openFailed turns an error of the opening exchange into one line wrapping
