@@ -133,15 +133,5 @@ func (c *h2Conn) scanIdle() bool {
 			}
 		}
 	}
-	if at, detail := c.watcherEnd(); !at.IsZero() {
-		c.signalClose(at, detail)
-		return true
-	}
-	c.mu.Lock()
-	overflow := c.overflow
-	c.mu.Unlock()
-	if overflow && c.idleBroken == nil {
-		c.idleBroken = errIdleOverflow
-	}
-	return c.idleBroken != nil
+	return c.mon.scanned(c.watchedConn, &c.idleBroken)
 }

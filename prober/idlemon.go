@@ -122,6 +122,24 @@ func (m *idleMonitor) run(done chan struct{}) {
 	}
 }
 
+// scanned ends a decode that used up what wc's watcher stashed: the
+// watcher's end, if it saw one, is the idle close; otherwise a stash that
+// overflowed breaks the connection (*broken, unless broken already). It
+// reports whether the connection is finished.
+func (m *idleMonitor) scanned(wc *watchedConn, broken *error) bool {
+	if at, detail := wc.watcherEnd(); !at.IsZero() {
+		m.signalClose(at, detail)
+		return true
+	}
+	wc.mu.Lock()
+	overflow := wc.overflow
+	wc.mu.Unlock()
+	if overflow && *broken == nil {
+		*broken = errIdleOverflow
+	}
+	return *broken != nil
+}
+
 // watcherEnd returns when and how the raw watcher saw the connection end,
 // or a zero time.
 func (c *watchedConn) watcherEnd() (time.Time, string) {

@@ -305,17 +305,7 @@ func (c *wsConn) scanIdle() bool {
 			c.pushed++
 		}
 	}
-	if at, detail := c.watcherEnd(); !at.IsZero() {
-		c.mon.signalClose(at, detail)
-		return true
-	}
-	c.mu.Lock()
-	overflow := c.overflow
-	c.mu.Unlock()
-	if overflow && c.broken == nil {
-		c.broken = errIdleOverflow
-	}
-	return c.broken != nil
+	return c.mon.scanned(c.watchedConn, &c.broken)
 }
 
 // message returns the reuse message and what its answer must contain.
