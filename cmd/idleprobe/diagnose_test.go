@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/idleprobe/idleprobe/internal/middlebox"
 )
 
 // TestDiagnoseMiddlebox: the responder measured directly and through the
@@ -17,13 +15,7 @@ import (
 // The whole run ends within the measurement deadline.
 func TestDiagnoseMiddlebox(t *testing.T) {
 	resp := startResponder(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	mb, err := middlebox.New(ctx, middlebox.Config{Upstream: resp.HTTPAddr().String(), Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mb.Close() })
+	mb := startDemoMiddlebox(t, resp.HTTPAddr())
 	direct := "http://" + resp.HTTPAddr().String() + "/"
 	via := "http://" + mb.Addr().String() + "/"
 	args := []string{"diagnose", "--min", "200ms", "--max", "2500ms", "--timeout", "1s", "--budget", "12", "--max-connections", "16", "--deadline", "20s"}
