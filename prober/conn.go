@@ -1,6 +1,7 @@
 package prober
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -24,6 +25,16 @@ const (
 
 // aLongTimeAgo is a deadline in the past: it makes a pending read return at once.
 var aLongTimeAgo = time.Unix(1, 0)
+
+// ioDeadline is when an exchange begun at start must end: timeout later,
+// or at ctx's deadline when that is earlier.
+func ioDeadline(ctx context.Context, start time.Time, timeout time.Duration) time.Time {
+	deadline := start.Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	return deadline
+}
 
 // watchedConn is a TCP connection that keeps exactly one pending read on
 // the raw socket (below any TLS) while it is idle. Bytes that arrive while

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -70,35 +69,16 @@ func (s *session) withGoodbye(detail string) string {
 // began and ended, and fn's error with the recorded I/O cause preferred.
 func (s *session) exchange(ctx context.Context, fn func() error) (start, end time.Time, err error) {
 	start = time.Now()
-	deadline := start.Add(s.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	_ = s.raw.SetDeadline(deadline)
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		_ = s.raw.SetDeadline(aLongTimeAgo)
-		close(fired)
-	})
+	done := s.withDeadline(ctx, ioDeadline(ctx, start, s.timeout))
 	s.rw.reset()
 	err = fn()
 	end = time.Now()
-	if !stop() {
-		<-fired
-	}
-	_ = s.raw.SetDeadline(time.Time{})
-	if err == nil {
-		return start, end, nil
-	}
-	if ioErr := s.rw.err(); ioErr != nil {
-		err = ioErr
-	}
-	if ctx.Err() != nil && isTimeout(err) {
-		err = ctx.Err()
-		if ctx.Err() == context.DeadlineExceeded {
-			err = os.ErrDeadlineExceeded
+	if err != nil {
+		if ioErr := s.rw.err(); ioErr != nil {
+			err = ioErr
 		}
 	}
+	done(&err)
 	return start, end, err
 }
 

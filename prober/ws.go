@@ -144,11 +144,7 @@ func (e *upgradeError) Error() string { return e.why }
 // upgrade sends the upgrade request and reads the server's 101. Bytes that
 // follow the response are kept for the frame reader.
 func (c *wsConn) upgrade(ctx context.Context) (end time.Time, err error) {
-	deadline := time.Now().Add(c.t.d.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	done := c.withDeadline(ctx, deadline)
+	done := c.withDeadline(ctx, ioDeadline(ctx, time.Now(), c.t.d.timeout))
 	defer done(&err)
 
 	var nonce [16]byte
@@ -386,11 +382,7 @@ func (e *wsClosedError) Error() string { return e.why }
 // bounded by the timeout (from its first byte) and ctx.
 func (c *wsConn) exchange(ctx context.Context) (start, end time.Time, detail string, err error) {
 	start = time.Now()
-	deadline := start.Add(c.t.d.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	done := c.withDeadline(ctx, deadline)
+	done := c.withDeadline(ctx, ioDeadline(ctx, start, c.t.d.timeout))
 	defer func() {
 		done(&err)
 		if err != nil {
