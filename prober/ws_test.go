@@ -26,15 +26,22 @@ type goWS struct {
 	pings *atomic.Int64 // pings the server saw (as pongs it sent)
 }
 
-// startGoWS runs an echo server; with idle > 0 it closes a connection
-// (close frame 1001 "idle timeout") after idle without a message. With
-// cert it serves TLS.
+// startGoWS runs an echo server on loopback; with idle > 0 it closes a
+// connection (close frame 1001 "idle timeout") after idle without a
+// message. With cert it serves TLS.
 func startGoWS(t *testing.T, cert *tls.Certificate, idle time.Duration) *goWS {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveGoWS(t, ln, cert, idle)
+}
+
+// serveGoWS is startGoWS on ln. A hijacked connection outlives the
+// server's Close: at cleanup each is closed and waited for.
+func serveGoWS(t *testing.T, ln net.Listener, cert *tls.Certificate, idle time.Duration) *goWS {
+	t.Helper()
 	s := &goWS{addr: ln.Addr().String(), read: new(atomic.Int64), pings: new(atomic.Int64)}
 	var (
 		mu    sync.Mutex
