@@ -215,6 +215,21 @@ func openUnusableClean(t *testing.T, tr Transport, want string) {
 	}
 }
 
+// closedPort is a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ln.Addr().String()
+	ln.Close()
+	return a
+}
+
+// ClosedPort is closedPort for the external tests.
+var ClosedPort = closedPort
+
 // transport builds the transport for rawURL with options.
 func transport(t *testing.T, rawURL string, o TransportOptions) Transport {
 	t.Helper()
