@@ -71,11 +71,7 @@ func (c *h2Conn) scanIdle() bool {
 			}
 			if errors.Is(err, io.EOF) {
 				// A TLS close_notify: the server closed.
-				at, detail := c.watcherEnd()
-				if at.IsZero() {
-					at, detail = now, "EOF (TLS close_notify)"
-				}
-				c.signalClose(at, detail)
+				c.mon.closeNotified(c.watchedConn, now)
 				return true
 			}
 			if c.idleBroken == nil {

@@ -122,6 +122,17 @@ func (m *idleMonitor) run(done chan struct{}) {
 	}
 }
 
+// closeNotified records the end of the decoded stream (a TLS close_notify
+// decoded at now) as the idle close: at the watcher's end when it saw one
+// (its moment and cause), else at now.
+func (m *idleMonitor) closeNotified(wc *watchedConn, now time.Time) {
+	at, detail := wc.watcherEnd()
+	if at.IsZero() {
+		at, detail = now, "EOF (TLS close_notify)"
+	}
+	m.signalClose(at, detail)
+}
+
 // scanned ends a decode that used up what wc's watcher stashed: the
 // watcher's end, if it saw one, is the idle close; otherwise a stash that
 // overflowed breaks the connection (*broken, unless broken already). It

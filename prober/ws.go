@@ -273,11 +273,7 @@ func (c *wsConn) scanIdle() bool {
 				break
 			}
 			if errors.Is(err, io.EOF) {
-				at, detail := c.watcherEnd()
-				if at.IsZero() {
-					at, detail = now, "EOF (TLS close_notify)"
-				}
-				c.mon.signalClose(at, detail)
+				c.mon.closeNotified(c.watchedConn, now)
 				return true
 			}
 			if c.broken == nil {
