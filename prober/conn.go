@@ -243,10 +243,11 @@ func (c *watchedConn) pause() {
 }
 
 // beginReuse marks the connection busy. With stopWatcher it also stops the
-// watcher (the reuse will read itself). It returns false and the reply to
-// give when the connection cannot be reused: a close seen while idle
-// (ClosedIdle, at the moment it was seen, nothing sent) or an earlier
-// problem (Error).
+// watcher (the reuse will read itself); without, the watcher reads on and
+// what it stashed while idle is dropped (it is not an answer). It returns
+// false and the reply to give when the connection cannot be reused: a
+// close seen while idle (ClosedIdle, at the moment it was seen, nothing
+// sent) or an earlier problem (Error).
 func (c *watchedConn) beginReuse(stopWatcher bool) (Reply, bool) {
 	c.mu.Lock()
 	if r, ok := c.unusableLocked(); !ok {
@@ -254,6 +255,9 @@ func (c *watchedConn) beginReuse(stopWatcher bool) (Reply, bool) {
 		return r, false
 	}
 	c.busy = true
+	if !stopWatcher {
+		c.stash = nil
+	}
 	c.mu.Unlock()
 	if stopWatcher {
 		c.pause()

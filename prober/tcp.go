@@ -69,9 +69,6 @@ func (c *tcpConn) Reuse(ctx context.Context) Reply {
 	if r, ok := c.beginReuse(false); !ok {
 		return r
 	}
-	c.mu.Lock()
-	c.stash = nil // whatever arrived while idle is not an answer
-	c.mu.Unlock()
 
 	// The timeout runs from the first byte of the reuse.
 	start := time.Now()
