@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/idleprobe/idleprobe/internal/middlebox"
 )
 
 // TestDiagnoseMiddlebox: the responder measured directly and through the
@@ -109,4 +112,18 @@ func TestDiagnoseFailures(t *testing.T) {
 			t.Errorf("diagnose %v: exit %d, stderr %q, want 2 and %q", tc.args, code, errOut, tc.want)
 		}
 	}
+}
+
+// startDemoMiddlebox runs the demo middlebox (it forgets flows idle for
+// 1 s) in front of upstream for the test.
+func startDemoMiddlebox(t *testing.T, upstream net.Addr) *middlebox.Proxy {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	mb, err := middlebox.New(ctx, middlebox.Config{Upstream: upstream.String(), Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mb.Close() })
+	return mb
 }

@@ -15,15 +15,13 @@ import (
 	"sync"
 	"testing"
 
-	"time"
-
 	"github.com/idleprobe/idleprobe/prober"
+	"time"
 
 	"github.com/prometheus/common/version"
 	"go.uber.org/goleak"
 
 	"github.com/idleprobe/idleprobe/internal/durfmt"
-	"github.com/idleprobe/idleprobe/internal/middlebox"
 	"github.com/idleprobe/idleprobe/internal/responder"
 )
 
@@ -84,20 +82,6 @@ func closedPort(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
-}
-
-// startDemoMiddlebox runs the demo middlebox (it forgets flows idle for
-// 1 s) in front of upstream for the test.
-func startDemoMiddlebox(t *testing.T, upstream net.Addr) *middlebox.Proxy {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	mb, err := middlebox.New(ctx, middlebox.Config{Upstream: upstream.String(), Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mb.Close() })
-	return mb
 }
 
 // startResponder runs a responder on loopback for the test.
