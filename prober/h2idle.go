@@ -2,8 +2,6 @@ package prober
 
 import (
 	"errors"
-	"fmt"
-	"io"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -69,15 +67,8 @@ func (c *h2Conn) scanIdle() bool {
 			if errors.Is(err, errNoData) {
 				break
 			}
-			if errors.Is(err, io.EOF) {
-				// A TLS close_notify: the server closed.
-				c.mon.closeNotified(c.watchedConn, now)
-				return true
-			}
-			if c.idleBroken == nil {
-				c.idleBroken = fmt.Errorf("HTTP/2 protocol error while idle: %s", oneLine(err.Error()))
-			}
-			return true
+			// io.EOF is a TLS close_notify: the server closed.
+			return c.mon.decodeFailed(c.watchedConn, now, err, &c.idleBroken, "HTTP/2 protocol error while idle")
 		}
 		switch f := f.(type) {
 		case *http2.GoAwayFrame:

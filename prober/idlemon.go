@@ -1,6 +1,9 @@
 package prober
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"sync"
 	"time"
 )
@@ -122,15 +125,25 @@ func (m *idleMonitor) run(done chan struct{}) {
 	}
 }
 
-// closeNotified records the end of the decoded stream (a TLS close_notify
-// decoded at now) as the idle close: at the watcher's end when it saw one
-// (its moment and cause), else at now.
-func (m *idleMonitor) closeNotified(wc *watchedConn, now time.Time) {
-	at, detail := wc.watcherEnd()
-	if at.IsZero() {
-		at, detail = now, "EOF (TLS close_notify)"
+// decodeFailed ends a decode (begun at now) of what wc stashed that met
+// err, other than running out of bytes, and reports that the connection
+// is finished. The end of the decoded stream (io.EOF: a TLS close_notify)
+// is the idle close: at the watcher's end when it saw one (its moment and
+// cause), else at now. Any other error breaks the connection (*broken,
+// unless broken already), described as what ("while idle") and err.
+func (m *idleMonitor) decodeFailed(wc *watchedConn, now time.Time, err error, broken *error, what string) bool {
+	if errors.Is(err, io.EOF) {
+		at, detail := wc.watcherEnd()
+		if at.IsZero() {
+			at, detail = now, "EOF (TLS close_notify)"
+		}
+		m.signalClose(at, detail)
+		return true
 	}
-	m.signalClose(at, detail)
+	if *broken == nil {
+		*broken = fmt.Errorf("%s: %s", what, oneLine(err.Error()))
+	}
+	return true
 }
 
 // scanned ends a decode that used up what wc's watcher stashed: the

@@ -272,14 +272,7 @@ func (c *wsConn) scanIdle() bool {
 			if errors.Is(err, errNoData) {
 				break
 			}
-			if errors.Is(err, io.EOF) {
-				c.mon.closeNotified(c.watchedConn, now)
-				return true
-			}
-			if c.broken == nil {
-				c.broken = fmt.Errorf("while idle: %s", oneLine(err.Error()))
-			}
-			return true
+			return c.mon.decodeFailed(c.watchedConn, now, err, &c.broken, "while idle")
 		}
 		switch op {
 		case wsClose:
