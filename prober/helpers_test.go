@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -285,6 +286,18 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 			t.Fatalf("waited %s for %s", limit, what)
 		}
 		time.Sleep(2 * time.Millisecond) // the poll interval, not a wait for the condition
+	}
+}
+
+// idleSilently lets a connection sit idle for a real idle period (100 ms)
+// and fails the test if the server's count of bytes read moved meanwhile:
+// nothing may reach the server while idle.
+func idleSilently(t *testing.T, read *atomic.Int64) {
+	t.Helper()
+	before := read.Load()
+	time.Sleep(100 * time.Millisecond) // a real idle period
+	if got := read.Load(); got != before {
+		t.Fatalf("the server read %d bytes while the connection was idle", got-before)
 	}
 }
 
