@@ -1,6 +1,7 @@
 package prober
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -23,6 +24,16 @@ const (
 
 // aLongTimeAgo is a deadline in the past: it makes a pending read return at once.
 var aLongTimeAgo = time.Unix(1, 0)
+
+// ioDeadline is when an exchange begun at start must end: timeout later,
+// or at ctx's deadline when that is earlier.
+func ioDeadline(ctx context.Context, start time.Time, timeout time.Duration) time.Time {
+	deadline := start.Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	return deadline
+}
 
 // watchedConn is a TCP connection that keeps exactly one pending read on
 // the raw socket (below any TLS) while it is idle. Bytes that arrive while
@@ -202,10 +213,11 @@ func (c *watchedConn) pause() {
 }
 
 // beginReuse marks the connection busy. With stopWatcher it also stops the
-// watcher (the reuse will read itself). It returns false and the reply to
-// give when the connection cannot be reused: a close seen while idle
-// (ClosedIdle, at the moment it was seen, nothing sent) or an earlier
-// problem (Error).
+// watcher (the reuse will read itself); without, the watcher reads on and
+// what it stashed while idle is dropped (it is not an answer). It returns
+// false and the reply to give when the connection cannot be reused: a
+// close seen while idle (ClosedIdle, at the moment it was seen, nothing
+// sent) or an earlier problem (Error).
 func (c *watchedConn) beginReuse(stopWatcher bool) (Reply, bool) {
 	c.mu.Lock()
 	if r, ok := c.unusableLocked(); !ok {
@@ -213,6 +225,9 @@ func (c *watchedConn) beginReuse(stopWatcher bool) (Reply, bool) {
 		return r, false
 	}
 	c.busy = true
+	if !stopWatcher {
+		c.stash = nil
+	}
 	c.mu.Unlock()
 	if stopWatcher {
 		c.pause()

@@ -3,13 +3,11 @@ package prober
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/pem"
-	"errors"
 	"io"
 	"net"
 	"os"
@@ -39,90 +37,30 @@ func fuzzDB(t *testing.T, rawURL string, validOpen [][]byte, reuseMarker string,
 
 // fuzzDBWith is fuzzDB with the client's transport options.
 func fuzzDBWith(t *testing.T, o TransportOptions, rawURL string, validOpen [][]byte, reuseMarker string, count int, mode uint8, idle, reuse []byte) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(2 * time.Second))
-		buf := make([]byte, 4096)
-		if mode&1 == 1 {
+	srv := startServer(t, scripted(oneConn{
+		open: func(c net.Conn, br *bufio.Reader) error {
+			if mode&1 == 0 {
+				return nil
+			}
+			buf := make([]byte, 4096)
 			for i, step := range validOpen {
 				if i > 0 {
-					if _, err := c.Read(buf); err != nil {
-						return
+					if _, err := br.Read(buf); err != nil {
+						return err
 					}
 				}
 				c.Write(step)
 			}
 			// Pacing only steers which path the input takes.
 			time.Sleep(5 * time.Millisecond)
-		}
-		c.Write(idle)
-		var seen []byte
-		deadline := time.Now().Add(time.Second)
-		for time.Now().Before(deadline) {
-			c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-			n, err := c.Read(buf)
-			seen = append(seen, buf[:n]...)
-			if bytes.Count(seen, []byte(reuseMarker)) >= count {
-				break
-			}
-			if err != nil && !isTimeout(err) {
-				return
-			}
-		}
-		c.SetWriteDeadline(time.Now().Add(time.Second))
-		c.Write(reuse)
-		if mode&2 == 2 { // hold the connection until the client closes
-			c.SetReadDeadline(time.Now().Add(time.Second))
-			io.Copy(io.Discard, c)
-		}
-	}()
-	defer func() { <-served }()
-
-	tg, err := ParseTarget(strings.Replace(rawURL, "ADDR", ln.Addr().String(), 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := NewTransport(tg, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := tr.Open(context.Background())
-	if err != nil {
-		if !errors.Is(err, ErrUnusable) || strings.Contains(err.Error(), "\n") {
-			t.Fatalf("Open error %q: want one line wrapping ErrUnusable", err)
-		}
-		return err.Error()
-	}
-	defer c.Close()
-	time.Sleep(10 * time.Millisecond) // a real idle period; it only steers the path
-	first := ""
-	for range 2 {
-		r := c.Reuse(context.Background())
-		if !r.Outcome.Valid() || strings.Contains(r.Detail, "\n") || r.End.Before(r.Start) {
-			t.Fatalf("Reuse = %+v: want a valid outcome, a one-line detail, End >= Start", r)
-		}
-		if first == "" {
-			first = string(r.Outcome) + ": " + r.Detail
-		}
-		if r.Outcome != "ok" {
-			if r.Detail == "" {
-				t.Fatalf("Reuse = %s without detail", r.Outcome)
-			}
-			break
-		}
-	}
-	return first
+			return nil
+		},
+		idle:   idle,
+		reused: func(seen []byte) bool { return bytes.Count(seen, []byte(reuseMarker)) >= count },
+		answer: reuse,
+		hold:   mode&2 == 2,
+	}))
+	return fuzzClient(t, rawURL, srv.addr, o, 2, nil)
 }
 
 // TestDBFuzzHarness: the fuzzers' valid openings do open, and a valid

@@ -1,12 +1,9 @@
 package prober
 
 import (
+	"bufio"
 	"bytes"
-	"context"
-	"errors"
-	"io"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -72,60 +69,19 @@ func FuzzGRPCFrames(f *testing.F) {
 	f.Add(calm, []byte{})
 	f.Add([]byte{0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}, ok3) // a PING while idle
 	f.Fuzz(func(t *testing.T, idle, reuse []byte) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		served := make(chan struct{})
-		go func() {
-			defer close(served)
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(2 * time.Second))
-			c.Write(open)
-			c.Write(idle)
-			// Wait for the client's second HEADERS (stream 3), then answer.
-			buf := make([]byte, 4096)
-			deadline := time.Now().Add(time.Second)
-			for time.Now().Before(deadline) {
-				c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-				n, err := c.Read(buf)
-				if n > 0 && bytes.Contains(buf[:n], []byte{0x01, 0x04, 0, 0, 0, 3}) {
-					break
-				}
-				if err != nil && !isTimeout(err) {
-					return
-				}
-			}
-			c.SetWriteDeadline(time.Now().Add(time.Second))
-			c.Write(reuse)
-			c.SetReadDeadline(time.Now().Add(time.Second))
-			io.Copy(io.Discard, c)
-		}()
-		defer func() { <-served }()
-
-		tr, err := NewTransport(Target{Scheme: "grpc", Address: ln.Addr().String(), URL: mustURL(t, "grpc://"+ln.Addr().String())},
-			TransportOptions{Timeout: 150 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := tr.Open(context.Background())
-		if err != nil {
-			if !errors.Is(err, ErrUnusable) || strings.Contains(err.Error(), "\n") {
-				t.Fatalf("Open error %q: want one line wrapping ErrUnusable", err)
-			}
-			return
-		}
-		defer c.Close()
-		time.Sleep(10 * time.Millisecond) // a real idle period; it only steers the path the input takes
-		r := c.Reuse(context.Background())
-		if !r.Outcome.Valid() || strings.Contains(r.Detail, "\n") || r.End.Before(r.Start) || (r.Outcome != plan.OK && r.Detail == "") {
-			t.Fatalf("Reuse = %+v: want a valid outcome, a one-line detail, End >= Start", r)
-		}
+		srv := startServer(t, scripted(oneConn{
+			open: func(c net.Conn, _ *bufio.Reader) error {
+				_, err := c.Write(open)
+				return err
+			},
+			idle: idle,
+			reused: func(seen []byte) bool {
+				return bytes.Contains(seen, []byte{0x01, 0x04, 0, 0, 0, 3}) // the client's second HEADERS (stream 3)
+			},
+			answer: reuse,
+			hold:   true,
+		}))
+		fuzzClient(t, "grpc://ADDR", srv.addr, TransportOptions{Timeout: 150 * time.Millisecond}, 1, nil)
 	})
 }
 

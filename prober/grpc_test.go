@@ -3,7 +3,6 @@ package prober
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -73,11 +72,7 @@ func TestGRPCHealth(t *testing.T) {
 			srv := startGoGRPC(t, c, false)
 			conn := open(t, transport(t, tc.scheme+"://"+srv.addr, TransportOptions{InsecureSkipVerify: true, GRPCService: tc.service}))
 			for i := range 3 {
-				before := srv.read.Load()
-				time.Sleep(100 * time.Millisecond) // a real idle period: nothing may reach the server
-				if got := srv.read.Load(); got != before {
-					t.Fatalf("the server read %d bytes while the connection was idle", got-before)
-				}
+				idleSilently(t, srv.read)
 				r := reuse(t, conn)
 				if r.Outcome != plan.OK || r.Detail != tc.want || r.Retired {
 					t.Fatalf("reuse %d: %+v, want ok %s", i+1, r, tc.want)
@@ -101,18 +96,7 @@ func TestGRPCUnusable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := transport(t, tc.url, TransportOptions{Timeout: time.Second, InsecureSkipVerify: true, GRPCService: tc.service})
-			fds := countFDs(t)
-			c, err := tr.Open(context.Background())
-			if err == nil {
-				c.Close()
-				t.Fatal("Open succeeded, want ErrUnusable")
-			}
-			if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
-				t.Errorf("Open error %q, want one line wrapping ErrUnusable containing %q", err, tc.want)
-			}
-			if after := fdsBackTo(t, fds); after > fds {
-				t.Errorf("failed Open left %d file descriptors open", after-fds)
-			}
+			openUnusableClean(t, tr, tc.want)
 		})
 	}
 }

@@ -1,12 +1,9 @@
 package prober
 
 import (
+	"bufio"
 	"bytes"
-	"context"
-	"errors"
-	"io"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -69,86 +66,31 @@ func FuzzH2Frames(f *testing.F) {
 	f.Add(uint8(3), []byte{}, h2Reuse3(false, []hpack.HeaderField{{Name: ":status", Value: "200"}, {Name: "connection", Value: "close"}}, true))
 	f.Add(uint8(3), []byte{}, h2Reuse3(true, []hpack.HeaderField{{Name: ":status", Value: "204"}, {Name: "keep-alive", Value: "timeout=-1;;max=x"}}, false))
 	f.Fuzz(func(t *testing.T, mode uint8, idle, reuse []byte) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		served := make(chan struct{})
-		go func() {
-			defer close(served)
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(2 * time.Second))
-			if mode&1 == 1 {
-				c.Write(h2ValidOpen())
-				// Pacing: the idle bytes likely come after the first exchange.
-				// It only steers which path the input takes: every outcome
-				// is valid, no assertion depends on it.
-				time.Sleep(5 * time.Millisecond)
-			}
-			c.Write(idle)
-			// Wait for the client's reuse (or its close), then answer.
-			buf := make([]byte, 4096)
-			deadline := time.Now().Add(time.Second)
-			for time.Now().Before(deadline) {
-				c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-				n, err := c.Read(buf)
-				if n > 0 && mode&1 == 1 && bytes.Contains(buf[:n], []byte{0x01, 0x05, 0, 0, 0, 3}) {
-					break // the HEADERS of stream 3
+		srv := startServer(t, scripted(oneConn{
+			open: func(c net.Conn, _ *bufio.Reader) error {
+				if mode&1 == 1 {
+					c.Write(h2ValidOpen())
+					// Pacing: the idle bytes likely come after the first exchange.
+					// It only steers which path the input takes: every outcome
+					// is valid, no assertion depends on it.
+					time.Sleep(5 * time.Millisecond)
 				}
-				if err != nil && !isTimeout(err) {
-					return
-				}
-			}
-			c.SetWriteDeadline(time.Now().Add(time.Second))
-			c.Write(reuse)
-			if mode&2 == 2 { // hold the connection until the client closes
-				c.SetReadDeadline(time.Now().Add(time.Second))
-				io.Copy(io.Discard, c)
-			}
-		}()
-		defer func() { <-served }()
-
-		tg, err := ParseTarget("h2c://" + ln.Addr().String() + "/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr, err := NewTransport(tg, TransportOptions{Timeout: 150 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := tr.Open(context.Background())
-		if err != nil {
-			t.Logf("%s open: %v", t.Name(), err)
-			if !errors.Is(err, ErrUnusable) || strings.Contains(err.Error(), "\n") {
-				t.Fatalf("Open error %q: want one line wrapping ErrUnusable", err)
-			}
-			return
-		}
-		defer c.Close()
-		time.Sleep(10 * time.Millisecond) // a real idle period; like the server's pacing, it only steers the path
-		for range 2 {
-			r := c.Reuse(context.Background())
-			t.Logf("%s reuse: %s retired=%v (%s)", t.Name(), r.Outcome, r.Retired, r.Detail)
-			if !r.Outcome.Valid() || strings.Contains(r.Detail, "\n") || r.End.Before(r.Start) {
-				t.Fatalf("Reuse = %+v: want a valid outcome, a one-line detail, End >= Start", r)
-			}
+				return nil
+			},
+			idle: idle,
+			reused: func(seen []byte) bool {
+				return mode&1 == 1 && bytes.Contains(seen, []byte{0x01, 0x05, 0, 0, 0, 3}) // the HEADERS of stream 3
+			},
+			answer: reuse,
+			hold:   mode&2 == 2,
+		}))
+		fuzzClient(t, "h2c://ADDR/", srv.addr, TransportOptions{Timeout: 150 * time.Millisecond}, 2, func(c Conn, r Reply) {
 			if r.Retired && r.Outcome != plan.OK {
 				t.Fatalf("Reuse = %+v: only an OK reply can be retired", r)
 			}
 			if h := c.Hints(); h != (Hints{}) {
 				t.Fatalf("HTTP/2 Hints = %+v, want zero", h)
 			}
-			if r.Outcome != plan.OK {
-				if r.Detail == "" {
-					t.Fatalf("Reuse = %s without detail", r.Outcome)
-				}
-				return
-			}
-		}
+		})
 	})
 }

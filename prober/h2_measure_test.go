@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/idleprobe/idleprobe/internal/middlebox"
 	"github.com/idleprobe/idleprobe/prober"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
@@ -16,29 +15,12 @@ import (
 // middlebox that forgets idle flows: a reuse (a request on a new stream) finds its timeout.
 func TestMeasureH2CThroughResettingMiddlebox(t *testing.T) {
 	checkNoLeaks(t)
-	const T = 1500 * time.Millisecond
-	srv := startResponder(t)
-	mb := startMiddlebox(t, srv.HTTPAddr(), T, middlebox.Reset)
-	r, err := prober.Measure(context.Background(), mustTarget(t, "h2c://"+mb.String()+"/"),
-		prober.Options{Plan: fastSettings(plan.Parallel, 5*time.Second), Transport: prober.TransportOptions{Timeout: 2 * time.Second}})
-	if err != nil {
-		t.Fatalf("measure: %v", err)
-	}
-	if !r.Found || r.Lower >= T || r.Upper < T {
-		t.Fatalf("bracket found=%v (%s, %s] does not contain %s", r.Found, r.Lower, r.Upper, T)
-	}
-	if w := r.Upper - r.Lower; w > 250*time.Millisecond {
-		t.Errorf("bracket %s wide, want <= 250ms", w)
-	}
-	if r.Mode != plan.Reset {
-		t.Errorf("mode %s, want reset", r.Mode)
-	}
+	r := measureThroughReset(t, startResponder(t).HTTPAddr(), "h2c://MB/", plan.Parallel, prober.TransportOptions{})
 	for _, tr := range r.Trials {
 		if tr.Outcome == plan.OK && tr.Detail != "200 OK" {
 			t.Errorf("ok trial with detail %q, want 200 OK", tr.Detail)
 		}
 	}
-	t.Logf("(%s, %s] in %s, %d connections", r.Lower, r.Upper, r.Duration(), r.ConnectionsOpened)
 }
 
 // TestMeasureH2CServerIdleClose: Go's h2c server ends idle connections

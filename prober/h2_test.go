@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -280,18 +279,7 @@ func TestH2Unusable(t *testing.T) {
 				tc.url = "h2c://" + startFakeH2(t, tc.script).addr + "/"
 			}
 			tr := transport(t, tc.url, TransportOptions{Timeout: 700 * time.Millisecond, InsecureSkipVerify: true})
-			fds := countFDs(t)
-			c, err := tr.Open(context.Background())
-			if err == nil {
-				c.Close()
-				t.Fatal("Open succeeded, want ErrUnusable")
-			}
-			if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
-				t.Errorf("Open error %q, want one line wrapping ErrUnusable containing %q", err, tc.want)
-			}
-			if after := fdsBackTo(t, fds); after > fds {
-				t.Errorf("failed Open left %d file descriptors open", after-fds)
-			}
+			openUnusableClean(t, tr, tc.want)
 		})
 	}
 }

@@ -2,8 +2,6 @@ package prober
 
 import (
 	"errors"
-	"fmt"
-	"io"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -69,19 +67,8 @@ func (c *h2Conn) scanIdle() bool {
 			if errors.Is(err, errNoData) {
 				break
 			}
-			if errors.Is(err, io.EOF) {
-				// A TLS close_notify: the server closed.
-				at, detail := c.watcherEnd()
-				if at.IsZero() {
-					at, detail = now, "EOF (TLS close_notify)"
-				}
-				c.signalClose(at, detail)
-				return true
-			}
-			if c.idleBroken == nil {
-				c.idleBroken = fmt.Errorf("HTTP/2 protocol error while idle: %s", oneLine(err.Error()))
-			}
-			return true
+			// io.EOF is a TLS close_notify: the server closed.
+			return c.mon.decodeFailed(c.watchedConn, now, err, &c.idleBroken, "HTTP/2 protocol error while idle")
 		}
 		switch f := f.(type) {
 		case *http2.GoAwayFrame:
@@ -133,15 +120,5 @@ func (c *h2Conn) scanIdle() bool {
 			}
 		}
 	}
-	if at, detail := c.watcherEnd(); !at.IsZero() {
-		c.signalClose(at, detail)
-		return true
-	}
-	c.mu.Lock()
-	overflow := c.overflow
-	c.mu.Unlock()
-	if overflow && c.idleBroken == nil {
-		c.idleBroken = errIdleOverflow
-	}
-	return c.idleBroken != nil
+	return c.mon.scanned(c.watchedConn, &c.idleBroken)
 }

@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,6 +85,152 @@ func serveOn(t *testing.T, ln net.Listener, handle func(t *testing.T, c net.Conn
 	return s
 }
 
+// oneConn is the script of a scripted server's connection, for the fuzz
+// tests of what a server may send: the opening exchange, bytes while the
+// connection is idle, and the answer to the client's reuse. The whole
+// connection ends within about 2 s (its deadline).
+type oneConn struct {
+	// open plays the opening exchange (nil: none), reading the client
+	// through br; an error ends the connection.
+	open func(c net.Conn, br *bufio.Reader) error
+	// idle is written after the opening.
+	idle []byte
+	// reused reports whether the client's bytes read so far (after the
+	// opening) hold its reuse. The server answers once they do, or after
+	// a second without; a read error other than a timeout ends the
+	// connection unanswered.
+	reused func(seen []byte) bool
+	// answer is written as the answer to the reuse.
+	answer []byte
+	// hold reads after the answer until the client closes (up to a
+	// second), instead of closing at once.
+	hold bool
+}
+
+// scripted is the handler of startServer that plays s on each connection.
+func scripted(s oneConn) func(t *testing.T, c net.Conn, done <-chan struct{}) {
+	return func(t *testing.T, c net.Conn, done <-chan struct{}) {
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		br := bufio.NewReader(c)
+		if s.open != nil {
+			if err := s.open(c, br); err != nil {
+				return
+			}
+		}
+		c.Write(s.idle)
+		var seen []byte
+		buf := make([]byte, 4096)
+		deadline := time.Now().Add(time.Second)
+		for time.Now().Before(deadline) {
+			c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			n, err := br.Read(buf)
+			seen = append(seen, buf[:n]...)
+			if s.reused(seen) {
+				break
+			}
+			if err != nil && !isTimeout(err) {
+				return
+			}
+		}
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		c.Write(s.answer)
+		if s.hold {
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			io.Copy(io.Discard, br)
+		}
+	}
+}
+
+// fuzzClient opens the target rawURL (ADDR stands for addr) with o, after
+// a real idle period reuses it up to reuses times (until a reply is not
+// OK) and returns the first reuse's outcome and detail ("ok: detail"), or
+// the Open error. It fails the test unless Open fails only with one line
+// wrapping ErrUnusable and every reply has a valid outcome, a one-line
+// detail (not empty unless OK) and End >= Start; each (nil: none) checks
+// more of every reply.
+func fuzzClient(t *testing.T, rawURL, addr string, o TransportOptions, reuses int, each func(c Conn, r Reply)) string {
+	t.Helper()
+	tg, err := ParseTarget(strings.Replace(rawURL, "ADDR", addr, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTransport(tg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tr.Open(context.Background())
+	if err != nil {
+		t.Logf("%s open: %v", t.Name(), err)
+		if !errors.Is(err, ErrUnusable) || strings.Contains(err.Error(), "\n") {
+			t.Fatalf("Open error %q: want one line wrapping ErrUnusable", err)
+		}
+		return err.Error()
+	}
+	defer c.Close()
+	time.Sleep(10 * time.Millisecond) // a real idle period; like the server's pacing, it only steers the path the input takes
+	first := ""
+	for range reuses {
+		r := c.Reuse(context.Background())
+		t.Logf("%s reuse: %s retired=%v (%s)", t.Name(), r.Outcome, r.Retired, r.Detail)
+		if !r.Outcome.Valid() || strings.Contains(r.Detail, "\n") || r.End.Before(r.Start) {
+			t.Fatalf("Reuse = %+v: want a valid outcome, a one-line detail, End >= Start", r)
+		}
+		if each != nil {
+			each(c, r)
+		}
+		if first == "" {
+			first = string(r.Outcome) + ": " + r.Detail
+		}
+		if r.Outcome != plan.OK {
+			if r.Detail == "" {
+				t.Fatalf("Reuse = %s without detail", r.Outcome)
+			}
+			break
+		}
+	}
+	return first
+}
+
+// openUnusable fails the test unless opening with tr fails with one line
+// wrapping ErrUnusable that contains want.
+func openUnusable(t *testing.T, tr Transport, want string) {
+	t.Helper()
+	c, err := tr.Open(context.Background())
+	if err == nil {
+		c.Close()
+		t.Fatal("Open succeeded, want ErrUnusable")
+	}
+	if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("Open error %q, want one line wrapping ErrUnusable containing %q", err, want)
+	}
+}
+
+// openUnusableClean is openUnusable, and the failed Open must leave no
+// file descriptor open (for servers that close their end).
+func openUnusableClean(t *testing.T, tr Transport, want string) {
+	t.Helper()
+	fds := countFDs(t)
+	openUnusable(t, tr, want)
+	if after := fdsBackTo(t, fds); after > fds {
+		t.Errorf("failed Open left %d file descriptors open", after-fds)
+	}
+}
+
+// closedPort is a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ln.Addr().String()
+	ln.Close()
+	return a
+}
+
+// ClosedPort is closedPort for the external tests.
+var ClosedPort = closedPort
+
 // transport builds the transport for rawURL with options.
 func transport(t *testing.T, rawURL string, o TransportOptions) Transport {
 	t.Helper()
@@ -138,6 +286,18 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 			t.Fatalf("waited %s for %s", limit, what)
 		}
 		time.Sleep(2 * time.Millisecond) // the poll interval, not a wait for the condition
+	}
+}
+
+// idleSilently lets a connection sit idle for a real idle period (100 ms)
+// and fails the test if the server's count of bytes read moved meanwhile:
+// nothing may reach the server while idle.
+func idleSilently(t *testing.T, read *atomic.Int64) {
+	t.Helper()
+	before := read.Load()
+	time.Sleep(100 * time.Millisecond) // a real idle period
+	if got := read.Load(); got != before {
+		t.Fatalf("the server read %d bytes while the connection was idle", got-before)
 	}
 }
 

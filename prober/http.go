@@ -192,25 +192,8 @@ type exchangeResult struct {
 func (c *httpConn) exchange(ctx context.Context) (ex exchangeResult) {
 	// The timeout runs from the first byte of the reuse.
 	ex.start = time.Now()
-	deadline := ex.start.Add(c.t.d.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	_ = c.raw.SetDeadline(deadline)
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		_ = c.raw.SetDeadline(aLongTimeAgo)
-		close(fired)
-	})
-	defer func() {
-		if !stop() {
-			<-fired
-		}
-		_ = c.raw.SetDeadline(time.Time{})
-		if ex.err != nil && ctx.Err() != nil && isTimeout(ex.err) {
-			ex.err = reuseErr(ctx) // canceled, the caller's deadline, or a black hole
-		}
-	}()
+	done := c.withDeadline(ctx, ioDeadline(ctx, ex.start, c.t.d.timeout))
+	defer done(&ex.err) // a timeout by ctx: canceled, the caller's deadline, or a black hole
 
 	if _, err := c.rw.Write(c.t.request); err != nil {
 		ex.end, ex.err = time.Now(), err

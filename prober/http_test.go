@@ -3,8 +3,6 @@ package prober
 import (
 	"bufio"
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -321,14 +319,7 @@ func TestHTTPUnusable(t *testing.T) {
 				<-done
 			})
 			tr := transport(t, "http://"+srv.addr+"/", TransportOptions{Timeout: 500 * time.Millisecond})
-			c, err := tr.Open(context.Background())
-			if err == nil {
-				c.Close()
-				t.Fatal("Open succeeded, want ErrUnusable")
-			}
-			if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
-				t.Errorf("Open error %q, want one line wrapping ErrUnusable containing %q", err, tc.want)
-			}
+			openUnusable(t, tr, tc.want)
 		})
 	}
 }

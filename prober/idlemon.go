@@ -1,6 +1,9 @@
 package prober
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"sync"
 	"time"
 )
@@ -120,6 +123,45 @@ func (m *idleMonitor) run(done chan struct{}) {
 		m.again = false
 		m.mu.Unlock()
 	}
+}
+
+// decodeFailed ends a decode (begun at now) of what wc stashed that met
+// err, other than running out of bytes, and reports that the connection
+// is finished. The end of the decoded stream (io.EOF: a TLS close_notify)
+// is the idle close: at the watcher's end when it saw one (its moment and
+// cause), else at now. Any other error breaks the connection (*broken,
+// unless broken already), described as what ("while idle") and err.
+func (m *idleMonitor) decodeFailed(wc *watchedConn, now time.Time, err error, broken *error, what string) bool {
+	if errors.Is(err, io.EOF) {
+		at, detail := wc.watcherEnd()
+		if at.IsZero() {
+			at, detail = now, "EOF (TLS close_notify)"
+		}
+		m.signalClose(at, detail)
+		return true
+	}
+	if *broken == nil {
+		*broken = fmt.Errorf("%s: %s", what, oneLine(err.Error()))
+	}
+	return true
+}
+
+// scanned ends a decode that used up what wc's watcher stashed: the
+// watcher's end, if it saw one, is the idle close; otherwise a stash that
+// overflowed breaks the connection (*broken, unless broken already). It
+// reports whether the connection is finished.
+func (m *idleMonitor) scanned(wc *watchedConn, broken *error) bool {
+	if at, detail := wc.watcherEnd(); !at.IsZero() {
+		m.signalClose(at, detail)
+		return true
+	}
+	wc.mu.Lock()
+	overflow := wc.overflow
+	wc.mu.Unlock()
+	if overflow && *broken == nil {
+		*broken = errIdleOverflow
+	}
+	return *broken != nil
 }
 
 // watcherEnd returns when and how the raw watcher saw the connection end,

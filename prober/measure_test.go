@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -87,8 +88,38 @@ func checkNoLeaks(t *testing.T) {
 	})
 }
 
+// resetAfter is when the middlebox of the resetting-middlebox tests forgets
+// an idle flow.
+const resetAfter = 1500 * time.Millisecond
+
+// measureThroughReset measures rawURL (MB stands for the middlebox's
+// address) through a middlebox to up that resets flows idle for
+// resetAfter, with a 2 s timeout on top of o, and fails the test unless
+// it finds a bracket at most 250 ms wide around resetAfter, in reset mode.
+func measureThroughReset(t *testing.T, up net.Addr, rawURL string, st plan.Strategy, o prober.TransportOptions) prober.Result {
+	t.Helper()
+	const T = resetAfter
+	mb := startMiddlebox(t, up, T, middlebox.Reset)
+	o.Timeout = 2 * time.Second
+	r, err := prober.Measure(context.Background(), mustTarget(t, strings.Replace(rawURL, "MB", mb.String(), 1)),
+		prober.Options{Plan: fastSettings(st, 5*time.Second), Transport: o})
+	if err != nil {
+		t.Fatalf("measure: %v", err)
+	}
+	if !r.Found || r.Lower >= T || r.Upper < T {
+		t.Fatalf("bracket found=%v (%s, %s] does not contain %s", r.Found, r.Lower, r.Upper, T)
+	}
+	if w := r.Upper - r.Lower; w > 250*time.Millisecond {
+		t.Errorf("bracket %s wide, want <= 250ms", w)
+	}
+	if r.Mode != plan.Reset {
+		t.Errorf("mode %s, want reset", r.Mode)
+	}
+	t.Logf("%s: (%s, %s] %s %s in %s, %d connections", rawURL, r.Lower, r.Upper, r.Mode, r.Kind, r.Duration(), r.ConnectionsOpened)
+	return r
+}
+
 func TestMeasureThroughResettingMiddlebox(t *testing.T) {
-	const T = 1500 * time.Millisecond
 	for _, tc := range []struct {
 		name     string
 		strategy plan.Strategy
@@ -105,25 +136,10 @@ func TestMeasureThroughResettingMiddlebox(t *testing.T) {
 			if tc.scheme == "tcp" {
 				up = srv.TCPAddr()
 			}
-			mb := startMiddlebox(t, up, T, middlebox.Reset)
-			r, err := prober.Measure(context.Background(), mustTarget(t, tc.scheme+"://"+mb.String()+"/"),
-				prober.Options{Plan: fastSettings(tc.strategy, 5*time.Second), Transport: prober.TransportOptions{Timeout: 2 * time.Second}})
-			if err != nil {
-				t.Fatalf("measure: %v", err)
-			}
-			if !r.Found || r.Lower >= T || r.Upper < T {
-				t.Fatalf("bracket found=%v (%s, %s] does not contain %s", r.Found, r.Lower, r.Upper, T)
-			}
-			if w := r.Upper - r.Lower; w > 250*time.Millisecond {
-				t.Errorf("bracket %s wide, want <= 250ms", w)
-			}
-			if r.Mode != plan.Reset {
-				t.Errorf("mode %s, want reset", r.Mode)
-			}
+			r := measureThroughReset(t, up, tc.scheme+"://MB/", tc.strategy, prober.TransportOptions{})
 			if !r.Complete || r.PeakConnections > r.Settings.Budget {
 				t.Errorf("complete=%v peak=%d", r.Complete, r.PeakConnections)
 			}
-			t.Logf("%s: (%s, %s] in %s, %d connections", tc.name, r.Lower, r.Upper, r.Duration(), r.ConnectionsOpened)
 		})
 	}
 }

@@ -56,13 +56,11 @@ func newMySQLTransport(t Target, d *dialer, o TransportOptions) (*mysqlTransport
 
 // Open connects, logs in, and reads the server's wait_timeout.
 func (t *mysqlTransport) Open(ctx context.Context) (Conn, error) {
-	octx, cancel := openDeadline(ctx, t.d.timeout)
-	defer cancel()
-	raw, rc, err := t.d.dial(octx)
+	s, octx, cancel, err := dialSession(ctx, t.d)
 	if err != nil {
 		return nil, err
 	}
-	s := newSession(t.d, newWatchedConn(raw, rc, true))
+	defer cancel()
 	s.goodbye = mysqlGoodbye
 	cfg := t.cfg.Clone()
 	handed := false
@@ -74,7 +72,7 @@ func (t *mysqlTransport) Open(ctx context.Context) (Conn, error) {
 		return s.rw, nil
 	}
 	c := &mysqlConn{session: s}
-	_, end, err := s.exchange(octx, func() error {
+	err = s.openExchange(octx, ctx, "MySQL login to "+t.target.String(), func() error {
 		// The driver reads the server's first packet without checking its
 		// length; a panic there would leave its goroutine behind.
 		if err := checkMySQLHandshake(s.rw); err != nil {
@@ -104,15 +102,14 @@ func (t *mysqlTransport) Open(ctx context.Context) (Conn, error) {
 			}
 			return nil
 		})
-	})
-	if err != nil {
+	}, func() {
 		if c.dc != nil {
 			c.dc.Close()
 		}
-		return nil, s.openFailed(ctx, "MySQL login to "+t.target.String(), err)
+	})
+	if err != nil {
+		return nil, err
 	}
-	c.setIdleSince(end)
-	c.watch()
 	return c, nil
 }
 

@@ -89,11 +89,9 @@ func (c *postgresConn) startTLS(ctx, parent context.Context, t *postgresTranspor
 	default:
 		return malformed("answer %q to SSLRequest", b[0])
 	}
-	tc := tls.Client(replayConn{c.watchedConn}, t.tls.Clone())
-	if err := tc.HandshakeContext(ctx); err != nil {
-		return handshakeError(ctx, parent, t.d.address, t.d.timeout, err)
+	if err := c.session.startTLS(ctx, parent, t.d, t.tls); err != nil {
+		return err
 	}
-	c.rw = &recorder{Conn: tc}
 	c.goodbye = nil // what arrives while idle is encrypted
 	c.fe = pgproto3.NewFrontend(c.rw, c.rw)
 	c.fe.SetMaxBodyLen(maxPGMessage)
@@ -102,30 +100,26 @@ func (c *postgresConn) startTLS(ctx, parent context.Context, t *postgresTranspor
 
 // Open connects, logs in, and reads the server's idle_session_timeout.
 func (t *postgresTransport) Open(ctx context.Context) (Conn, error) {
-	octx, cancel := openDeadline(ctx, t.d.timeout)
-	defer cancel()
-	raw, rc, err := t.d.dial(octx)
+	s, octx, cancel, err := dialSession(ctx, t.d)
 	if err != nil {
 		return nil, err
 	}
-	s := newSession(t.d, newWatchedConn(raw, rc, true))
+	defer cancel()
 	s.goodbye = pgGoodbye
 	fe := pgproto3.NewFrontend(s.rw, s.rw)
 	fe.SetMaxBodyLen(maxPGMessage)
 	c := &postgresConn{session: s, fe: fe}
-	_, end, err := s.exchange(octx, func() error {
+	err = s.openExchange(octx, ctx, "PostgreSQL login to "+t.target.String(), func() error {
 		if t.tls != nil {
 			if err := c.startTLS(octx, ctx, t); err != nil {
 				return err
 			}
 		}
 		return c.login(t)
-	})
+	}, nil)
 	if err != nil {
-		return nil, s.openFailed(ctx, "PostgreSQL login to "+t.target.String(), err)
+		return nil, err
 	}
-	c.setIdleSince(end)
-	c.watch()
 	return c, nil
 }
 

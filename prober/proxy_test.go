@@ -155,15 +155,7 @@ func TestProxyTunnel(t *testing.T) {
 // proxy, wrapping ErrUnusable, never showing the password.
 func TestProxyErrors(t *testing.T) {
 	echo := startServer(t, func(t *testing.T, c net.Conn, done <-chan struct{}) { io.Copy(c, c) })
-	refused := func() string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		a := ln.Addr().String()
-		ln.Close()
-		return a
-	}()
+	refused := closedPort(t)
 	silent := startServer(t, func(t *testing.T, c net.Conn, done <-chan struct{}) { <-done })
 	// hangup reads the request (one write) and closes: a FIN, no reset.
 	hangup := startServer(t, func(t *testing.T, c net.Conn, done <-chan struct{}) { c.Read(make([]byte, 4096)) })

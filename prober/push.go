@@ -87,9 +87,6 @@ func (c *pushConn) Reuse(ctx context.Context) Reply {
 	if r, ok := c.beginReuse(false); !ok {
 		return r
 	}
-	c.mu.Lock()
-	c.stash = nil // whatever arrived while idle is not an answer
-	c.mu.Unlock()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, c.t.d.timeout)
 	defer cancel()

@@ -3,6 +3,7 @@ package prober_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -15,19 +16,14 @@ import (
 
 // pushPath starts the responder's push service behind the userspace
 // middlebox that forgets a flow idle for T, and returns the middlebox.
-func pushPath(t *testing.T, T time.Duration, mode middlebox.Mode) *middlebox.Proxy {
+func pushPath(t *testing.T, T time.Duration, mode middlebox.Mode) net.Addr {
 	t.Helper()
 	rs, err := responder.StartPush(context.Background(), "127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rs.Close() })
-	mb, err := middlebox.New(context.Background(), middlebox.Config{Upstream: rs.Addr().String(), Timeout: T, Mode: mode})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mb.Close() })
-	return mb
+	return startMiddlebox(t, rs.Addr(), T, mode)
 }
 
 func pushTransport(t *testing.T, addr string, timeout time.Duration) prober.Transport {
@@ -49,7 +45,7 @@ func TestPushServerDirection(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			t.Parallel()
 			mb := pushPath(t, T, mode)
-			c, err := pushTransport(t, mb.Addr().String(), 400*time.Millisecond).Open(context.Background())
+			c, err := pushTransport(t, mb.String(), 400*time.Millisecond).Open(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,7 +71,7 @@ func TestPushMeasure(t *testing.T) {
 	t.Parallel()
 	const T = time.Second
 	mb := pushPath(t, T, middlebox.Reset)
-	r, err := measureReal(t, "tcp://"+mb.Addr().String(), realSettings(3*time.Second, 0),
+	r, err := measureReal(t, "tcp://"+mb.String(), realSettings(3*time.Second, 0),
 		prober.TransportOptions{Timeout: 500 * time.Millisecond, Direction: prober.DirectionServer})
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package prober_test
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,7 +73,7 @@ func TestRealSquidProxy(t *testing.T) {
 	})
 	t.Run("target refused", func(t *testing.T) {
 		t.Parallel()
-		addr := closedPort(t)
+		addr := prober.ClosedPort(t)
 		openErr(t, "tcp://"+addr, p, "proxy "+squid.URL+" could not connect to "+addr+" (503 Service Unavailable, ERR_CONNECT_FAIL 111)")
 	})
 }
@@ -88,20 +87,7 @@ func TestRealSquidAuth(t *testing.T) {
 	p := proxyOf(t, squid.URL, 0)
 	openErr(t, echo, p, "proxy "+squid.URL+" requires authentication (407 Proxy Authentication Required, ERR_CACHE_ACCESS_DENIED 0): give user:password in a credentials file")
 	p.CredentialsFile = writeCreds(t, "alice:s3:cret")
-	tr, err := prober.NewTransport(mustTarget(t, echo), prober.TransportOptions{Proxy: p, Send: []byte("x"), Expect: []byte("x")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := tr.Open(ctx)
-	if err != nil {
-		t.Fatalf("Open with credentials: %v", err)
-	}
-	defer c.Close()
-	if r := c.Reuse(ctx); r.Outcome != plan.OK {
-		t.Errorf("reuse through Squid with credentials: %s (%s)", r.Outcome, r.Detail)
-	}
+	reuseThrough(t, echo, p, "Squid with credentials")
 }
 
 func TestRealDanteProxy(t *testing.T) {
@@ -114,7 +100,7 @@ func TestRealDanteProxy(t *testing.T) {
 	})
 	t.Run("target refused", func(t *testing.T) {
 		t.Parallel()
-		addr := closedPort(t)
+		addr := prober.ClosedPort(t)
 		openErr(t, "tcp://"+addr, p, "SOCKS5 proxy "+dante.URL+" could not connect to "+addr+" (connection refused)")
 	})
 	t.Run("no credentials", func(t *testing.T) {
@@ -135,6 +121,15 @@ func TestRealDanteUsername(t *testing.T) {
 	echo := "tcp://" + realserver.StartIdleCloser(t, serverIdle)
 	p := proxyOf(t, d.URL, 0)
 	p.CredentialsFile = writeCreds(t, u.Name+":"+u.Password)
+	reuseThrough(t, echo, p, "Dante with a user")
+	p.CredentialsFile = writeCreds(t, u.Name+":wrong-"+u.Password)
+	openErr(t, echo, p, "SOCKS5 proxy "+d.URL+" rejected the credentials of its credentials file (username/password authentication failed)")
+}
+
+// reuseThrough opens the echo target through p (via says which proxy,
+// how) and fails the test unless the open succeeds and a reuse is OK.
+func reuseThrough(t *testing.T, echo string, p *prober.Proxy, via string) {
+	t.Helper()
 	tr, err := prober.NewTransport(mustTarget(t, echo), prober.TransportOptions{Proxy: p, Send: []byte("x"), Expect: []byte("x")})
 	if err != nil {
 		t.Fatal(err)
@@ -143,14 +138,12 @@ func TestRealDanteUsername(t *testing.T) {
 	defer cancel()
 	c, err := tr.Open(ctx)
 	if err != nil {
-		t.Fatalf("Open with the user's password: %v", err)
+		t.Fatalf("Open through %s: %v", via, err)
 	}
 	defer c.Close()
 	if r := c.Reuse(ctx); r.Outcome != plan.OK {
-		t.Errorf("reuse through Dante with a user: %s (%s)", r.Outcome, r.Detail)
+		t.Errorf("reuse through %s: %s (%s)", via, r.Outcome, r.Detail)
 	}
-	p.CredentialsFile = writeCreds(t, u.Name+":wrong-"+u.Password)
-	openErr(t, echo, p, "SOCKS5 proxy "+d.URL+" rejected the credentials of its credentials file (username/password authentication failed)")
 }
 
 func writeCreds(t *testing.T, creds string) string {
@@ -160,18 +153,6 @@ func writeCreds(t *testing.T, creds string) string {
 		t.Fatal(err)
 	}
 	return f
-}
-
-// closedPort is a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := ln.Addr().String()
-	ln.Close()
-	return a
 }
 
 // openErr opens target through p and wants one line, ErrUnusable,

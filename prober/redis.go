@@ -43,28 +43,21 @@ func newRedisTransport(t Target, d *dialer, o TransportOptions, cfg *tls.Config)
 // configured (AUTH), selects the database, checks PING, and reads the
 // server's idle timeout (CONFIG GET timeout) when the server allows it.
 func (t *redisTransport) Open(ctx context.Context) (Conn, error) {
-	octx, cancel := openDeadline(ctx, t.d.timeout)
-	defer cancel()
-	raw, rc, err := t.d.dial(octx)
+	s, octx, cancel, err := dialSession(ctx, t.d)
 	if err != nil {
 		return nil, err
 	}
-	s := newSession(t.d, newWatchedConn(raw, rc, true))
+	defer cancel()
 	if t.tls != nil {
-		tc := tls.Client(replayConn{s.watchedConn}, t.tls.Clone())
-		if err := tc.HandshakeContext(octx); err != nil {
+		if err := s.startTLS(octx, ctx, t.d, t.tls); err != nil {
 			s.Close()
-			return nil, handshakeError(octx, ctx, t.d.address, t.d.timeout, err)
+			return nil, err
 		}
-		s.rw = &recorder{Conn: tc}
 	}
 	c := &redisConn{session: s, br: bufio.NewReaderSize(s.rw, 4096)}
-	_, end, err := s.exchange(octx, c.login(t))
-	if err != nil {
-		return nil, s.openFailed(ctx, "Redis login to "+t.target.String(), err)
+	if err := s.openExchange(octx, ctx, "Redis login to "+t.target.String(), c.login(t), nil); err != nil {
+		return nil, err
 	}
-	c.setIdleSince(end)
-	c.watch()
 	return c, nil
 }
 

@@ -2,10 +2,10 @@ package prober
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -69,35 +69,16 @@ func (s *session) withGoodbye(detail string) string {
 // began and ended, and fn's error with the recorded I/O cause preferred.
 func (s *session) exchange(ctx context.Context, fn func() error) (start, end time.Time, err error) {
 	start = time.Now()
-	deadline := start.Add(s.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	_ = s.raw.SetDeadline(deadline)
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		_ = s.raw.SetDeadline(aLongTimeAgo)
-		close(fired)
-	})
+	done := s.withDeadline(ctx, ioDeadline(ctx, start, s.timeout))
 	s.rw.reset()
 	err = fn()
 	end = time.Now()
-	if !stop() {
-		<-fired
-	}
-	_ = s.raw.SetDeadline(time.Time{})
-	if err == nil {
-		return start, end, nil
-	}
-	if ioErr := s.rw.err(); ioErr != nil {
-		err = ioErr
-	}
-	if ctx.Err() != nil && isTimeout(err) {
-		err = ctx.Err()
-		if ctx.Err() == context.DeadlineExceeded {
-			err = os.ErrDeadlineExceeded
+	if err != nil {
+		if ioErr := s.rw.err(); ioErr != nil {
+			err = ioErr
 		}
 	}
+	done(&err)
 	return start, end, err
 }
 
@@ -204,6 +185,48 @@ func (r *recorder) Write(p []byte) (int, error) {
 	n, err := r.Conn.Write(p)
 	r.note(err)
 	return n, err
+}
+
+// dialSession dials d for the opening of a request/response database
+// protocol: a new session, and the opening's context, bounded by d's
+// timeout and ctx (cancel it when the opening ends).
+func dialSession(ctx context.Context, d *dialer) (*session, context.Context, context.CancelFunc, error) {
+	octx, cancel := openDeadline(ctx, d.timeout)
+	raw, rc, err := d.dial(octx)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	return newSession(d, newWatchedConn(raw, rc, true)), octx, cancel, nil
+}
+
+// startTLS completes a TLS handshake with cfg (cloned) on s, bounded by
+// octx, after which the protocol runs over TLS. A failure is described as
+// handshakeError does, with ctx the context of the Open.
+func (s *session) startTLS(octx, ctx context.Context, d *dialer, cfg *tls.Config) error {
+	tc := tls.Client(replayConn{s.watchedConn}, cfg.Clone())
+	if err := tc.HandshakeContext(octx); err != nil {
+		return handshakeError(octx, ctx, d.address, d.timeout, err)
+	}
+	s.rw = &recorder{Conn: tc}
+	return nil
+}
+
+// openExchange runs the opening exchange fn bounded by octx. On success
+// the idle clock starts at its end and the watcher runs. On failure undo
+// (when set) runs, then the session closes and the error is what
+// openFailed makes of it, with ctx the context of the Open.
+func (s *session) openExchange(octx, ctx context.Context, what string, fn func() error, undo func()) error {
+	_, end, err := s.exchange(octx, fn)
+	if err != nil {
+		if undo != nil {
+			undo()
+		}
+		return s.openFailed(ctx, what, err)
+	}
+	s.setIdleSince(end)
+	s.watch()
+	return nil
 }
 
 // openFailed turns an error of the opening exchange into one line wrapping

@@ -5,7 +5,6 @@ package prober
 import (
 	"context"
 	"fmt"
-	"github.com/coder/websocket"
 	"io"
 	"net"
 	"net/http"
@@ -58,41 +57,7 @@ func serveIn(t *testing.T, ns, scheme string) string {
 		go hs.Serve(ln)
 		t.Cleanup(func() { hs.Close() })
 	case "ws":
-		// A hijacked connection outlives hs.Close: each is closed and
-		// waited for.
-		var (
-			mu    sync.Mutex
-			conns = map[*websocket.Conn]bool{}
-			wg    sync.WaitGroup
-		)
-		hs := &http.Server{ErrorLog: newDiscardLogger(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			wg.Add(1)
-			defer wg.Done()
-			c, err := websocket.Accept(w, r, nil)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = true
-			mu.Unlock()
-			defer c.CloseNow()
-			for {
-				typ, data, err := c.Read(context.Background())
-				if err != nil || c.Write(context.Background(), typ, data) != nil {
-					return
-				}
-			}
-		})}
-		go hs.Serve(ln)
-		t.Cleanup(func() {
-			hs.Close()
-			mu.Lock()
-			for c := range conns {
-				c.CloseNow()
-			}
-			mu.Unlock()
-			wg.Wait()
-		})
+		serveGoWS(t, ln, nil, 0)
 	case "http":
 		serveOn(t, ln, func(t *testing.T, c net.Conn, done <-chan struct{}) {
 			httpAnswer(t, c, func(int, *http.Request) (string, bool) { return okResponse, true })

@@ -69,16 +69,10 @@ func (c *tcpConn) Reuse(ctx context.Context) Reply {
 	if r, ok := c.beginReuse(false); !ok {
 		return r
 	}
-	c.mu.Lock()
-	c.stash = nil // whatever arrived while idle is not an answer
-	c.mu.Unlock()
 
 	// The timeout runs from the first byte of the reuse.
 	start := time.Now()
-	deadline := start.Add(c.t.d.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
+	deadline := ioDeadline(ctx, start, c.t.d.timeout)
 	_ = c.raw.SetWriteDeadline(deadline)
 	defer func() { _ = c.raw.SetWriteDeadline(time.Time{}) }()
 

@@ -227,12 +227,7 @@ func TestReuseCanceled(t *testing.T) {
 
 // TestOpenErrors: failures to open say what failed and wrap ErrUnusable.
 func TestOpenErrors(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := ln.Addr().String()
-	ln.Close()
+	refused := closedPort(t)
 	failingDNS := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
 		return nil, errors.New("no DNS in tests")
 	}}

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"io"
 	"math/big"
 	"net"
@@ -121,21 +120,11 @@ func TestHTTPS(t *testing.T) {
 			}
 			tc.opts.Timeout = 2 * time.Second
 			tr := transport(t, "https://"+a+"/", tc.opts)
-			fds := countFDs(t)
-			c, err := tr.Open(context.Background())
 			if tc.wantErr != "" {
-				if err == nil {
-					c.Close()
-					t.Fatal("Open succeeded, want a TLS error")
-				}
-				if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "\n") {
-					t.Errorf("Open error %q, want one line wrapping ErrUnusable containing %q", err, tc.wantErr)
-				}
-				if after := fdsBackTo(t, fds); after > fds {
-					t.Errorf("failed handshake left %d file descriptors open", after-fds)
-				}
+				openUnusableClean(t, tr, tc.wantErr)
 				return
 			}
+			c, err := tr.Open(context.Background())
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}

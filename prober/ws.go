@@ -144,11 +144,7 @@ func (e *upgradeError) Error() string { return e.why }
 // upgrade sends the upgrade request and reads the server's 101. Bytes that
 // follow the response are kept for the frame reader.
 func (c *wsConn) upgrade(ctx context.Context) (end time.Time, err error) {
-	deadline := time.Now().Add(c.t.d.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	done := c.withDeadline(ctx, deadline)
+	done := c.withDeadline(ctx, ioDeadline(ctx, time.Now(), c.t.d.timeout))
 	defer done(&err)
 
 	var nonce [16]byte
@@ -276,18 +272,7 @@ func (c *wsConn) scanIdle() bool {
 			if errors.Is(err, errNoData) {
 				break
 			}
-			if errors.Is(err, io.EOF) {
-				at, detail := c.watcherEnd()
-				if at.IsZero() {
-					at, detail = now, "EOF (TLS close_notify)"
-				}
-				c.mon.signalClose(at, detail)
-				return true
-			}
-			if c.broken == nil {
-				c.broken = fmt.Errorf("while idle: %s", oneLine(err.Error()))
-			}
-			return true
+			return c.mon.decodeFailed(c.watchedConn, now, err, &c.broken, "while idle")
 		}
 		switch op {
 		case wsClose:
@@ -305,17 +290,7 @@ func (c *wsConn) scanIdle() bool {
 			c.pushed++
 		}
 	}
-	if at, detail := c.watcherEnd(); !at.IsZero() {
-		c.mon.signalClose(at, detail)
-		return true
-	}
-	c.mu.Lock()
-	overflow := c.overflow
-	c.mu.Unlock()
-	if overflow && c.broken == nil {
-		c.broken = errIdleOverflow
-	}
-	return c.broken != nil
+	return c.mon.scanned(c.watchedConn, &c.broken)
 }
 
 // message returns the reuse message and what its answer must contain.
@@ -396,11 +371,7 @@ func (e *wsClosedError) Error() string { return e.why }
 // bounded by the timeout (from its first byte) and ctx.
 func (c *wsConn) exchange(ctx context.Context) (start, end time.Time, detail string, err error) {
 	start = time.Now()
-	deadline := start.Add(c.t.d.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	done := c.withDeadline(ctx, deadline)
+	done := c.withDeadline(ctx, ioDeadline(ctx, start, c.t.d.timeout))
 	defer func() {
 		done(&err)
 		if err != nil {

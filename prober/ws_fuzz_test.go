@@ -3,18 +3,14 @@ package prober
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha1"
 	"encoding/base64"
-	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
 // wsServerFrame is an unmasked server frame.
@@ -76,66 +72,22 @@ func FuzzWSFrames(f *testing.F) {
 	f.Add([]byte{}, wsServerFrame(true, wsClose, []byte{0x03, 0xe8, 'x'}))
 	f.Add([]byte("\x81\x7f\xff\xff\xff\xff\xff\xff\xff\xff"), []byte{})
 	f.Fuzz(func(t *testing.T, idle, reuse []byte) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		served := make(chan struct{})
-		go func() {
-			defer close(served)
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(2 * time.Second))
-			br := bufio.NewReader(c)
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			sum := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + wsGUID))
-			io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+
-				base64.StdEncoding.EncodeToString(sum[:])+"\r\n\r\n")
-			c.Write(idle)
-			// Wait for the client's message (or its close), then answer.
-			c.SetReadDeadline(time.Now().Add(time.Second))
-			if _, err := br.ReadByte(); err != nil {
-				return
-			}
-			c.SetWriteDeadline(time.Now().Add(time.Second))
-			c.Write(reuse)
-			c.SetReadDeadline(time.Now().Add(time.Second))
-			io.Copy(io.Discard, br)
-		}()
-		defer func() { <-served }()
-
-		tr, err := NewTransport(Target{Scheme: "ws", Address: ln.Addr().String(), URL: mustURL(t, "ws://"+ln.Addr().String()+"/")},
-			TransportOptions{Timeout: 150 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := tr.Open(context.Background())
-		if err != nil {
-			if !errors.Is(err, ErrUnusable) || strings.Contains(err.Error(), "\n") {
-				t.Fatalf("Open error %q: want one line wrapping ErrUnusable", err)
-			}
-			return
-		}
-		defer c.Close()
-		time.Sleep(10 * time.Millisecond) // a real idle period; it only steers the path the input takes
-		for range 2 {
-			r := c.Reuse(context.Background())
-			if !r.Outcome.Valid() || strings.Contains(r.Detail, "\n") || r.End.Before(r.Start) {
-				t.Fatalf("Reuse = %+v: want a valid outcome, a one-line detail, End >= Start", r)
-			}
-			if r.Outcome != plan.OK {
-				if r.Detail == "" {
-					t.Fatalf("Reuse = %s without detail", r.Outcome)
+		srv := startServer(t, scripted(oneConn{
+			open: func(c net.Conn, br *bufio.Reader) error {
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return err
 				}
-				return
-			}
-		}
+				sum := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + wsGUID))
+				_, err = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+
+					base64.StdEncoding.EncodeToString(sum[:])+"\r\n\r\n")
+				return err
+			},
+			idle:   idle,
+			reused: func(seen []byte) bool { return len(seen) > 0 }, // the client's message (or its close)
+			answer: reuse,
+			hold:   true,
+		}))
+		fuzzClient(t, "ws://ADDR/", srv.addr, TransportOptions{Timeout: 150 * time.Millisecond}, 2, nil)
 	})
 }

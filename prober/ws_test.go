@@ -3,7 +3,6 @@ package prober
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -27,15 +26,22 @@ type goWS struct {
 	pings *atomic.Int64 // pings the server saw (as pongs it sent)
 }
 
-// startGoWS runs an echo server; with idle > 0 it closes a connection
-// (close frame 1001 "idle timeout") after idle without a message. With
-// cert it serves TLS.
+// startGoWS runs an echo server on loopback; with idle > 0 it closes a
+// connection (close frame 1001 "idle timeout") after idle without a
+// message. With cert it serves TLS.
 func startGoWS(t *testing.T, cert *tls.Certificate, idle time.Duration) *goWS {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveGoWS(t, ln, cert, idle)
+}
+
+// serveGoWS is startGoWS on ln. A hijacked connection outlives the
+// server's Close: at cleanup each is closed and waited for.
+func serveGoWS(t *testing.T, ln net.Listener, cert *tls.Certificate, idle time.Duration) *goWS {
+	t.Helper()
 	s := &goWS{addr: ln.Addr().String(), read: new(atomic.Int64), pings: new(atomic.Int64)}
 	var (
 		mu    sync.Mutex
@@ -132,11 +138,7 @@ func TestWSEcho(t *testing.T) {
 			srv := startGoWS(t, c, 0)
 			conn := open(t, transport(t, scheme+"://"+srv.addr+"/echo", TransportOptions{InsecureSkipVerify: true}))
 			for i := range 3 {
-				before := srv.read.Load()
-				time.Sleep(100 * time.Millisecond) // a real idle period: nothing may reach the server
-				if got := srv.read.Load(); got != before {
-					t.Fatalf("the server read %d bytes while the connection was idle", got-before)
-				}
+				idleSilently(t, srv.read)
 				select {
 				case <-conn.Closed():
 					t.Fatal("Closed fired on a server that never closes")
@@ -197,18 +199,7 @@ func TestWSUnusable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := transport(t, tc.url, TransportOptions{Timeout: time.Second, InsecureSkipVerify: true})
-			fds := countFDs(t)
-			c, err := tr.Open(context.Background())
-			if err == nil {
-				c.Close()
-				t.Fatal("Open succeeded, want ErrUnusable")
-			}
-			if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
-				t.Errorf("Open error %q, want one line wrapping ErrUnusable containing %q", err, tc.want)
-			}
-			if after := fdsBackTo(t, fds); after > fds {
-				t.Errorf("failed Open left %d file descriptors open", after-fds)
-			}
+			openUnusableClean(t, tr, tc.want)
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/idleprobe/idleprobe/internal/middlebox"
 	"github.com/idleprobe/idleprobe/internal/realserver"
 )
 
@@ -82,13 +80,7 @@ func TestDashboardQueries(t *testing.T) {
 	}
 
 	resp := startResponder(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	mb, err := middlebox.New(ctx, middlebox.Config{Upstream: resp.HTTPAddr().String(), Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mb.Close() })
+	mb := startDemoMiddlebox(t, resp.HTTPAddr())
 
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "idleprobe.yml")

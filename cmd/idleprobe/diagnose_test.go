@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -17,13 +18,7 @@ import (
 // The whole run ends within the measurement deadline.
 func TestDiagnoseMiddlebox(t *testing.T) {
 	resp := startResponder(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	mb, err := middlebox.New(ctx, middlebox.Config{Upstream: resp.HTTPAddr().String(), Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mb.Close() })
+	mb := startDemoMiddlebox(t, resp.HTTPAddr())
 	direct := "http://" + resp.HTTPAddr().String() + "/"
 	via := "http://" + mb.Addr().String() + "/"
 	args := []string{"diagnose", "--min", "200ms", "--max", "2500ms", "--timeout", "1s", "--budget", "12", "--max-connections", "16", "--deadline", "20s"}
@@ -117,4 +112,18 @@ func TestDiagnoseFailures(t *testing.T) {
 			t.Errorf("diagnose %v: exit %d, stderr %q, want 2 and %q", tc.args, code, errOut, tc.want)
 		}
 	}
+}
+
+// startDemoMiddlebox runs the demo middlebox (it forgets flows idle for
+// 1 s) in front of upstream for the test.
+func startDemoMiddlebox(t *testing.T, upstream net.Addr) *middlebox.Proxy {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	mb, err := middlebox.New(ctx, middlebox.Config{Upstream: upstream.String(), Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mb.Close() })
+	return mb
 }
