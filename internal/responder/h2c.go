@@ -56,7 +56,6 @@ type h2Conn struct {
 	lastStream  uint32 // the highest stream the client opened
 
 	connSend     int64 // what we may still send on the connection
-	connRecv     int64 // what the client may still send on the connection
 	peerWindow   int64 // the client's initial stream window
 	peerMaxFrame uint32
 	streams      []*h2Stream // open streams (nil when none)
@@ -67,7 +66,6 @@ func newH2Conn(remote string) *h2Conn {
 		remote:       remote,
 		dec:          hpack.NewDecoder(4096, nil), // the default until the client ACKs ours
 		connSend:     h2Window,
-		connRecv:     h2Window,
 		peerWindow:   h2Window,
 		peerMaxFrame: h2FrameSize,
 	}
@@ -133,11 +131,16 @@ func (s *Server) holdH2(c *net.TCPConn, h *h2Conn) {
 func (s *Server) answerH2(c *net.TCPConn, h *h2Conn, prefix []byte) {
 	x := h2IOs.Get().(*h2IO)
 	var r io.Reader = c
+	var pc *prefixConn
 	if prefix != nil {
-		r = &prefixConn{TCPConn: c, prefix: prefix}
+		pc = &prefixConn{TCPConn: c, prefix: prefix}
+		r = pc
 	}
 	x.br.Reset(r)
 	err := h.serve(s, x, c)
+	for err == nil && pc != nil && len(pc.prefix) > 0 {
+		err = h.serve(s, x, c) // bytes answerHTTP read are not left behind
+	}
 	if err != nil {
 		// The framer may be mid-frame: it is not reused.
 		x.br.Reset(nil)
@@ -158,7 +161,7 @@ func (h *h2Conn) serve(s *Server, x *h2IO, w io.Writer) error {
 	x.out.Reset()
 	err := h.frames(s, x, w)
 	if code, ok := goAwayCode(err); ok {
-		x.out.Reset()
+		// After the answers queued so far (the framer writes whole frames).
 		_ = x.fr.WriteGoAway(h.lastStream, code, nil)
 	}
 	if werr := flush(x, w); err == nil {

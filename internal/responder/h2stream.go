@@ -21,7 +21,6 @@ import (
 // finished.
 type h2Stream struct {
 	id      uint32
-	recvWin int64 // what the client may still send on it
 	sendWin int64 // what we may still send on it
 
 	remoteDone bool // END_STREAM arrived: the response is under way
@@ -41,7 +40,8 @@ func (h *h2Conn) headers(s *Server, x *h2IO, f *http2.MetaHeadersFrame) error {
 	if st := h.find(id); st != nil {
 		// Trailers: they end the request.
 		if st.remoteDone {
-			return connErr(http2.ErrCodeStreamClosed, "HEADERS on half-closed stream %d", id)
+			h.reset(x, id, http2.ErrCodeStreamClosed)
+			return nil
 		}
 		if !f.StreamEnded() {
 			h.reset(x, id, http2.ErrCodeProtocol)
@@ -66,7 +66,7 @@ func (h *h2Conn) headers(s *Server, x *h2IO, f *http2.MetaHeadersFrame) error {
 		h.reset(x, id, http2.ErrCodeProtocol)
 		return nil
 	}
-	st := &h2Stream{id: id, recvWin: h2Window, sendWin: h.peerWindow, path: path}
+	st := &h2Stream{id: id, sendWin: h.peerWindow, path: path}
 	hdr := make(http.Header, len(f.RegularFields()))
 	for _, hf := range f.RegularFields() {
 		hdr.Add(hf.Name, hf.Value)
@@ -90,14 +90,12 @@ func (h *h2Conn) headers(s *Server, x *h2IO, f *http2.MetaHeadersFrame) error {
 	return nil
 }
 
-// data takes request body bytes and gives their window back.
+// data takes request body bytes and gives their window back at once (the
+// bytes are discarded or kept as they come), so a frame (at most
+// h2FrameSize) never exceeds a window.
 func (h *h2Conn) data(s *Server, x *h2IO, f *http2.DataFrame) error {
 	n := int64(f.Length) // padding counts too
-	if n > h.connRecv {
-		return connErr(http2.ErrCodeFlowControl, "DATA beyond the connection window")
-	}
 	if n > 0 {
-		// Discarded or kept at once: the window goes back at once.
 		if err := x.fr.WriteWindowUpdate(0, uint32(n)); err != nil {
 			return err
 		}
@@ -112,10 +110,6 @@ func (h *h2Conn) data(s *Server, x *h2IO, f *http2.DataFrame) error {
 	}
 	if st.remoteDone {
 		h.reset(x, st.id, http2.ErrCodeStreamClosed)
-		return nil
-	}
-	if n > st.recvWin {
-		h.reset(x, st.id, http2.ErrCodeFlowControl)
 		return nil
 	}
 	b := f.Data()
