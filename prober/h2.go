@@ -36,8 +36,14 @@ const (
 	h2FrameSize = 16 << 10
 	// h2Window is the initial flow-control window of both ends (default).
 	h2Window = 65535
-	// h2HeaderTable is the HPACK dynamic table size we allow (default).
+	// h2HeaderTable is the HPACK dynamic table size the decoder accepts
+	// (the default, which a server may use until it has our SETTINGS).
 	h2HeaderTable = 4096
+	// h2AskHeaderTable is the table size we ask for
+	// (SETTINGS_HEADER_TABLE_SIZE): a compliant server then keeps each
+	// idle connection's decoder table that small. The decoder still
+	// accepts h2HeaderTable, so a server that ignores it is no error.
+	h2AskHeaderTable = 512
 	// h2MaxPendingPings caps the server PINGs kept to acknowledge at the
 	// next reuse.
 	h2MaxPendingPings = 4
@@ -271,6 +277,10 @@ func newH2Conn(t *h2Transport, wc *watchedConn) *h2Conn {
 	}
 	c.mon = newIdleMonitor(wc, c.scanIdle)
 	c.enc = hpack.NewEncoder(&c.hb)
+	// No dynamic table for requests: every exchange sends the same few
+	// fields, and an idle connection then keeps no table entries (nor
+	// their index maps). The first header block says so (size update 0).
+	c.enc.SetMaxDynamicTableSizeLimit(0)
 	c.rw = c.wire
 	c.fr = http2.NewFramer(&c.out, h2Feed{c})
 	c.fr.SetMaxReadFrameSize(h2FrameSize)

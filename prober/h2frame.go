@@ -214,7 +214,8 @@ func (c *h2Conn) firstExchange(ctx context.Context) (end time.Time, err error) {
 	defer done(&err)
 
 	c.out.WriteString(http2.ClientPreface)
-	if err := c.fr.WriteSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 0}); err != nil {
+	if err := c.fr.WriteSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 0},
+		http2.Setting{ID: http2.SettingHeaderTableSize, Val: h2AskHeaderTable}); err != nil {
 		return end, err
 	}
 	if err := c.flush(); err != nil {

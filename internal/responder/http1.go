@@ -14,12 +14,13 @@ import (
 
 // The HTTP/1.1 fast path: the responder answers plain HTTP/1.x requests
 // itself, with net/http's handler (srv.Handler), on connections it holds
-// without buffers while idle. Whatever else arrives on the HTTP port (the
-// h2c preface, an Upgrade such as WebSocket, Expect: 100-continue, a
-// header block larger than a read buffer) is handed to net/http with the
-// bytes read so far. The fast path's ResponseWriter buffers the response
-// and offers no Flusher or Hijacker: a handler that needs them is for
-// requests that go to net/http (an Upgrade).
+// without buffers while idle. The h2c preface goes to the h2c fast path
+// (h2c.go). Whatever else arrives on the HTTP port (an Upgrade such as
+// WebSocket, Expect: 100-continue, a header block larger than a read
+// buffer) is handed to net/http with the bytes read so far. The fast
+// path's ResponseWriter buffers the response and offers no Flusher or
+// Hijacker: a handler that needs them is for requests that go to net/http
+// (an Upgrade).
 
 var (
 	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
@@ -71,6 +72,10 @@ func (s *Server) answerHTTP(c *net.TCPConn) {
 	}()
 	for {
 		hdr, err := peekHeader(br)
+		if err == nil && bytes.HasPrefix(hdr, h2Preface) {
+			s.startH2(c, br) // h2c with prior knowledge
+			return
+		}
 		if errors.Is(err, errHeaderTooLong) || (err == nil && !plainRequest(hdr)) {
 			s.toNetHTTP(c, br)
 			return

@@ -8,10 +8,11 @@
 // idleprobe measure the path itself instead of the application's own idle
 // timeout.
 //
-// Held connections are cheap (hold.go): plain HTTP/1.x requests and the
-// echo are answered by the responder's own loops, which keep no buffer and
-// no deep stack while a connection is idle; everything else on the HTTP
-// port (h2c, upgrades) goes to net/http with the same handler, serveHTTP.
+// Held connections are cheap (hold.go): plain HTTP/1.x requests, h2c
+// (h2c.go, gRPC health checks included) and the echo are answered by the
+// responder's own loops, which keep no buffer and no deep stack while a
+// connection is idle; everything else on the HTTP port (upgrades such as
+// WebSocket) goes to net/http with the same handler, serveHTTP.
 package responder
 
 import (
@@ -66,7 +67,7 @@ type Server struct {
 	stopping bool
 
 	ws   *wsEcho     // WebSocket echo on the HTTP port
-	grpc *grpcHealth // gRPC health service on the HTTP port (h2c)
+	grpc *grpcHealth // gRPC health service on the HTTP port (h2c.go)
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -107,20 +108,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if s.httpLn != nil {
-		// HTTP/1.1 and h2c with prior knowledge on the same port (net/http
-		// tells them apart by the HTTP/2 preface).
+		// HTTP/1.1 only: h2c with prior knowledge never reaches net/http
+		// (the fast path takes the HTTP/2 preface, h2c.go).
 		var protocols http.Protocols
 		protocols.SetHTTP1(true)
-		protocols.SetUnencryptedHTTP2(true)
 		s.h1 = newHandoff(s.httpLn.Addr())
 		s.srv = &http.Server{
 			Protocols: &protocols,
-			// HTTP/2 keeps quiet too: with IdleTimeout and ReadTimeout 0
-			// its idle timer is off (no GOAWAY), and with SendPingTimeout 0
-			// it never sends a PING health check (PingTimeout only applies
-			// once a PING was sent). It answers the client's PINGs.
-			HTTP2:   &http.HTTP2Config{SendPingTimeout: 0},
-			Handler: http.HandlerFunc(s.serveHTTP),
+			Handler:   http.HandlerFunc(s.serveHTTP),
 			// No timeouts at all: an idle keep-alive connection is held
 			// until the client (or the path) ends it. IdleTimeout 0 falls
 			// back to ReadTimeout, which is 0 too: never.
@@ -173,7 +168,7 @@ func (s *Server) TCPAddr() net.Addr {
 const maxDrain = 1 << 20
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.ws.serve(w, r) || s.grpc.serve(w, r) {
+	if s.ws.serve(w, r) {
 		return
 	}
 	// Read the whole request body so that the connection stays usable.
@@ -264,7 +259,6 @@ func (s *Server) shutdown(ctx context.Context) error {
 		}
 	}
 	s.ws.close()
-	s.grpc.stop()
 	s.mu.Lock()
 	s.stopping = true
 	if s.tcpLn != nil {
