@@ -90,13 +90,17 @@ type hopJudge struct {
 	mu       sync.Mutex
 	caps     map[uint16]*whichhop.Capture
 	verdicts map[trialKey]whichhop.Verdict
-	wg       sync.WaitGroup
+	// judging holds the connections whose verdict is being read: their
+	// packets are forgotten by the verdict, not by forget.
+	judging map[Conn]bool
+	wg      sync.WaitGroup
 }
 
 // newHopJudge starts capturing on the target's port, before the first
 // connection is opened (its SYN-ACK is evidence).
 func newHopJudge(t Target) *hopJudge {
-	j := &hopJudge{caps: make(map[uint16]*whichhop.Capture), verdicts: make(map[trialKey]whichhop.Verdict)}
+	j := &hopJudge{caps: make(map[uint16]*whichhop.Capture), verdicts: make(map[trialKey]whichhop.Verdict),
+		judging: make(map[Conn]bool)}
 	_, p, err := net.SplitHostPort(t.Address)
 	if err != nil {
 		j.err = err
@@ -139,6 +143,9 @@ func (j *hopJudge) judge(id plan.ConnID, reuse int, c Conn, out plan.Outcome) {
 			j.caps[remote.Port()], capture = c, c
 		}
 	}
+	if capture != nil {
+		j.judging[c] = true
+	}
 	j.mu.Unlock()
 	if capture == nil {
 		return
@@ -150,8 +157,31 @@ func (j *hopJudge) judge(id plan.ConnID, reuse int, c Conn, out plan.Outcome) {
 		capture.Forget(local, remote)
 		j.mu.Lock()
 		j.verdicts[trialKey{id, reuse}] = v
+		delete(j.judging, c)
 		j.mu.Unlock()
 	}()
+}
+
+// forget drops what the capture saw of c, a connection being closed
+// without a verdict (it survived, or failed without a packet to judge):
+// a capture shared by a long-running serve must not fill up with them.
+func (j *hopJudge) forget(c Conn) {
+	if j == nil || j.err != nil {
+		return
+	}
+	e, ok := c.(endpointer)
+	if !ok {
+		return
+	}
+	local, remote, ok := e.endpoints()
+	if !ok {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if capture := j.caps[remote.Port()]; capture != nil && !j.judging[c] {
+		capture.Forget(local, remote)
+	}
 }
 
 // close waits for the verdicts under way and releases the captures.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -126,6 +127,22 @@ func TestMeasureWhichHop(t *testing.T) {
 	captures.Unlock()
 	if left != 0 {
 		t.Errorf("%d captures left open after the measurements", left)
+	}
+	if allowed {
+		// A capture that outlives a measurement (serve shares one per
+		// port) keeps nothing of its connections: judged or not, each is
+		// forgotten when it closes.
+		_, p, _ := net.SplitHostPort(addr)
+		port, _ := strconv.Atoi(p)
+		held, err := acquireCapture(uint16(port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		measure(true)
+		if n := held.Len(); n != 0 {
+			t.Errorf("the shared capture remembers %d connections after the measurement, want 0", n)
+		}
+		releaseCapture(uint16(port))
 	}
 	if r := measure(false); r.EndedBy != nil {
 		t.Errorf("ended_by %+v without WhichHop", *r.EndedBy)

@@ -334,6 +334,7 @@ func (m *measurement) release() {
 
 // drop closes a connection and gives its slot back.
 func (m *measurement) drop(l *live) {
+	m.hop.forget(l.conn)
 	if !l.reusing {
 		l.stop()
 		l.reusing = true // the watcher is gone either way

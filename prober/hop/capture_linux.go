@@ -127,6 +127,12 @@ func (c *Capture) note(h header, at time.Time) {
 	defer c.mu.Unlock()
 	k := flow{local: netip.AddrPortFrom(h.dst, h.dport), remote: netip.AddrPortFrom(h.src, h.sport)}
 	r := c.flows[k]
+	if r == nil && h.flags&(FlagSYN|FlagACK) != FlagSYN|FlagACK {
+		// Only a SYN-ACK starts a record: a FIN or RST of a connection the
+		// capture did not see open (or was told to forget, and whose last
+		// packets come after) has nothing to be compared with.
+		return
+	}
 	if r == nil {
 		if len(c.flows) >= maxFlows {
 			c.dropped++
@@ -183,6 +189,13 @@ func (c *Capture) Forget(local, remote netip.AddrPort) {
 	c.mu.Lock()
 	delete(c.flows, flow{local: unmap(local), remote: unmap(remote)})
 	c.mu.Unlock()
+}
+
+// Len is how many connections the capture remembers.
+func (c *Capture) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.flows)
 }
 
 // Close stops the capture and waits for its reader to end.

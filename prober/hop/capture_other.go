@@ -24,5 +24,8 @@ func (c *Capture) Verdict(local, remote netip.AddrPort, wait time.Duration) Verd
 // Forget does nothing.
 func (c *Capture) Forget(local, remote netip.AddrPort) {}
 
+// Len is always 0.
+func (c *Capture) Len() int { return 0 }
+
 // Close does nothing.
 func (c *Capture) Close() error { return nil }
