@@ -223,7 +223,7 @@ func (c *core) linger(now time.Time) time.Time {
 // recently tells them apart: under a lifetime it closes at that age too
 // (a close at a short idle time, which the clocks then read), under an
 // idle limit it lives on. watchClock returns when to look again while
-// such a connection is about to pass that age (within one width), or the
+// such a connection is about to pass that age (within a tenth of it, or one width), or the
 // zero time when none is or one has passed it.
 func (c *core) watchClock(now time.Time) time.Time {
 	if c.b.kind != Idle {
@@ -243,7 +243,10 @@ func (c *core) watchClock(now time.Time) time.Time {
 		return time.Time{} // no lifetime look-alike
 	}
 	past := cLo + watchMargin
-	horizon := now.Add(c.s.Width(cLo) + watchMargin)
+	// The connections opened with the closed ones may be gone (recycled or
+	// closed by the search); younger ones pass that age later: wait for
+	// them up to a tenth of it.
+	horizon := now.Add(max(c.s.Width(cLo), cLo/10) + watchMargin)
 	var next time.Time
 	for _, pc := range c.conns {
 		if pc.state != idle || now.Sub(pc.idleSince) >= iLo {
