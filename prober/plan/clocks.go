@@ -57,8 +57,11 @@ func instants(ts []Trial) [][]int {
 	return out
 }
 
-// sameInstant is how close two closes must come to be one event.
-const sameInstant = 2 * time.Millisecond
+// sameInstant is how close two closes must come to be one event (in a
+// chain): a sweep of a few dozen connections by a server or proxy that
+// checks its timers once a second (Squid, Dante, Redis) is seen over a few
+// milliseconds.
+const sameInstant = 5 * time.Millisecond
 
 // never is a threshold that is never reached.
 const never = time.Duration(1<<63 - 1)

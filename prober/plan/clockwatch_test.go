@@ -132,3 +132,38 @@ func TestSweepOverMillisecondsIsOneInstant(t *testing.T) {
 		t.Errorf("read kind %s, want idle: one sweep cannot tell the clocks apart", rd.kind)
 	}
 }
+
+// Dante checks its timers once a second too, and the closes of one sweep
+// were seen over 6 ms (recycled connections first, fresh ones 4 ms later):
+// one instant, whose connection ages spread too far for one timer per
+// connection. (A record from a CI run that read it as a lifetime.)
+func TestDanteSweepIsNoLifetime(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	start := time.Unix(1000, 0)
+	var ts []Trial
+	for i, a := range []int{250, 750, 1250, 1750, 2250, 2700, 3117} {
+		ts = append(ts, Trial{Conn: ConnID(100 + i), Age: ms(a), ConnAge: ms(a), Reuse: 1, Outcome: OK})
+	}
+	for _, c := range []struct{ conn, idle, age, end int }{
+		{2, 2953, 3223, 3229}, {4, 2911, 3220, 3231}, {5, 2889, 3221, 3231}, {3, 2936, 3224, 3231},
+		{7, 2838, 3220, 3230}, {9, 2777, 3216, 3230}, {10, 2747, 3217, 3230}, {6, 2864, 3220, 3230},
+		{41, 3167, 3167, 3235}, {40, 3171, 3171, 3235},
+	} {
+		reuse := 2
+		if c.idle == c.age {
+			reuse = 1
+		}
+		ts = append(ts, Trial{Conn: ConnID(c.conn), Age: ms(c.idle), ConnAge: ms(c.age), Reuse: reuse,
+			Outcome: ClosedIdle, End: start.Add(ms(c.end))})
+	}
+	if n := len(instants(ts)); n != 1 {
+		t.Errorf("%d instants, want one sweep", n)
+	}
+	s := Defaults()
+	s.Min, s.Max, s.PrecisionFloor = ms(250), 6*time.Second, ms(100)
+	c := newCore(s, start)
+	c.trials = ts
+	if rd := c.read(); rd.kind != Idle {
+		t.Errorf("read kind %s, want idle", rd.kind)
+	}
+}
