@@ -73,20 +73,13 @@ func TestCoarseSweepIsNoLifetime(t *testing.T) {
 		ok(i+1, a, a)
 	}
 	ts = append(ts, Trial{Conn: 10, Age: ms(3534), ConnAge: ms(4004), Reuse: 2, Outcome: OK, Confirm: true})
-	closes := []struct{ conn, idle, age, end int }{
+	closes := []closeRow{
 		{11, 3498, 4002, 4011}, {45, 3921, 3921, 4011}, {46, 3915, 3915, 4011}, {14, 3378, 4001, 4011}, {13, 3420, 4001, 4011},
 		{12, 3562, 4102, 4112}, {7, 3724, 4106, 4112}, {8, 3695, 4105, 4112}, {9, 3666, 4105, 4112},
 		{5, 3880, 4211, 4218}, {4, 3903, 4212, 4218}, {2, 3944, 4213, 4218}, {6, 3856, 4211, 4218}, {3, 3925, 4214, 4218},
 		{44, 4230, 4230, 4313},
 	}
-	for _, c := range closes {
-		reuse := 2
-		if c.idle == c.age {
-			reuse = 1
-		}
-		ts = append(ts, Trial{Conn: ConnID(c.conn), Age: ms(c.idle), ConnAge: ms(c.age), Reuse: reuse,
-			Outcome: ClosedIdle, End: start.Add(ms(c.end))})
-	}
+	ts = append(ts, closeRecord(start, closes)...)
 	s := Defaults()
 	s.Min, s.Max, s.PrecisionFloor = ms(250), 8*time.Second, ms(100)
 	if k := closeClock(oneClosePerInstant(ts), s.Width); k == Lifetime {
@@ -110,17 +103,10 @@ func TestSweepOverMillisecondsIsOneInstant(t *testing.T) {
 	for i, a := range []int{250, 500, 750, 1000, 1250, 1439, 1655} {
 		ts = append(ts, Trial{Conn: ConnID(100 + i), Age: ms(a), ConnAge: ms(a), Reuse: 1, Outcome: OK})
 	}
-	for _, c := range []struct{ conn, idle, age, end int }{
+	ts = append(ts, closeRecord(start, []closeRow{
 		{1, 1681, 1931, 1936}, {59, 1709, 1709, 1937}, {58, 1725, 1725, 1937}, {51, 1807, 1807, 1938},
 		{31, 1904, 1904, 1938}, {10, 1459, 1929, 1938}, {9, 1492, 1931, 1938}, {5, 1600, 1932, 1939}, {2, 1665, 1933, 1939},
-	} {
-		reuse := 2
-		if c.idle == c.age {
-			reuse = 1
-		}
-		ts = append(ts, Trial{Conn: ConnID(c.conn), Age: ms(c.idle), ConnAge: ms(c.age), Reuse: reuse,
-			Outcome: ClosedIdle, End: start.Add(ms(c.end))})
-	}
+	})...)
 	if n := len(instants(ts)); n != 1 {
 		t.Errorf("%d instants, want one sweep", n)
 	}
@@ -144,18 +130,11 @@ func TestDanteSweepIsNoLifetime(t *testing.T) {
 	for i, a := range []int{250, 750, 1250, 1750, 2250, 2700, 3117} {
 		ts = append(ts, Trial{Conn: ConnID(100 + i), Age: ms(a), ConnAge: ms(a), Reuse: 1, Outcome: OK})
 	}
-	for _, c := range []struct{ conn, idle, age, end int }{
+	ts = append(ts, closeRecord(start, []closeRow{
 		{2, 2953, 3223, 3229}, {4, 2911, 3220, 3231}, {5, 2889, 3221, 3231}, {3, 2936, 3224, 3231},
 		{7, 2838, 3220, 3230}, {9, 2777, 3216, 3230}, {10, 2747, 3217, 3230}, {6, 2864, 3220, 3230},
 		{41, 3167, 3167, 3235}, {40, 3171, 3171, 3235},
-	} {
-		reuse := 2
-		if c.idle == c.age {
-			reuse = 1
-		}
-		ts = append(ts, Trial{Conn: ConnID(c.conn), Age: ms(c.idle), ConnAge: ms(c.age), Reuse: reuse,
-			Outcome: ClosedIdle, End: start.Add(ms(c.end))})
-	}
+	})...)
 	if n := len(instants(ts)); n != 1 {
 		t.Errorf("%d instants, want one sweep", n)
 	}
@@ -166,4 +145,24 @@ func TestDanteSweepIsNoLifetime(t *testing.T) {
 	if rd := c.read(); rd.kind != Idle {
 		t.Errorf("read kind %s, want idle", rd.kind)
 	}
+}
+
+// closeRow is a close seen while idle in a recorded run: the connection,
+// its idle and connection ages and when the close was seen, in ms.
+type closeRow struct{ conn, idle, age, end int }
+
+// closeRecord turns rows into trials; a connection whose two ages agree
+// was never reused (its close would have been its first reuse).
+func closeRecord(start time.Time, rows []closeRow) []Trial {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	ts := make([]Trial, 0, len(rows))
+	for _, c := range rows {
+		reuse := 2
+		if c.idle == c.age {
+			reuse = 1
+		}
+		ts = append(ts, Trial{Conn: ConnID(c.conn), Age: ms(c.idle), ConnAge: ms(c.age), Reuse: reuse,
+			Outcome: ClosedIdle, End: start.Add(ms(c.end))})
+	}
+	return ts
 }
