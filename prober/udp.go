@@ -2,8 +2,6 @@ package prober
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/idleprobe/idleprobe/internal/udpwire"
+	"github.com/idleprobe/idleprobe/internal/wiretoken"
 	"github.com/idleprobe/idleprobe/prober/plan"
 )
 
@@ -64,9 +63,7 @@ func (t *udpTransport) Open(ctx context.Context) (Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	var tok [udpwire.TokenLen / 2]byte
-	_, _ = rand.Read(tok[:])
-	c := &udpConn{t: t, uc: uc, token: hex.EncodeToString(tok[:]),
+	c := &udpConn{t: t, uc: uc, token: wiretoken.New(),
 		in: make(chan udpwire.Msg, 8), closed: make(chan struct{}), exited: make(chan struct{})}
 	go c.read()
 	hello := udpwire.Msg{Type: udpwire.Hello, Token: c.token}

@@ -32,6 +32,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/idleprobe/idleprobe/internal/wiretoken"
 )
 
 // Magic starts every message: the protocol and its version.
@@ -40,8 +42,8 @@ const Magic = "IDLEPROBE-PUSH/1"
 // MaxLine is the longest message, line end included.
 const MaxLine = 96
 
-// TokenLen is the length of a token in hex digits.
-const TokenLen = 16
+// TokenLen is the length of a token in hex digits (package wiretoken).
+const TokenLen = wiretoken.Len
 
 // Type is a message type.
 type Type string
@@ -142,15 +144,5 @@ func Parse(line []byte) (Msg, error) {
 	return m, nil
 }
 
-// ValidToken reports whether s is TokenLen lowercase hex digits.
-func ValidToken(s string) bool {
-	if len(s) != TokenLen {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
+// ValidToken reports whether s is a token (wiretoken.Valid).
+func ValidToken(s string) bool { return wiretoken.Valid(s) }

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/idleprobe/idleprobe/internal/pushwire"
+	"github.com/idleprobe/idleprobe/internal/wiretoken"
 )
 
 const (
@@ -164,9 +163,7 @@ func (s *PushServer) echo(c net.Conn, first []byte, r io.Reader) {
 // hold registers c, answers ID and keeps one pending read on c until it
 // ends: then the token is remembered as gone, with how.
 func (s *PushServer) hold(c net.Conn, r io.Reader) {
-	var tok [pushwire.TokenLen / 2]byte
-	_, _ = rand.Read(tok[:])
-	token := hex.EncodeToString(tok[:])
+	token := wiretoken.New()
 	h := &held{c: c}
 	s.mu.Lock()
 	if len(s.held) >= maxHeld {

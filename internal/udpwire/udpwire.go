@@ -23,6 +23,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/idleprobe/idleprobe/internal/wiretoken"
 )
 
 // Magic starts every message: the protocol and its version.
@@ -53,8 +55,8 @@ type Msg struct {
 	Addr  netip.AddrPort
 }
 
-// TokenLen is the length of a token in hex digits.
-const TokenLen = 16
+// TokenLen is the length of a token in hex digits (package wiretoken).
+const TokenLen = wiretoken.Len
 
 // Padded appends m's wire form to b, padded with spaces to MaxSize.
 func (m Msg) Padded(b []byte) []byte {
@@ -106,7 +108,7 @@ func Parse(b []byte) (Msg, error) {
 		return Msg{}, ErrNotOurs
 	}
 	m := Msg{Type: Type(f[1]), Token: f[2]}
-	if !validToken(m.Token) {
+	if !wiretoken.Valid(m.Token) {
 		return Msg{}, fmt.Errorf("bad token %q", m.Token)
 	}
 	want := 3
@@ -140,17 +142,4 @@ func Parse(b []byte) (Msg, error) {
 		m.Addr = a
 	}
 	return m, nil
-}
-
-// validToken reports whether s is TokenLen lowercase hex digits.
-func validToken(s string) bool {
-	if len(s) != TokenLen {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
