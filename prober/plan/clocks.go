@@ -216,8 +216,8 @@ func youngest(ts []Trial, age func(Trial) time.Duration) time.Duration {
 // the closes' spread on either clock (and by closeGap at least), and the
 // ages on one clock at least three times tighter than on the other, which
 // spread by closeGap or more. A lifetime must also be tight in itself,
-// within width (the wanted precision) at its age: a timer per connection
-// fires at one age, while a server that sweeps its idle clients on a
+// within width (the wanted precision) at its age and within two closeGaps:
+// a timer per connection fires at one age, while a server that sweeps its idle clients on a
 // coarse clock (Redis, whole seconds) closes connections opened together
 // over a good part of a second, on either clock. "" otherwise.
 func closeClock(ts []Trial, width func(time.Duration) time.Duration) Kind {
@@ -239,7 +239,7 @@ func closeClock(ts []Trial, width func(time.Duration) time.Duration) Kind {
 	switch {
 	case gap < closeGap || gap <= min(si, sc) || max(si, sc) < closeGap:
 		return "" // the closes cannot tell the clocks apart
-	case 3*sc < si && sc <= width(cLo):
+	case 3*sc < si && sc <= min(width(cLo), 2*closeGap):
 		return Lifetime
 	case 3*si < sc:
 		return Idle

@@ -166,3 +166,20 @@ func closeRecord(start time.Time, rows []closeRow) []Trial {
 	}
 	return ts
 }
+
+// The same Dante sweep seen in two steps 7 ms apart (two instants): the
+// recycled connections' and the fresh ones' ages on the connection clock
+// differ by 57 ms, far looser than one timer per connection.
+func TestDanteSweepInTwoStepsIsNoLifetime(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	start := time.Unix(1000, 0)
+	ts := closeRecord(start, []closeRow{
+		{3, 2931, 3220, 3229}, {8, 2810, 3220, 3229}, {1, 2969, 3220, 3229}, {10, 2749, 3219, 3230},
+		{42, 3163, 3163, 3236},
+	})
+	s := Defaults()
+	s.Min, s.Max, s.PrecisionFloor = ms(250), 6*time.Second, ms(100)
+	if k := closeClock(oneClosePerInstant(ts), s.Width); k == Lifetime {
+		t.Errorf("closeClock = %s: two steps of one sweep read as one timer per connection", k)
+	}
+}
